@@ -1,0 +1,38 @@
+# The two commands a new user needs: `make demo` and `make test`. Each installs what it needs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ANVIL  := node_modules/.package-lock.json
+
+.PHONY: install demo test lint validate bench clean devnet-stop
+
+install: $(STAMP) $(ANVIL)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@
+
+$(ANVIL): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	test -x node_modules/@foundry-rs/anvil-*/bin/anvil
+
+demo: install
+	$(BIN)/polygon-pipeline demo
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check polygon_pipeline polygon_pipeline_tests bench
+
+bench: install
+	$(BIN)/python -m bench.run_all
+
+devnet-stop:
+	$(BIN)/polygon-pipeline devnet stop
+
+clean:
+	rm -rf $(VENV) node_modules .devnet .data .pytest_cache

@@ -1,0 +1,5 @@
+"""`python -m polygon_pipeline` is the console script."""
+
+from polygon_pipeline.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Pure chain logic: exchanges, the OrderFilled event, decoding. No Dagster, no SQL."""

@@ -1,0 +1,24 @@
+"""The `polygon-pipeline` console script."""
+
+from __future__ import annotations
+
+import click
+
+from polygon_pipeline.cli.demo import demo
+from polygon_pipeline.cli.devnet import devnet
+from polygon_pipeline.cli.doctor import doctor
+from polygon_pipeline.cli.leaders import leaders
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="polygon_pipeline")
+def cli() -> None:
+    """Every Polymarket leader fill on Polygon, once, fast, provider-friendly."""
+
+
+for command in (devnet, leaders, doctor, demo):
+    cli.add_command(command)
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,112 @@
+"""`polygon-pipeline devnet [up|stop|truth]`: the local Polygon + paid-provider stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+import requests
+
+from polygon_pipeline.devnet.emulator.policy import Policy
+from polygon_pipeline.devnet.generator import GeneratorConfig
+from polygon_pipeline.devnet.runner import (
+    DEFAULT_STATE_DIR,
+    DevnetOptions,
+    pid_file,
+    read_env_file,
+    serve,
+)
+
+state_dir_option = click.option(
+    "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_STATE_DIR,
+    show_default=True, help="Where the env file, pid file, leaders.txt and anvil.log live.")
+
+
+@click.group(invoke_without_command=True)
+@click.pass_context
+def devnet(ctx: click.Context) -> None:
+    """A local Polygon (anvil, chain 137, real exchange addresses and event) behind an
+    emulated paid RPC provider. Without a subcommand: `devnet up` with its defaults."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(up)
+
+
+@devnet.command()
+@click.option("--port", default=8545, show_default=True, help="Emulator port (0: any free port).")
+@click.option("--block-time", default=2.0, show_default=True,
+              help="Seconds between blocks; 0 mines only on request (POST /_devnet/mine).")
+@state_dir_option
+@click.option("--wallets", default=40, show_default=True, help="Trading wallets.")
+@click.option("--leaders", default=8, show_default=True, help="How many of them are leaders.")
+@click.option("--fills-per-block", default=6, show_default=True)
+@click.option("--seed", default=7, show_default=True, help="Generator seed (same seed, same trades).")
+@click.option("--max-rps", type=float, help="Provider request budget per second.")
+@click.option("--cu-per-second", type=int, help="Provider compute-unit budget per second.")
+@click.option("--getlogs-max-range", type=int, help="Largest eth_getLogs block range (free tier: 10).")
+@click.option("--getlogs-max-results", type=int, help="Most logs one eth_getLogs may return.")
+@click.option("--throttle-style", type=click.Choice(["http", "jsonrpc-429", "jsonrpc-32005"]),
+              default="http", show_default=True, help="How a throttled call is answered.")
+def up(port: int, block_time: float, state_dir: Path, wallets: int, leaders: int,
+       fills_per_block: int, seed: int, max_rps: float | None, cu_per_second: int | None,
+       getlogs_max_range: int | None, getlogs_max_results: int | None,
+       throttle_style: str) -> None:
+    """Start the devnet in the foreground; Ctrl-C (or `devnet stop`) stops everything."""
+    if leaders > wallets:
+        raise click.BadParameter(f"--leaders {leaders} is more than --wallets {wallets}")
+    options = DevnetOptions(
+        port=port, block_time=block_time, state_dir=state_dir,
+        generator=GeneratorConfig(wallets=wallets, leaders=leaders,
+                                  fills_per_block=fills_per_block, seed=seed),
+        policy=Policy(max_rps=max_rps, cu_per_second=cu_per_second,
+                      getlogs_max_range=getlogs_max_range,
+                      getlogs_max_results=getlogs_max_results, throttle_style=throttle_style),
+    )
+    asyncio.run(serve(options, announce=lambda line: click.echo(line, err=True)))
+
+
+@devnet.command()
+@state_dir_option
+@click.option("--timeout", default=20.0, show_default=True, help="Seconds to wait for it to exit.")
+def stop(state_dir: Path, timeout: float) -> None:
+    """Stop the devnet started from this folder."""
+    try:
+        pid = int(pid_file(state_dir).read_text())
+    except (FileNotFoundError, ValueError):
+        raise click.ClickException(f"no devnet is running from {state_dir}") from None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pid_file(state_dir).unlink(missing_ok=True)
+        raise click.ClickException(f"devnet pid {pid} is gone (stale pid file removed)") from None
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            click.echo(f"devnet (pid {pid}) stopped")
+            return
+        time.sleep(0.1)
+    raise click.ClickException(f"devnet pid {pid} did not exit within {timeout:.0f}s")
+
+
+@devnet.command()
+@state_dir_option
+@click.option("--out", type=click.File("w"), default="-", help="Where to write (default stdout).")
+def truth(state_dir: Path, out) -> None:
+    """Export the ground truth: every fill the generator emitted on the canonical chain, as JSON
+    lines (amounts as exact integers)."""
+    try:
+        control = read_env_file(state_dir)["POLYGON_DEVNET_CONTROL_URL"]
+    except (FileNotFoundError, KeyError):
+        raise click.ClickException(f"no devnet is running from {state_dir}") from None
+    rows = requests.get(f"{control}/_devnet/truth", timeout=60).json()
+    for row in rows:
+        out.write(json.dumps(row) + "\n")
+    if out is not sys.stdout:
+        click.echo(f"wrote {len(rows)} fills", err=True)

@@ -1,0 +1,1 @@
+"""The provider emulator: an HTTP + WebSocket JSON-RPC proxy that throttles like a paid RPC."""

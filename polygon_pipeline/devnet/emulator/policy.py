@@ -1,0 +1,61 @@
+"""What the emulated provider allows and which faults it injects; changeable at run time."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Literal
+
+# Published per-method compute-unit costs (Alchemy's table); unknown methods cost DEFAULT_CU.
+METHOD_CU = {
+    "eth_chainId": 0,
+    "net_version": 0,
+    "eth_blockNumber": 10,
+    "eth_getBlockByNumber": 16,
+    "eth_getBlockByHash": 16,
+    "eth_getLogs": 75,
+    "eth_getTransactionReceipt": 15,
+    "eth_call": 26,
+    "eth_subscribe": 10,
+    "eth_unsubscribe": 10,
+}
+DEFAULT_CU = 20
+
+ThrottleStyle = Literal["http", "jsonrpc-429", "jsonrpc-32005"]
+RangeErrorStyle = Literal["alchemy", "quicknode"]
+
+
+@dataclass
+class Policy:
+    """Limits and faults. None means unlimited / off."""
+
+    cu_per_second: int | None = None  # compute-unit budget over any 1-second window
+    max_rps: float | None = None  # request budget over any 1-second window
+    throttle_style: ThrottleStyle = "http"  # 429 + Retry-After, or a JSON-RPC error in a 200
+    retry_after: bool = True  # send the Retry-After header with HTTP 429s
+    getlogs_max_range: int | None = None  # blocks per eth_getLogs (free tiers: 10)
+    getlogs_max_results: int | None = None  # logs per eth_getLogs response
+    range_error_style: RangeErrorStyle = "alchemy"  # alchemy names a range that would work
+    fault_5xx_rate: float = 0.0  # share of requests answered 502/503
+    truncate_rate: float = 0.0  # share of 200 answers cut off mid-body
+    malformed_rate: float = 0.0  # share of 200 answers that are not JSON-RPC at all
+    latency_ms: float = 0.0  # added to every HTTP answer
+    ws_drop_every_s: float | None = None  # close every WebSocket this long after it opened
+    ws_silent: bool = False  # keep sockets open but deliver no notifications
+    strip_block_timestamp: bool = False  # behave like a node without log.blockTimestamp
+    seed: int = 1
+    method_cu: dict[str, int] = field(default_factory=lambda: dict(METHOD_CU))
+
+    def cost(self, method: str) -> int:
+        return self.method_cu.get(method, DEFAULT_CU)
+
+    def update(self, changes: dict) -> None:
+        """Apply a partial update, refusing unknown keys so a typo is not silently ignored."""
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown emulator setting(s): {', '.join(sorted(unknown))}")
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+    def as_dict(self) -> dict:
+        return asdict(self)

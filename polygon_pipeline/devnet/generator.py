@@ -1,0 +1,239 @@
+"""The trade generator: realistic Polymarket matches on both exchanges, and their ground truth.
+
+It sends transactions to anvil (directly: it is part of the outside world, not a client of
+the provider), mines each block itself, and checks every receipt, so nothing it emits is
+lost: explicit nonces per sender, generous fees, and a block is only recorded once every
+transaction of it is mined with the expected logs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import asdict, dataclass
+
+import aiohttp
+from eth_utils import keccak
+
+from polygon_pipeline.chain.exchanges import CTF, EXCHANGES, NEGRISK, POLYGON_CHAIN_ID
+from polygon_pipeline.devnet.exchange_code import EXCHANGE_RUNTIME, FillRecord, encode_fills
+
+_MAX_FEE = hex(200 * 10**9)
+_TIP = hex(2 * 10**9)
+_MINE_ATTEMPTS = 5
+
+
+class GeneratorError(RuntimeError):
+    """The generator could not get a transaction mined as intended: the truth would be wrong."""
+
+
+@dataclass
+class GeneratorConfig:
+    wallets: int = 40  # trading wallets; the first `leaders` of them are the leaders
+    leaders: int = 8
+    fills_per_block: int = 6  # roughly: whole matches are emitted
+    leader_share: float = 0.5  # chance that a match involves a leader
+    max_makers: int = 3  # maker orders per match (the taker fill comes on top)
+    markets: int = 12
+    seed: int = 7
+
+    def update(self, changes: dict) -> None:
+        for key, value in changes.items():
+            if not hasattr(self, key):
+                raise ValueError(f"unknown generator setting: {key}")
+            setattr(self, key, type(getattr(self, key))(value))
+
+
+def wallet(i: int) -> str:
+    return "0x" + keccak(text=f"polygon-pipeline devnet wallet {i}")[12:].hex()
+
+
+def _token(market: int, outcome: int) -> int:
+    return int.from_bytes(keccak(text=f"market {market} outcome {outcome}"), "big")
+
+
+class TradeGenerator:
+    """Emits blocks of fills on demand or on a clock, and remembers each one it emitted."""
+
+    def __init__(self, anvil_http: str, config: GeneratorConfig | None = None):
+        self.anvil_http = anvil_http
+        self.config = config or GeneratorConfig()
+        self.rng = random.Random(self.config.seed)
+        self.truth: list[dict] = []
+        self.lock = asyncio.Lock()  # one block at a time: clock, control API and reorgs
+        self._http: aiohttp.ClientSession | None = None
+        self._accounts: list[str] = []
+        self._nonces: dict[str, int] = {}
+        self._next_sender = 0
+
+    @property
+    def wallets(self) -> list[str]:
+        return [wallet(i) for i in range(self.config.wallets)]
+
+    @property
+    def leaders(self) -> list[str]:
+        return self.wallets[: self.config.leaders]
+
+    async def rpc(self, method: str, params: list) -> object:
+        answers = await self.rpc_batch([(method, params)])
+        return answers[0]
+
+    async def rpc_batch(self, calls: list[tuple[str, list]]) -> list:
+        assert self._http is not None, "start() first"
+        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
+                   for i, (m, p) in enumerate(calls)]
+        async with self._http.post(self.anvil_http, json=payload) as resp:
+            answers = sorted(await resp.json(content_type=None), key=lambda a: a["id"])
+        failed = [a["error"] for a in answers if "error" in a]
+        if failed:
+            raise GeneratorError(f"anvil refused {len(failed)} call(s): {failed[0]}")
+        return [a["result"] for a in answers]
+
+    async def start(self) -> None:
+        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+        code = "0x" + EXCHANGE_RUNTIME.hex()
+        await self.rpc_batch([("anvil_setCode", [ex.address, code]) for ex in EXCHANGES.values()])
+        self._accounts = list(await self.rpc("eth_accounts", []))
+        await self._load_nonces()
+
+    async def close(self) -> None:
+        if self._http:
+            await self._http.close()
+
+    async def _load_nonces(self) -> None:
+        counts = await self.rpc_batch(
+            [("eth_getTransactionCount", [a, "pending"]) for a in self._accounts])
+        self._nonces = {a: int(n, 16) for a, n in zip(self._accounts, counts, strict=True)}
+
+    # ---- what to trade --------------------------------------------------------------------
+    def _participant(self, want_leader: bool, exclude: set[str]) -> str:
+        pool = self.leaders if want_leader and self.leaders else self.wallets
+        choices = [w for w in pool if w not in exclude] or [w for w in self.wallets if w not in exclude]
+        return self.rng.choice(choices)
+
+    def _match(self, exchange: str, operator: str) -> list[FillRecord]:
+        """One matched trade: a fill per maker order, then the taker order's own fill; or a
+        single order filled directly by the operator."""
+        cfg, rng = self.config, self.rng
+        token = _token(rng.randrange(cfg.markets), rng.randrange(2))
+        cents = rng.randint(1, 99)
+        leader_role = rng.choice(("taker", "maker")) if rng.random() < cfg.leader_share else None
+        taker = self._participant(leader_role == "taker", set())
+        taker_buys = rng.random() < 0.5
+        makers: list[str] = []
+        n_makers = 0 if rng.random() < 0.25 else rng.randint(1, cfg.max_makers)
+        for i in range(n_makers):
+            makers.append(self._participant(leader_role == "maker" and i == 0, {taker, *makers}))
+        records, total_tokens, total_coll = [], 0, 0
+        for maker in makers:
+            tokens = rng.randint(1, 5_000) * 10_000
+            coll = tokens * cents // 100
+            total_tokens, total_coll = total_tokens + tokens, total_coll + coll
+            gives = (token, 0, tokens, coll) if taker_buys else (0, token, coll, tokens)
+            records.append(FillRecord(rng.randbytes(32), maker, taker, *gives, 0))
+        if not makers:  # fillOrder: the operator takes the order directly
+            total_tokens = rng.randint(1, 5_000) * 10_000
+            total_coll = total_tokens * cents // 100
+            taker_side = operator
+        else:
+            taker_side = EXCHANGES[exchange].address
+        gives = (0, token, total_coll, total_tokens) if taker_buys else (token, 0, total_tokens, total_coll)
+        records.append(FillRecord(rng.randbytes(32), taker, taker_side, *gives, total_coll // 100))
+        return records
+
+    # ---- mining ---------------------------------------------------------------------------
+    async def mine_block(self, fills: int | None = None) -> list[dict]:
+        """Emit about `fills` fills in one new block; return their ground-truth rows."""
+        async with self.lock:
+            return await self._mine_block(self.config.fills_per_block if fills is None else fills)
+
+    async def _mine_block(self, target: int) -> list[dict]:
+        txs: list[tuple[str, str, list[FillRecord]]] = []  # (sender, exchange, records)
+        emitted = 0
+        while emitted < target:
+            sender = self._accounts[self._next_sender % len(self._accounts)]
+            self._next_sender += 1
+            exchange = CTF.name if self.rng.random() < 0.6 else NEGRISK.name
+            records = self._match(exchange, sender)
+            txs.append((sender, exchange, records))
+            emitted += len(records)
+        sends = []
+        for sender, exchange, records in txs:
+            nonce = self._nonces[sender]
+            self._nonces[sender] = nonce + 1
+            sends.append(("eth_sendTransaction", [{
+                "from": sender, "to": EXCHANGES[exchange].address, "data": encode_fills(records),
+                "gas": hex(40_000 + 15_000 * len(records)), "nonce": hex(nonce),
+                "maxFeePerGas": _MAX_FEE, "maxPriorityFeePerGas": _TIP}]))
+        hashes = await self.rpc_batch(sends) if sends else []
+        receipts = await self._mine_until_included(hashes)
+        block = await self.rpc("eth_getBlockByNumber", ["latest", False])
+        rows = []
+        for (_sender, exchange, records), receipt in zip(txs, receipts, strict=True):
+            rows.extend(self._truth_rows(exchange, records, receipt, block))
+        self.truth.extend(rows)
+        return rows
+
+    async def _mine_until_included(self, hashes: list[str]) -> list[dict]:
+        for _ in range(_MINE_ATTEMPTS):
+            await self.rpc("evm_mine", [])
+            if not hashes:
+                return []
+            receipts = await self.rpc_batch(
+                [("eth_getTransactionReceipt", [h]) for h in hashes])
+            if all(receipts):
+                return receipts
+        missing = sum(1 for r in receipts if not r)
+        raise GeneratorError(f"{missing} transaction(s) still unmined after {_MINE_ATTEMPTS} blocks")
+
+    @staticmethod
+    def _truth_rows(exchange: str, records: list[FillRecord], receipt: dict, block: dict) -> list[dict]:
+        logs = receipt["logs"]
+        if receipt["status"] != "0x1" or len(logs) != len(records):
+            raise GeneratorError(
+                f"tx {receipt['transactionHash']} emitted {len(logs)} logs, expected {len(records)}")
+        rows = []
+        for record, log in zip(records, logs, strict=True):
+            if log["topics"][1] != "0x" + record.order_hash.hex():
+                raise GeneratorError(f"tx {receipt['transactionHash']}: logs out of order")
+            rows.append({
+                "chain_id": POLYGON_CHAIN_ID,
+                "exchange": exchange,
+                "block_number": int(receipt["blockNumber"], 16),
+                "block_hash": receipt["blockHash"],
+                "block_timestamp": int(block["timestamp"], 16),
+                "tx_hash": receipt["transactionHash"],
+                "log_index": int(log["logIndex"], 16),
+                **{k: v for k, v in asdict(record).items() if k != "order_hash"},
+                "order_hash": "0x" + record.order_hash.hex(),
+            })
+        return rows
+
+    async def run(self, block_time: float, stop: asyncio.Event) -> None:
+        """Mine a block every `block_time` seconds (on a fixed schedule) until `stop` is set."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not stop.is_set():
+            await self.mine_block()
+            next_at += block_time
+            delay = next_at - loop.time()
+            if delay < 0:  # fell behind: do not burst to catch up
+                next_at, delay = loop.time(), 0
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def reorg(self, depth: int) -> int:
+        """Replace the last `depth` blocks with new ones holding different trades. Returns the
+        last block that survived; the truth forgets the fills of the replaced blocks."""
+        async with self.lock:
+            head = int(await self.rpc("eth_blockNumber", []), 16)
+            depth = min(depth, head)
+            fork_point = head - depth
+            await self.rpc("anvil_rollback", [depth])
+            self.truth = [row for row in self.truth if row["block_number"] <= fork_point]
+            await self._load_nonces()
+            for _ in range(depth):
+                await self._mine_block(self.config.fills_per_block)
+            return fork_point

@@ -1,0 +1,113 @@
+"""`polygon-pipeline devnet`: anvil + exchange code + trade generator + provider emulator,
+served on one loopback port, with the URLs written to an env file the other commands source."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from polygon_pipeline.devnet.anvil import Anvil
+from polygon_pipeline.devnet.control import DevnetControl
+from polygon_pipeline.devnet.emulator.policy import Policy
+from polygon_pipeline.devnet.emulator.server import ProviderEmulator
+from polygon_pipeline.devnet.generator import GeneratorConfig, TradeGenerator
+
+DEFAULT_STATE_DIR = Path(".devnet")
+
+
+@dataclass
+class DevnetOptions:
+    port: int = 8545  # 0 picks a free port
+    block_time: float = 2.0  # 0 mines only on request (POST /_devnet/mine)
+    state_dir: Path = DEFAULT_STATE_DIR
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    policy: Policy = field(default_factory=Policy)
+
+
+def env_file(state_dir: Path) -> Path:
+    return state_dir / "env"
+
+
+def pid_file(state_dir: Path) -> Path:
+    return state_dir / "pid"
+
+
+def read_env_file(state_dir: Path) -> dict[str, str]:
+    """The variables a running devnet published (KEY=VALUE lines)."""
+    pairs = {}
+    for line in env_file(state_dir).read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            key, value = line.split("=", 1)
+            pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _write_state(state_dir: Path, port: int, anvil: Anvil, leaders: list[str]) -> dict[str, str]:
+    # A key in the path, as real providers do, so redaction is exercised on the devnet too.
+    key = secrets.token_hex(12)
+    values = {
+        "POLYGON_RPC_URL": f"http://127.0.0.1:{port}/v2/{key}",
+        "POLYGON_WS_URL": f"ws://127.0.0.1:{port}/v2/{key}",
+        "POLYGON_DEVNET_CONTROL_URL": f"http://127.0.0.1:{port}",
+        "POLYGON_DEVNET_ANVIL_URL": anvil.http_url,
+    }
+    text = "# Written by `polygon-pipeline devnet`. Load it with: set -a; . .devnet/env; set +a\n"
+    text += "".join(f"{k}={v}\n" for k, v in values.items())
+    env_file(state_dir).write_text(text)
+    (state_dir / "leaders.txt").write_text("".join(f"{a}\n" for a in leaders))
+    pid_file(state_dir).write_text(str(os.getpid()))
+    return values
+
+
+async def serve(options: DevnetOptions, announce=print) -> None:
+    """Run the devnet until SIGINT/SIGTERM; leave no process or state file behind."""
+    state_dir = options.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    anvil = Anvil(log_path=state_dir / "anvil.log")
+    anvil.start()
+    generator = TradeGenerator(anvil.http_url, options.generator)
+    runner: web.AppRunner | None = None
+    control: DevnetControl | None = None
+    try:
+        await generator.start()
+        emulator = ProviderEmulator(anvil.http_url, anvil.ws_url, options.policy)
+        app = web.Application()
+        control = DevnetControl(generator, emulator, {"anvil": anvil.http_url})
+        control.add_routes(app)
+        emulator.add_routes(app)
+        runner = web.AppRunner(app, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", options.port)
+        await site.start()
+        port = runner.addresses[0][1]
+        values = _write_state(state_dir, port, anvil, generator.leaders)
+        control.info.update(control_url=values["POLYGON_DEVNET_CONTROL_URL"])
+        await control.start_clock(options.block_time)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        announce(
+            f"devnet up: chain 137 (anvil {anvil.http_url}), provider emulator on "
+            f"127.0.0.1:{port}, block time {options.block_time or 'manual'}s, "
+            f"{len(generator.leaders)} leaders of {len(generator.wallets)} wallets; "
+            f"URLs in {env_file(state_dir)}; stop with Ctrl-C or `polygon-pipeline devnet stop`"
+        )
+        await stop.wait()
+    finally:
+        if control:
+            await control.stop_clock()
+        if runner:
+            await runner.cleanup()
+        await generator.close()
+        anvil.stop()
+        for path in (pid_file(state_dir), env_file(state_dir)):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()

@@ -1,0 +1,113 @@
+"""One typed settings object read from the environment and validated at start.
+
+Every problem is reported as one line naming the environment variable; URLs are kept as
+secrets so they never appear in a repr, a log line or an exception.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from polygon_pipeline.redact import redact_db_url, redact_url
+
+DEFAULT_DB_PATH = Path(".data") / "polygon_pipeline.db"
+
+
+class ConfigError(Exception):
+    """Invalid or missing configuration; the message names the variable and the problem."""
+
+
+def _check_scheme(value: SecretStr | None, schemes: tuple[str, ...]) -> SecretStr | None:
+    if value is None:
+        return None
+    raw = value.get_secret_value().strip()
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(
+            f"must be a {' or '.join(s + '://' for s in schemes)} URL, got {redact_url(raw)!r}"
+        )
+    return SecretStr(raw)
+
+
+class Settings(BaseSettings):
+    """The pipeline's configuration; names and defaults are in DESIGN.md and the README."""
+
+    model_config = SettingsConfigDict(env_prefix="POLYGON_", extra="ignore", frozen=True)
+
+    rpc_url: SecretStr | None = None
+    ws_url: SecretStr | None = None
+    db_url: SecretStr | None = Field(default=None, validation_alias="POLYGON_PIPELINE_DB_URL")
+    backfill_on_startup: bool = False
+    backfill_startup_blocks: int = Field(default=50, ge=1)
+    backfill_safety_overlap: int = Field(default=20, ge=0)
+    backfill_max_range: int = Field(default=500, ge=1, le=100_000)
+    confirmation_blocks: int = Field(default=32, ge=0)
+    rpc_max_rps: float = Field(default=5.0, gt=0)
+    rpc_max_concurrency: int = Field(default=4, ge=1)
+    leader_batch_size: int = Field(default=100, ge=1, le=1000)
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _rpc_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        return _check_scheme(v, ("http", "https"))
+
+    @field_validator("ws_url")
+    @classmethod
+    def _ws_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        return _check_scheme(v, ("ws", "wss"))
+
+    @property
+    def database_url(self) -> str:
+        """The SQLAlchemy URL; a SQLite file under .data/ when none is configured."""
+        if self.db_url is not None:
+            return self.db_url.get_secret_value()
+        return f"sqlite:///{DEFAULT_DB_PATH}"
+
+    def require_rpc_url(self) -> str:
+        if self.rpc_url is None:
+            raise ConfigError(
+                "POLYGON_RPC_URL: not set (for the devnet: set -a; . .devnet/env; set +a)"
+            )
+        return self.rpc_url.get_secret_value()
+
+    def require_ws_url(self) -> str:
+        if self.ws_url is None:
+            raise ConfigError(
+                "POLYGON_WS_URL: not set (for the devnet: set -a; . .devnet/env; set +a)"
+            )
+        return self.ws_url.get_secret_value()
+
+    def describe(self) -> dict[str, object]:
+        """A secret-free summary for logs, doctor and metadata."""
+        return {
+            "rpc_url": redact_url(self.rpc_url.get_secret_value()) if self.rpc_url else None,
+            "ws_url": redact_url(self.ws_url.get_secret_value()) if self.ws_url else None,
+            "db_url": redact_db_url(self.database_url),
+            **self.model_dump(exclude={"rpc_url", "ws_url", "db_url"}),
+        }
+
+
+_SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "POLYGON_PIPELINE_DB_URL"}
+
+
+def _env_name(loc: tuple) -> str:
+    field = str(loc[0]) if loc else "?"
+    return field if field.startswith("POLYGON_") else f"POLYGON_{field.upper()}"
+
+
+def load_settings() -> Settings:
+    """Read and validate the environment; raise ConfigError with one line per problem."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            loc = err.get("loc", ())
+            msg = err["msg"].removeprefix("Value error, ")
+            shown = "" if (loc and str(loc[0]) in _SECRET_FIELDS) else f" (got {err.get('input')!r})"
+            lines.append(f"{_env_name(loc)}: {msg}{shown}")
+        raise ConfigError("; ".join(lines)) from None

@@ -1,0 +1,1 @@
+"""Persistence with SQLAlchemy Core: one schema, SQLite by default, PostgreSQL by URL."""

@@ -1,0 +1,39 @@
+"""Engines for the store: a SQLite file by default, PostgreSQL by URL, same code for both."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from polygon_pipeline.store.schema import metadata
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _tune_sqlite(dbapi_conn, _record) -> None:
+    # WAL lets readers (a bot, Dagster checks) run while a writer commits; several of our
+    # processes write the same file, so they wait for the lock instead of failing at once.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str, *, create_schema: bool = True) -> Engine:
+    """Create an engine for `url` (creating the SQLite file's folder and the tables)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _tune_sqlite)
+    else:
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, pool_pre_ping=True)
+    if create_schema:
+        metadata.create_all(engine)
+    return engine

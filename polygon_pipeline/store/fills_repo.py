@@ -1,0 +1,93 @@
+"""Writing and reading fills. Writes are idempotent upserts keyed on (chain_id, tx_hash, log_index)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, func, select
+
+from polygon_pipeline.chain.fills import Fill
+from polygon_pipeline.store.schema import fills
+from polygon_pipeline.store.upsert import insert_on_conflict
+
+# One statement carries this many rows: well under SQLite's 32,766 bound parameters (18 a row).
+ROWS_PER_STATEMENT = 1000
+
+
+def _ts(seconds: int | None) -> datetime | None:
+    return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
+
+
+def fill_row(fill: Fill, source: str, seen_at: datetime) -> dict:
+    return {
+        "chain_id": fill.chain_id,
+        "exchange": fill.exchange,
+        "block_number": fill.block_number,
+        "block_hash": fill.block_hash,
+        "block_timestamp": _ts(fill.block_timestamp),
+        "tx_hash": fill.tx_hash,
+        "log_index": fill.log_index,
+        "order_hash": fill.order_hash,
+        "maker": fill.maker,
+        "taker": fill.taker,
+        "maker_asset_id": fill.maker_asset_id,
+        "taker_asset_id": fill.taker_asset_id,
+        "maker_amount": fill.maker_amount,
+        "taker_amount": fill.taker_amount,
+        "fee": fill.fee,
+        "source": source,
+        "first_seen_at": seen_at,
+    }
+
+
+def upsert_fills(
+    conn: Connection, batch: Iterable[Fill], source: str, seen_at: datetime | None = None
+) -> int:
+    """Store fills idempotently; return how many rows were inserted or moved to a new block.
+
+    A fill already stored keeps its `source` and `first_seen_at` (who saw it first is the
+    point of recording them); its block fields follow the chain if a reorg re-included the
+    same transaction elsewhere, and a missing block timestamp is filled in.
+    """
+    if source not in ("ws", "backfill"):
+        raise ValueError(f"source must be 'ws' or 'backfill', got {source!r}")
+    seen_at = seen_at or datetime.now(tz=UTC)
+    unique = {f.key: f for f in batch}  # a log that matched both queries is written once
+    rows = [fill_row(f, source, seen_at) for f in unique.values()]
+    written = 0
+    for start in range(0, len(rows), ROWS_PER_STATEMENT):
+        stmt = insert_on_conflict(conn, fills).values(rows[start : start + ROWS_PER_STATEMENT])
+        new = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["chain_id", "tx_hash", "log_index"],
+            set_={
+                "block_number": new.block_number,
+                "block_hash": new.block_hash,
+                "block_timestamp": func.coalesce(new.block_timestamp, fills.c.block_timestamp),
+            },
+            where=(fills.c.block_hash != new.block_hash)
+            | (fills.c.block_timestamp.is_(None) & new.block_timestamp.is_not(None)),
+        )
+        written += conn.execute(stmt).rowcount
+    return written
+
+
+def count_fills(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(fills)).scalar_one()
+
+
+def fill_keys(conn: Connection, exchange: str | None = None) -> set[tuple[int, str, int]]:
+    """Identities of stored fills, for completeness checks."""
+    query = select(fills.c.chain_id, fills.c.tx_hash, fills.c.log_index)
+    if exchange is not None:
+        query = query.where(fills.c.exchange == exchange)
+    return {tuple(row) for row in conn.execute(query)}
+
+
+def fetch_fills(conn: Connection, keys: Sequence[str] | None = None) -> list[dict]:
+    """All stored fills as dicts (amounts as exact ints), ordered by chain position."""
+    query = select(fills).order_by(fills.c.block_number, fills.c.log_index)
+    if keys:
+        query = query.where(fills.c.tx_hash.in_(keys))
+    return [dict(row._mapping) for row in conn.execute(query)]

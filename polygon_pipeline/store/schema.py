@@ -1,0 +1,62 @@
+"""The tables other tools rely on (see DESIGN.md, "Interfaces")."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from polygon_pipeline.store.types import Uint256
+
+metadata = MetaData()
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("chain_id", Integer, nullable=False),
+    Column("exchange", String(16), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("block_hash", String(66), nullable=False),
+    Column("block_timestamp", DateTime(timezone=True)),
+    Column("tx_hash", String(66), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("order_hash", String(66), nullable=False),
+    Column("maker", String(42), nullable=False),
+    Column("taker", String(42), nullable=False),
+    Column("maker_asset_id", Uint256, nullable=False),
+    Column("taker_asset_id", Uint256, nullable=False),
+    Column("maker_amount", Uint256, nullable=False),
+    Column("taker_amount", Uint256, nullable=False),
+    Column("fee", Uint256, nullable=False),
+    Column("source", String(8), nullable=False),  # "ws" | "backfill"
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_fills_identity"),
+    Index("ix_fills_maker_block", "maker", "block_number"),
+    Index("ix_fills_taker_block", "taker", "block_number"),
+    Index("ix_fills_exchange_block", "exchange", "block_number"),
+)
+
+exchange_cursors = Table(
+    "exchange_cursors",
+    metadata,
+    Column("exchange", String(16), primary_key=True),
+    Column("last_processed_block", BigInteger, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+leaders = Table(
+    "leaders",
+    metadata,
+    Column("address", String(42), primary_key=True),
+    Column("label", String(200)),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
