@@ -43,8 +43,13 @@ def scrub(text: str, secret_urls: list[str]) -> str:
             continue
         text = text.replace(url, redact_url(url))
         parts = urlsplit(url)
-        for secret in (parts.path + ("?" + parts.query if parts.query else ""), parts.path,
-                       parts.query, parts.password or "", parts.username or ""):
+        for secret in (
+            parts.path + ("?" + parts.query if parts.query else ""),
+            parts.path,
+            parts.query,
+            parts.password or "",
+            parts.username or "",
+        ):
             if secret.strip("/"):
                 text = text.replace(secret, "/" + _HIDDEN)
     return text

@@ -108,6 +108,8 @@ def load_settings() -> Settings:
         for err in exc.errors(include_url=False):
             loc = err.get("loc", ())
             msg = err["msg"].removeprefix("Value error, ")
-            shown = "" if (loc and str(loc[0]) in _SECRET_FIELDS) else f" (got {err.get('input')!r})"
+            shown = (
+                "" if (loc and str(loc[0]) in _SECRET_FIELDS) else f" (got {err.get('input')!r})"
+            )
             lines.append(f"{_env_name(loc)}: {msg}{shown}")
         raise ConfigError("; ".join(lines)) from None

@@ -33,7 +33,7 @@ ORDER_FILLED_ABI = {
 
 @dataclass(frozen=True)
 class Exchange:
-    """One exchange contract: a short stable name (used in cursors and partitions) and its address."""
+    """An exchange contract: a stable short name (cursors, partitions) and its address."""
 
     name: str
     address: str  # lowercase hex

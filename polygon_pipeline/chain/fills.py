@@ -9,7 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from polygon_pipeline.chain.exchanges import EXCHANGE_BY_ADDRESS, ORDER_FILLED_TOPIC, POLYGON_CHAIN_ID
+from polygon_pipeline.chain.exchanges import (
+    EXCHANGE_BY_ADDRESS,
+    ORDER_FILLED_TOPIC,
+    POLYGON_CHAIN_ID,
+)
 
 _DATA_HEX_LEN = 2 + 5 * 64  # "0x" + five 32-byte words
 

@@ -22,8 +22,18 @@ START_TIMEOUT_S = 60
 def _start_devnet(state_dir: Path, block_time: float) -> subprocess.Popen:
     env_file(state_dir).unlink(missing_ok=True)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "polygon_pipeline", "devnet", "up", "--state-dir", str(state_dir),
-         "--block-time", str(block_time)])
+        [
+            sys.executable,
+            "-m",
+            "polygon_pipeline",
+            "devnet",
+            "up",
+            "--state-dir",
+            str(state_dir),
+            "--block-time",
+            str(block_time),
+        ]
+    )
     deadline = time.monotonic() + START_TIMEOUT_S
     while not env_file(state_dir).exists():
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -35,22 +45,29 @@ def _start_devnet(state_dir: Path, block_time: float) -> subprocess.Popen:
 
 @click.command()
 @click.option("--block-time", default=2.0, show_default=True)
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=DEFAULT_STATE_DIR, show_default=True)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    show_default=True,
+)
 def demo(block_time: float, state_dir: Path) -> None:
     """Start the devnet, load its sample leaders, and run until Ctrl-C."""
     devnet_proc = _start_devnet(state_dir, block_time)
     os.environ.update(read_env_file(state_dir))
     settings = load_settings()
     with make_engine(settings.database_url).begin() as conn:
-        added = add_leaders(conn, read_leader_file((state_dir / "leaders.txt").read_text()),
-                            label="devnet sample")
+        added = add_leaders(
+            conn, read_leader_file((state_dir / "leaders.txt").read_text()), label="devnet sample"
+        )
     described = settings.describe()
+    control = os.environ["POLYGON_DEVNET_CONTROL_URL"]
     click.echo(
         "\npolygon_pipeline demo is running:\n"
-        f"  devnet RPC (emulated provider): {described['rpc_url']}  (full URLs in {env_file(state_dir)})\n"
-        f"  devnet control API:             {os.environ['POLYGON_DEVNET_CONTROL_URL']}/_devnet/info\n"
-        f"  provider counters:              {os.environ['POLYGON_DEVNET_CONTROL_URL']}/_devnet/stats\n"
+        f"  devnet RPC (emulated provider): {described['rpc_url']}"
+        f"  (full URLs in {env_file(state_dir)})\n"
+        f"  devnet control API:             {control}/_devnet/info\n"
+        f"  provider counters:              {control}/_devnet/stats\n"
         f"  database:                       {described['db_url']} ({added} sample leaders added)\n"
         "  check everything:               set -a; . .devnet/env; set +a; "
         ".venv/bin/polygon-pipeline doctor\n"

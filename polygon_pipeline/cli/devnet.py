@@ -24,8 +24,12 @@ from polygon_pipeline.devnet.runner import (
 )
 
 state_dir_option = click.option(
-    "--state-dir", type=click.Path(file_okay=False, path_type=Path), default=DEFAULT_STATE_DIR,
-    show_default=True, help="Where the env file, pid file, leaders.txt and anvil.log live.")
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=DEFAULT_STATE_DIR,
+    show_default=True,
+    help="Where the env file, pid file, leaders.txt and anvil.log live.",
+)
 
 
 @click.group(invoke_without_command=True)
@@ -39,35 +43,73 @@ def devnet(ctx: click.Context) -> None:
 
 @devnet.command()
 @click.option("--port", default=8545, show_default=True, help="Emulator port (0: any free port).")
-@click.option("--block-time", default=2.0, show_default=True,
-              help="Seconds between blocks; 0 mines only on request (POST /_devnet/mine).")
+@click.option(
+    "--block-time",
+    default=2.0,
+    show_default=True,
+    help="Seconds between blocks; 0 mines only on request (POST /_devnet/mine).",
+)
 @state_dir_option
 @click.option("--wallets", default=40, show_default=True, help="Trading wallets.")
 @click.option("--leaders", default=8, show_default=True, help="How many of them are leaders.")
 @click.option("--fills-per-block", default=6, show_default=True)
-@click.option("--seed", default=7, show_default=True, help="Generator seed (same seed, same trades).")
+@click.option(
+    "--seed", default=7, show_default=True, help="Generator seed (same seed, same trades)."
+)
 @click.option("--max-rps", type=float, help="Provider request budget per second.")
 @click.option("--cu-per-second", type=int, help="Provider compute-unit budget per second.")
-@click.option("--getlogs-max-range", type=int, help="Largest eth_getLogs block range (free tier: 10).")
+@click.option(
+    "--getlogs-max-range", type=int, help="Largest eth_getLogs block range (free tier: 10)."
+)
 @click.option("--getlogs-max-results", type=int, help="Most logs one eth_getLogs may return.")
-@click.option("--throttle-style", type=click.Choice(["http", "jsonrpc-429", "jsonrpc-32005"]),
-              default="http", show_default=True, help="How a throttled call is answered.")
-def up(port: int, block_time: float, state_dir: Path, wallets: int, leaders: int,
-       fills_per_block: int, seed: int, max_rps: float | None, cu_per_second: int | None,
-       getlogs_max_range: int | None, getlogs_max_results: int | None,
-       throttle_style: str) -> None:
+@click.option(
+    "--throttle-style",
+    type=click.Choice(["http", "jsonrpc-429", "jsonrpc-32005"]),
+    default="http",
+    show_default=True,
+    help="How a throttled call is answered.",
+)
+def up(
+    port: int,
+    block_time: float,
+    state_dir: Path,
+    wallets: int,
+    leaders: int,
+    fills_per_block: int,
+    seed: int,
+    max_rps: float | None,
+    cu_per_second: int | None,
+    getlogs_max_range: int | None,
+    getlogs_max_results: int | None,
+    throttle_style: str,
+) -> None:
     """Start the devnet in the foreground; Ctrl-C (or `devnet stop`) stops everything."""
     if leaders > wallets:
         raise click.BadParameter(f"--leaders {leaders} is more than --wallets {wallets}")
     options = DevnetOptions(
-        port=port, block_time=block_time, state_dir=state_dir,
-        generator=GeneratorConfig(wallets=wallets, leaders=leaders,
-                                  fills_per_block=fills_per_block, seed=seed),
-        policy=Policy(max_rps=max_rps, cu_per_second=cu_per_second,
-                      getlogs_max_range=getlogs_max_range,
-                      getlogs_max_results=getlogs_max_results, throttle_style=throttle_style),
+        port=port,
+        block_time=block_time,
+        state_dir=state_dir,
+        generator=GeneratorConfig(
+            wallets=wallets, leaders=leaders, fills_per_block=fills_per_block, seed=seed
+        ),
+        policy=Policy(
+            max_rps=max_rps,
+            cu_per_second=cu_per_second,
+            getlogs_max_range=getlogs_max_range,
+            getlogs_max_results=getlogs_max_results,
+            throttle_style=throttle_style,
+        ),
     )
     asyncio.run(serve(options, announce=lambda line: click.echo(line, err=True)))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 @devnet.command()
@@ -86,9 +128,8 @@ def stop(state_dir: Path, timeout: float) -> None:
         raise click.ClickException(f"devnet pid {pid} is gone (stale pid file removed)") from None
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+        # The devnet removes its pid file once anvil is stopped and everything is cleaned up.
+        if not pid_file(state_dir).exists() or not _running(pid):
             click.echo(f"devnet (pid {pid}) stopped")
             return
         time.sleep(0.1)

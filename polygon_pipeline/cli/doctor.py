@@ -70,10 +70,16 @@ def doctor() -> None:
     secrets = [settings.rpc_url, settings.ws_url, settings.db_url]
     secret_values = [s.get_secret_value() for s in secrets if s is not None]
     checks: list[tuple[str, str, Callable[[Settings], str]]] = [
-        ("rpc", redact_url(settings.rpc_url.get_secret_value()) if settings.rpc_url else "-",
-         check_rpc),
-        ("ws", redact_url(settings.ws_url.get_secret_value()) if settings.ws_url else "-",
-         check_ws),
+        (
+            "rpc",
+            redact_url(settings.rpc_url.get_secret_value()) if settings.rpc_url else "-",
+            check_rpc,
+        ),
+        (
+            "ws",
+            redact_url(settings.ws_url.get_secret_value()) if settings.ws_url else "-",
+            check_ws,
+        ),
         ("db", redact_db_url(settings.database_url), check_db),
     ]
     click.echo("ok   config")

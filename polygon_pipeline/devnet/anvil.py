@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import platform
@@ -15,8 +16,12 @@ from pathlib import Path
 import requests
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-_NPM_PLATFORM = {("Linux", "x86_64"): "linux-amd64", ("Linux", "aarch64"): "linux-arm64",
-                 ("Darwin", "arm64"): "darwin-arm64", ("Darwin", "x86_64"): "darwin-amd64"}
+_NPM_PLATFORM = {
+    ("Linux", "x86_64"): "linux-amd64",
+    ("Linux", "aarch64"): "linux-arm64",
+    ("Darwin", "arm64"): "darwin-arm64",
+    ("Darwin", "x86_64"): "darwin-amd64",
+}
 
 
 class AnvilNotFound(RuntimeError):
@@ -50,10 +55,8 @@ def free_port() -> int:
 
 def _die_with_parent() -> None:
     # Linux: anvil gets SIGTERM when the devnet process dies, even by SIGKILL: no strays.
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 class Anvil:
@@ -75,14 +78,31 @@ class Anvil:
 
     def start(self, timeout: float = 30.0) -> None:
         cmd = [
-            str(anvil_binary()), "--host", "127.0.0.1", "--port", str(self.port),
-            "--chain-id", str(self.chain_id), "--no-mining", "--order", "fifo",
-            "--gas-limit", "300000000", "--block-base-fee-per-gas", "1000000000",
-            "--accounts", "10", "--balance", "1000000",
+            str(anvil_binary()),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--no-mining",
+            "--order",
+            "fifo",
+            "--gas-limit",
+            "300000000",
+            "--block-base-fee-per-gas",
+            "1000000000",
+            "--accounts",
+            "10",
+            "--balance",
+            "1000000",
         ]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             preexec_fn=_die_with_parent if platform.system() == "Linux" else None,
         )
         deadline = time.monotonic() + timeout
@@ -90,8 +110,11 @@ class Anvil:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"anvil exited at start with code {self.proc.returncode}")
             try:
-                requests.post(self.http_url, json={"jsonrpc": "2.0", "id": 1,
-                              "method": "eth_chainId", "params": []}, timeout=1).raise_for_status()
+                requests.post(
+                    self.http_url,
+                    json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                    timeout=1,
+                ).raise_for_status()
                 return
             except requests.RequestException:
                 time.sleep(0.1)

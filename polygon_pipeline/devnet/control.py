@@ -46,10 +46,16 @@ class DevnetControl:
 
     async def _info(self, _request: web.Request) -> web.Response:
         head = int(await self.generator.rpc("eth_blockNumber", []), 16)
-        return web.json_response({**self.info, "head": head, "block_time": self.block_time,
-                                  "leaders": self.generator.leaders,
-                                  "wallets": self.generator.wallets,
-                                  "truth_fills": len(self.generator.truth)})
+        return web.json_response(
+            {
+                **self.info,
+                "head": head,
+                "block_time": self.block_time,
+                "leaders": self.generator.leaders,
+                "wallets": self.generator.wallets,
+                "truth_fills": len(self.generator.truth),
+            }
+        )
 
     async def _mine(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
@@ -57,7 +63,9 @@ class DevnetControl:
         emitted = []
         try:
             for _ in range(blocks):
-                emitted.extend(await self.generator.mine_block(None if fills is None else int(fills)))
+                emitted.extend(
+                    await self.generator.mine_block(None if fills is None else int(fills))
+                )
         except GeneratorError as exc:
             return web.json_response({"error": str(exc)}, status=500)
         head = int(await self.generator.rpc("eth_blockNumber", []), 16)

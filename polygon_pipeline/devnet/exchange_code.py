@@ -23,27 +23,52 @@ def _assemble() -> bytes:
     loop, body = 0x02, 0x0A  # byte offsets of the two JUMPDESTs below
     code = bytes(
         [
-            0x60, 0x00,              # 00 PUSH1 0            ; i = 0
-            0x5B,                    # 02 JUMPDEST (loop)
-            0x36,                    # 03 CALLDATASIZE
-            0x81,                    # 04 DUP2               ; i
-            0x10,                    # 05 LT                 ; i < calldatasize
-            0x60, body,              # 06 PUSH1 body
-            0x57,                    # 08 JUMPI
-            0x00,                    # 09 STOP
-            0x5B,                    # 0a JUMPDEST (body)
-            0x60, 0xA0,              # PUSH1 160             ; size
-            0x81, 0x60, 0x60, 0x01,  # DUP2 PUSH1 96 ADD     ; i + 96
-            0x60, 0x00,              # PUSH1 0               ; memory offset
-            0x37,                    # CALLDATACOPY
-            0x80, 0x60, 0x40, 0x01, 0x35,  # DUP1 PUSH1 64 ADD CALLDATALOAD  ; taker topic
-            0x81, 0x60, 0x20, 0x01, 0x35,  # DUP2 PUSH1 32 ADD CALLDATALOAD  ; maker topic
-            0x82, 0x35,                    # DUP3 CALLDATALOAD               ; orderHash
-            0x7F, *topic0,                 # PUSH32 topic0
-            0x60, 0xA0, 0x60, 0x00,        # PUSH1 160 PUSH1 0
-            0xA4,                          # LOG4
-            0x61, 0x01, 0x00, 0x01,        # PUSH2 256 ADD       ; i += 256
-            0x60, loop, 0x56,              # PUSH1 loop JUMP
+            0x60,
+            0x00,  # 00 PUSH1 0            ; i = 0
+            0x5B,  # 02 JUMPDEST (loop)
+            0x36,  # 03 CALLDATASIZE
+            0x81,  # 04 DUP2               ; i
+            0x10,  # 05 LT                 ; i < calldatasize
+            0x60,
+            body,  # 06 PUSH1 body
+            0x57,  # 08 JUMPI
+            0x00,  # 09 STOP
+            0x5B,  # 0a JUMPDEST (body)
+            0x60,
+            0xA0,  # PUSH1 160             ; size
+            0x81,
+            0x60,
+            0x60,
+            0x01,  # DUP2 PUSH1 96 ADD     ; i + 96
+            0x60,
+            0x00,  # PUSH1 0               ; memory offset
+            0x37,  # CALLDATACOPY
+            0x80,
+            0x60,
+            0x40,
+            0x01,
+            0x35,  # DUP1 PUSH1 64 ADD CALLDATALOAD  ; taker topic
+            0x81,
+            0x60,
+            0x20,
+            0x01,
+            0x35,  # DUP2 PUSH1 32 ADD CALLDATALOAD  ; maker topic
+            0x82,
+            0x35,  # DUP3 CALLDATALOAD               ; orderHash
+            0x7F,
+            *topic0,  # PUSH32 topic0
+            0x60,
+            0xA0,
+            0x60,
+            0x00,  # PUSH1 160 PUSH1 0
+            0xA4,  # LOG4
+            0x61,
+            0x01,
+            0x00,
+            0x01,  # PUSH2 256 ADD       ; i += 256
+            0x60,
+            loop,
+            0x56,  # PUSH1 loop JUMP
         ]
     )
     assert code[loop] == 0x5B and code[body] == 0x5B

@@ -9,6 +9,7 @@ transaction of it is mined with the expected logs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from dataclasses import asdict, dataclass
 
@@ -80,8 +81,9 @@ class TradeGenerator:
 
     async def rpc_batch(self, calls: list[tuple[str, list]]) -> list:
         assert self._http is not None, "start() first"
-        payload = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p}
-                   for i, (m, p) in enumerate(calls)]
+        payload = [
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)
+        ]
         async with self._http.post(self.anvil_http, json=payload) as resp:
             answers = sorted(await resp.json(content_type=None), key=lambda a: a["id"])
         failed = [a["error"] for a in answers if "error" in a]
@@ -102,13 +104,16 @@ class TradeGenerator:
 
     async def _load_nonces(self) -> None:
         counts = await self.rpc_batch(
-            [("eth_getTransactionCount", [a, "pending"]) for a in self._accounts])
+            [("eth_getTransactionCount", [a, "pending"]) for a in self._accounts]
+        )
         self._nonces = {a: int(n, 16) for a, n in zip(self._accounts, counts, strict=True)}
 
     # ---- what to trade --------------------------------------------------------------------
     def _participant(self, want_leader: bool, exclude: set[str]) -> str:
         pool = self.leaders if want_leader and self.leaders else self.wallets
-        choices = [w for w in pool if w not in exclude] or [w for w in self.wallets if w not in exclude]
+        choices = [w for w in pool if w not in exclude] or [
+            w for w in self.wallets if w not in exclude
+        ]
         return self.rng.choice(choices)
 
     def _match(self, exchange: str, operator: str) -> list[FillRecord]:
@@ -137,7 +142,11 @@ class TradeGenerator:
             taker_side = operator
         else:
             taker_side = EXCHANGES[exchange].address
-        gives = (0, token, total_coll, total_tokens) if taker_buys else (token, 0, total_tokens, total_coll)
+        gives = (
+            (0, token, total_coll, total_tokens)
+            if taker_buys
+            else (token, 0, total_tokens, total_coll)
+        )
         records.append(FillRecord(rng.randbytes(32), taker, taker_side, *gives, total_coll // 100))
         return records
 
@@ -161,10 +170,22 @@ class TradeGenerator:
         for sender, exchange, records in txs:
             nonce = self._nonces[sender]
             self._nonces[sender] = nonce + 1
-            sends.append(("eth_sendTransaction", [{
-                "from": sender, "to": EXCHANGES[exchange].address, "data": encode_fills(records),
-                "gas": hex(40_000 + 15_000 * len(records)), "nonce": hex(nonce),
-                "maxFeePerGas": _MAX_FEE, "maxPriorityFeePerGas": _TIP}]))
+            sends.append(
+                (
+                    "eth_sendTransaction",
+                    [
+                        {
+                            "from": sender,
+                            "to": EXCHANGES[exchange].address,
+                            "data": encode_fills(records),
+                            "gas": hex(40_000 + 15_000 * len(records)),
+                            "nonce": hex(nonce),
+                            "maxFeePerGas": _MAX_FEE,
+                            "maxPriorityFeePerGas": _TIP,
+                        }
+                    ],
+                )
+            )
         hashes = await self.rpc_batch(sends) if sends else []
         receipts = await self._mine_until_included(hashes)
         block = await self.rpc("eth_getBlockByNumber", ["latest", False])
@@ -179,34 +200,40 @@ class TradeGenerator:
             await self.rpc("evm_mine", [])
             if not hashes:
                 return []
-            receipts = await self.rpc_batch(
-                [("eth_getTransactionReceipt", [h]) for h in hashes])
+            receipts = await self.rpc_batch([("eth_getTransactionReceipt", [h]) for h in hashes])
             if all(receipts):
                 return receipts
         missing = sum(1 for r in receipts if not r)
-        raise GeneratorError(f"{missing} transaction(s) still unmined after {_MINE_ATTEMPTS} blocks")
+        raise GeneratorError(
+            f"{missing} transaction(s) still unmined after {_MINE_ATTEMPTS} blocks"
+        )
 
     @staticmethod
-    def _truth_rows(exchange: str, records: list[FillRecord], receipt: dict, block: dict) -> list[dict]:
+    def _truth_rows(
+        exchange: str, records: list[FillRecord], receipt: dict, block: dict
+    ) -> list[dict]:
         logs = receipt["logs"]
         if receipt["status"] != "0x1" or len(logs) != len(records):
             raise GeneratorError(
-                f"tx {receipt['transactionHash']} emitted {len(logs)} logs, expected {len(records)}")
+                f"tx {receipt['transactionHash']} emitted {len(logs)} logs, expected {len(records)}"
+            )
         rows = []
         for record, log in zip(records, logs, strict=True):
             if log["topics"][1] != "0x" + record.order_hash.hex():
                 raise GeneratorError(f"tx {receipt['transactionHash']}: logs out of order")
-            rows.append({
-                "chain_id": POLYGON_CHAIN_ID,
-                "exchange": exchange,
-                "block_number": int(receipt["blockNumber"], 16),
-                "block_hash": receipt["blockHash"],
-                "block_timestamp": int(block["timestamp"], 16),
-                "tx_hash": receipt["transactionHash"],
-                "log_index": int(log["logIndex"], 16),
-                **{k: v for k, v in asdict(record).items() if k != "order_hash"},
-                "order_hash": "0x" + record.order_hash.hex(),
-            })
+            rows.append(
+                {
+                    "chain_id": POLYGON_CHAIN_ID,
+                    "exchange": exchange,
+                    "block_number": int(receipt["blockNumber"], 16),
+                    "block_hash": receipt["blockHash"],
+                    "block_timestamp": int(block["timestamp"], 16),
+                    "tx_hash": receipt["transactionHash"],
+                    "log_index": int(log["logIndex"], 16),
+                    **{k: v for k, v in asdict(record).items() if k != "order_hash"},
+                    "order_hash": "0x" + record.order_hash.hex(),
+                }
+            )
         return rows
 
     async def run(self, block_time: float, stop: asyncio.Event) -> None:
@@ -219,10 +246,8 @@ class TradeGenerator:
             delay = next_at - loop.time()
             if delay < 0:  # fell behind: do not burst to catch up
                 next_at, delay = loop.time(), 0
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
-            except TimeoutError:
-                pass
 
     async def reorg(self, depth: int) -> int:
         """Replace the last `depth` blocks with new ones holding different trades. Returns the

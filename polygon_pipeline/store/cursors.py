@@ -25,8 +25,10 @@ def advance_cursor(conn: Connection, exchange: str, block: int) -> None:
     )
     stmt = stmt.on_conflict_do_update(
         index_elements=["exchange"],
-        set_={"last_processed_block": stmt.excluded.last_processed_block,
-              "updated_at": stmt.excluded.updated_at},
+        set_={
+            "last_processed_block": stmt.excluded.last_processed_block,
+            "updated_at": stmt.excluded.updated_at,
+        },
         where=exchange_cursors.c.last_processed_block < stmt.excluded.last_processed_block,
     )
     conn.execute(stmt)

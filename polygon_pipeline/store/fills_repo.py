@@ -1,4 +1,4 @@
-"""Writing and reading fills. Writes are idempotent upserts keyed on (chain_id, tx_hash, log_index)."""
+"""Writing and reading fills: idempotent upserts keyed on (chain_id, tx_hash, log_index)."""
 
 from __future__ import annotations
 
@@ -55,22 +55,26 @@ def upsert_fills(
     seen_at = seen_at or datetime.now(tz=UTC)
     unique = {f.key: f for f in batch}  # a log that matched both queries is written once
     rows = [fill_row(f, source, seen_at) for f in unique.values()]
-    written = 0
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        stmt = insert_on_conflict(conn, fills).values(rows[start : start + ROWS_PER_STATEMENT])
-        new = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["chain_id", "tx_hash", "log_index"],
-            set_={
-                "block_number": new.block_number,
-                "block_hash": new.block_hash,
-                "block_timestamp": func.coalesce(new.block_timestamp, fills.c.block_timestamp),
-            },
-            where=(fills.c.block_hash != new.block_hash)
-            | (fills.c.block_timestamp.is_(None) & new.block_timestamp.is_not(None)),
-        )
-        written += conn.execute(stmt).rowcount
-    return written
+    if not rows:
+        return 0
+    stmt = insert_on_conflict(conn, fills)
+    new = stmt.excluded
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["chain_id", "tx_hash", "log_index"],
+        set_={
+            "block_number": new.block_number,
+            "block_hash": new.block_hash,
+            "block_timestamp": func.coalesce(new.block_timestamp, fills.c.block_timestamp),
+        },
+        where=(fills.c.block_hash != new.block_hash)
+        | (fills.c.block_timestamp.is_(None) & new.block_timestamp.is_not(None)),
+    ).returning(fills.c.id)
+    # One cached statement; SQLAlchemy's "insertmanyvalues" sends it as multi-row INSERTs of
+    # up to ROWS_PER_STATEMENT rows. RETURNING counts what was written on every backend.
+    result = conn.execute(
+        stmt.execution_options(insertmanyvalues_page_size=ROWS_PER_STATEMENT), rows
+    )
+    return len(result.all())
 
 
 def count_fills(conn: Connection) -> int:

@@ -13,7 +13,8 @@ from polygon_pipeline.store.upsert import insert_on_conflict
 
 
 def add_leaders(conn: Connection, addresses: Iterable[str], label: str | None = None) -> int:
-    """Add leaders; raise InvalidAddress (naming the bad one) before writing any. Returns new count."""
+    """Add leaders, returning how many were new; raise InvalidAddress (naming the bad one)
+    before writing any."""
     normalized = sorted({normalize_address(a) for a in addresses})
     if not normalized:
         return 0
@@ -21,7 +22,8 @@ def add_leaders(conn: Connection, addresses: Iterable[str], label: str | None = 
     stmt = insert_on_conflict(conn, leaders).values(
         [{"address": a, "label": label, "added_at": now} for a in normalized]
     )
-    return conn.execute(stmt.on_conflict_do_nothing(index_elements=["address"])).rowcount
+    stmt = stmt.on_conflict_do_nothing(index_elements=["address"]).returning(leaders.c.address)
+    return len(conn.execute(stmt).all())
 
 
 def remove_leaders(conn: Connection, addresses: Iterable[str]) -> int:

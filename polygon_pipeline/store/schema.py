@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -14,19 +13,21 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from polygon_pipeline.store.types import Uint256
+from polygon_pipeline.store.types import Uint256, UtcDateTime
 
 metadata = MetaData()
 
 fills = Table(
     "fills",
     metadata,
-    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
     Column("chain_id", Integer, nullable=False),
     Column("exchange", String(16), nullable=False),
     Column("block_number", BigInteger, nullable=False),
     Column("block_hash", String(66), nullable=False),
-    Column("block_timestamp", DateTime(timezone=True)),
+    Column("block_timestamp", UtcDateTime()),
     Column("tx_hash", String(66), nullable=False),
     Column("log_index", Integer, nullable=False),
     Column("order_hash", String(66), nullable=False),
@@ -38,7 +39,7 @@ fills = Table(
     Column("taker_amount", Uint256, nullable=False),
     Column("fee", Uint256, nullable=False),
     Column("source", String(8), nullable=False),  # "ws" | "backfill"
-    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
     UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_fills_identity"),
     Index("ix_fills_maker_block", "maker", "block_number"),
     Index("ix_fills_taker_block", "taker", "block_number"),
@@ -50,7 +51,7 @@ exchange_cursors = Table(
     metadata,
     Column("exchange", String(16), primary_key=True),
     Column("last_processed_block", BigInteger, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )
 
 leaders = Table(
@@ -58,5 +59,5 @@ leaders = Table(
     metadata,
     Column("address", String(42), primary_key=True),
     Column("label", String(200)),
-    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_at", UtcDateTime(), nullable=False),
 )

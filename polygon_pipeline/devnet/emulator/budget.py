@@ -33,9 +33,8 @@ class Budget:
             self._window.extend((now, c) for c in costs)
             self._cu += cu
             return None
-        freed_calls = freed_cu = 0
-        for stamp, cost in self._window:
-            freed_calls += 1
+        freed_cu = 0
+        for freed_calls, (stamp, cost) in enumerate(self._window, start=1):
             freed_cu += cost
             if self._fits(policy, calls, cu, freed_calls, freed_cu):
                 return max(stamp + 1.0 - now, 0.001)

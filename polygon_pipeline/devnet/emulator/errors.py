@@ -25,7 +25,8 @@ def range_error(call_id: object, style: str, cap: int, from_block: int) -> dict:
         call_id,
         -32602,
         f"You can make eth_getLogs requests with up to a {cap} block range. Based on your "
-        f"parameters, this block range should work: [{hex(from_block)}, {hex(from_block + cap - 1)}]",
+        "parameters, this block range should work: "
+        f"[{hex(from_block)}, {hex(from_block + cap - 1)}]",
     )
 
 

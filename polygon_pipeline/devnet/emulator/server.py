@@ -128,8 +128,11 @@ class ProviderEmulator:
         if self.rng.random() < self.policy.fault_5xx_rate:
             status = self.rng.choice((502, 503))
             self.counters.faults[str(status)] += 1
-            return web.Response(status=status, text="<html><body>upstream error</body></html>",
-                                content_type="text/html")
+            return web.Response(
+                status=status,
+                text="<html><body>upstream error</body></html>",
+                content_type="text/html",
+            )
         answers = [await self._serve(call) for call in calls]
         text = json.dumps(answers if isinstance(payload, list) else answers[0])
         if self.rng.random() < self.policy.truncate_rate:
@@ -140,8 +143,9 @@ class ProviderEmulator:
             text = self.rng.choice(('{"jsonrpc":"2.0","id":', "<html>gateway</html>", "null", "{}"))
         return web.Response(text=text, content_type="application/json")
 
-    def _throttled(self, payload: object, calls: list[dict], methods: list[str],
-                   wait: float) -> web.Response:
+    def _throttled(
+        self, payload: object, calls: list[dict], methods: list[str], wait: float
+    ) -> web.Response:
         for method in methods:
             self.counters.throttled[method] += 1
         style = self.policy.throttle_style
@@ -150,7 +154,9 @@ class ProviderEmulator:
         if style != "http":
             return web.json_response(body)
         self.counters.http_429 += 1
-        headers = {"Retry-After": Budget.retry_after_header(wait)} if self.policy.retry_after else {}
+        headers = (
+            {"Retry-After": Budget.retry_after_header(wait)} if self.policy.retry_after else {}
+        )
         return web.json_response(body, status=429, headers=headers)
 
     async def _serve(self, call: dict) -> dict:
@@ -192,8 +198,9 @@ class ProviderEmulator:
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
         client = web.WebSocketResponse(autoping=True, heartbeat=None)
         if not client.can_prepare(request).ok:
-            return web.json_response(errors.rpc_error(None, -32600, "POST JSON-RPC here"),
-                                     status=405)
+            return web.json_response(
+                errors.rpc_error(None, -32600, "POST JSON-RPC here"), status=405
+            )
         transport = request.transport
         await client.prepare(request)
         self.counters.ws_connections += 1
@@ -219,7 +226,9 @@ class ProviderEmulator:
                 await client.close()
         return client
 
-    async def _pump_up(self, session: _WsSession, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    async def _pump_up(
+        self, session: _WsSession, upstream: aiohttp.ClientWebSocketResponse
+    ) -> None:
         async for msg in session.client:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
@@ -230,7 +239,9 @@ class ProviderEmulator:
                 self.counters.cu_spent += self.policy.cost(method)
             await upstream.send_str(msg.data)
 
-    async def _pump_down(self, session: _WsSession, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    async def _pump_down(
+        self, session: _WsSession, upstream: aiohttp.ClientWebSocketResponse
+    ) -> None:
         async for msg in upstream:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break
@@ -270,8 +281,11 @@ class ProviderEmulator:
                 if int(log["blockNumber"], 16) <= after_block:
                     keep.append((sub, log))
                     continue
-                note = {"jsonrpc": "2.0", "method": "eth_subscription",
-                        "params": {"subscription": sub, "result": {**log, "removed": True}}}
+                note = {
+                    "jsonrpc": "2.0",
+                    "method": "eth_subscription",
+                    "params": {"subscription": sub, "result": {**log, "removed": True}},
+                }
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await session.client.send_str(json.dumps(note))
                     sent += 1

@@ -1,0 +1,124 @@
+"""A devnet started as a real process and driven through its control API: what tests,
+benchmarks and scripts use to run scenarios against it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from polygon_pipeline.devnet.runner import env_file, read_env_file
+
+
+@dataclass
+class DevnetHandle:
+    proc: subprocess.Popen
+    state_dir: Path
+    env: dict[str, str]
+
+    @property
+    def control_url(self) -> str:
+        return self.env["POLYGON_DEVNET_CONTROL_URL"]
+
+    @property
+    def rpc_url(self) -> str:
+        return self.env["POLYGON_RPC_URL"]
+
+    @property
+    def ws_url(self) -> str:
+        return self.env["POLYGON_WS_URL"]
+
+    @property
+    def anvil_url(self) -> str:
+        return self.env["POLYGON_DEVNET_ANVIL_URL"]
+
+    def _post(self, path: str, body: dict | None = None) -> dict:
+        resp = requests.post(f"{self.control_url}{path}", json=body or {}, timeout=120)
+        resp.raise_for_status()
+        return resp.json()
+
+    def _get(self, path: str, **params) -> object:
+        resp = requests.get(f"{self.control_url}{path}", params=params, timeout=60)
+        resp.raise_for_status()
+        return resp.json()
+
+    def mine(self, blocks: int = 1, fills_per_block: int | None = None) -> dict:
+        body: dict = {"blocks": blocks}
+        if fills_per_block is not None:
+            body["fills_per_block"] = fills_per_block
+        return self._post("/_devnet/mine", body)
+
+    def info(self) -> dict:
+        return self._get("/_devnet/info")
+
+    def head(self) -> int:
+        return self.info()["head"]
+
+    def truth(self, from_block: int | None = None, to_block: int | None = None) -> list[dict]:
+        params = {
+            k: v for k, v in (("from_block", from_block), ("to_block", to_block)) if v is not None
+        }
+        return self._get("/_devnet/truth", **params)
+
+    def stats(self) -> dict:
+        return self._get("/_devnet/stats")
+
+    def reset_stats(self) -> dict:
+        return self._post("/_devnet/stats/reset")
+
+    def configure(self, **policy) -> dict:
+        return self._post("/_devnet/config", policy)
+
+    def set_clock(self, block_time: float | None) -> dict:
+        return self._post("/_devnet/clock", {"block_time": block_time})
+
+    def reorg(self, depth: int) -> dict:
+        return self._post("/_devnet/reorg", {"depth": depth})
+
+    def stop(self, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def start_devnet(state_dir: Path, *extra: str, timeout: float = 60) -> DevnetHandle:
+    """Start `polygon-pipeline devnet up` as a real process on a free port, manual mining."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = open(state_dir / "devnet.log", "ab")  # noqa: SIM115 - lives as long as the process
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "polygon_pipeline",
+            "devnet",
+            "up",
+            "--port",
+            "0",
+            "--block-time",
+            "0",
+            "--state-dir",
+            str(state_dir),
+            *extra,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + timeout
+    while not env_file(state_dir).exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError(f"devnet did not start: {(state_dir / 'devnet.log').read_text()}")
+        time.sleep(0.1)
+    return DevnetHandle(proc, state_dir, read_env_file(state_dir))

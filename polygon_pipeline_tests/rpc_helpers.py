@@ -1,0 +1,26 @@
+"""Raw JSON-RPC helpers for tests that examine the provider emulator itself."""
+
+from __future__ import annotations
+
+import requests
+
+from polygon_pipeline.chain.exchanges import CTF, NEGRISK, ORDER_FILLED_TOPIC
+
+
+def call(url: str, method: str, params: list | None = None) -> requests.Response:
+    return requests.post(
+        url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}, timeout=30
+    )
+
+
+def logs_filter(from_block: int, to_block: int) -> dict:
+    return {
+        "address": [CTF.address, NEGRISK.address],
+        "topics": [ORDER_FILLED_TOPIC],
+        "fromBlock": hex(from_block),
+        "toBlock": hex(to_block),
+    }
+
+
+def get_logs(url: str, from_block: int, to_block: int) -> list[dict]:
+    return call(url, "eth_getLogs", [logs_filter(from_block, to_block)]).json()["result"]

@@ -1,0 +1,95 @@
+"""The console script as a user runs it: real processes, real database, real devnet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args: str, env: dict[str, str], stdin: str | None = None):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGON_")}
+    full_env.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "polygon_pipeline", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=120,
+        input=stdin,
+    )
+
+
+@pytest.fixture
+def db_env(db_url) -> dict[str, str]:
+    return {"POLYGON_PIPELINE_DB_URL": db_url}
+
+
+def test_leaders_round_trip(db_env, tmp_path):
+    a, b = "0x" + "AB" * 20, "0x" + "cd" * 20
+    assert run_cli("leaders", "add", a, b, env=db_env).returncode == 0
+    listing = run_cli("leaders", "list", env=db_env)
+    assert listing.stdout.split() == sorted([a.lower(), b])
+    bad = run_cli("leaders", "add", "0x" + "ef" * 20, "0xBAD", env=db_env)
+    assert bad.returncode == 1 and "0xBAD" in bad.stderr and "Traceback" not in bad.stderr
+    file = tmp_path / "leaders.txt"
+    file.write_text(f"# mine\n{'0x' + '12' * 20}\n{b}\n")
+    imported = run_cli("leaders", "import", str(file), env=db_env)
+    assert imported.returncode == 0 and "1 new" in imported.stdout
+    file.write_text(f"{'0x' + '34' * 20}\nnot-an-address\n")
+    refused = run_cli("leaders", "import", str(file), env=db_env)
+    assert refused.returncode == 1 and "line 2" in refused.stderr
+    assert run_cli("leaders", "remove", a, env=db_env).returncode == 0
+    assert run_cli("leaders", "list", env=db_env).stdout.split() == sorted(["0x" + "12" * 20, b])
+
+
+def test_doctor_passes_against_the_devnet(devnet, db_env):
+    env = {**db_env, "POLYGON_RPC_URL": devnet.rpc_url, "POLYGON_WS_URL": devnet.ws_url}
+    run_cli("leaders", "add", devnet.info()["leaders"][0], env=env)
+    out = run_cli("doctor", env=env)
+    assert out.returncode == 0, out.stdout
+    assert [line.split()[:2] for line in out.stdout.splitlines()] == [
+        ["ok", "config"],
+        ["ok", "rpc"],
+        ["ok", "ws"],
+        ["ok", "db"],
+    ]
+    key = devnet.rpc_url.rsplit("/", 1)[1]
+    assert key not in out.stdout + out.stderr
+
+
+def test_doctor_names_each_problem_without_leaking_keys(tmp_path):
+    key = "SECRETKEY0123456789"
+    env = {
+        "POLYGON_RPC_URL": f"http://127.0.0.1:9/v2/{key}",
+        "POLYGON_WS_URL": f"ws://127.0.0.1:9/v2/{key}",
+        "POLYGON_PIPELINE_DB_URL": "postgresql://app:hunter2@127.0.0.1:9/none",
+    }
+    out = run_cli("doctor", env=env)
+    assert out.returncode == 1
+    lines = out.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        ["ok", "config"],
+        ["FAIL", "rpc"],
+        ["FAIL", "ws"],
+        ["FAIL", "db"],
+    ]
+    assert key not in out.stdout + out.stderr and "hunter2" not in out.stdout + out.stderr
+
+
+def test_doctor_reports_bad_config(tmp_path):
+    out = run_cli("doctor", env={"POLYGON_WS_URL": "http://wrong.example/x"})
+    assert out.returncode == 1
+    assert out.stdout.startswith("FAIL config: POLYGON_WS_URL: must be a ws:// or wss:// URL")
+
+
+def test_devnet_truth_export(devnet, tmp_path):
+    devnet.mine(blocks=1, fills_per_block=3)
+    out_file = tmp_path / "truth.jsonl"
+    result = run_cli(
+        "devnet", "truth", "--state-dir", str(devnet.state_dir), "--out", str(out_file), env={}
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(out_file.read_text().splitlines()) == len(devnet.truth())

@@ -1,0 +1,90 @@
+"""`devnet up` / `devnet stop` as real processes: nothing stray is left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from polygon_pipeline.devnet.handle import start_devnet
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _wait_gone(pid: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_stop_command_stops_everything(tmp_path):
+    handle = start_devnet(tmp_path / "dn")
+    anvil_pids = _children(handle.proc.pid)
+    assert anvil_pids, "anvil should run as a child of the devnet"
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "polygon_pipeline",
+            "devnet",
+            "stop",
+            "--state-dir",
+            str(tmp_path / "dn"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert handle.proc.wait(timeout=10) == 0
+    assert all(_wait_gone(pid) for pid in anvil_pids)
+    assert not (tmp_path / "dn" / "env").exists() and not (tmp_path / "dn" / "pid").exists()
+    again = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "polygon_pipeline",
+            "devnet",
+            "stop",
+            "--state-dir",
+            str(tmp_path / "dn"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 1 and "no devnet is running" in again.stderr
+
+
+def test_anvil_dies_with_a_killed_devnet(tmp_path):
+    handle = start_devnet(tmp_path / "dn")
+    anvil_pids = _children(handle.proc.pid)
+    handle.proc.send_signal(signal.SIGKILL)
+    handle.proc.wait(timeout=10)
+    assert anvil_pids and all(_wait_gone(pid) for pid in anvil_pids)

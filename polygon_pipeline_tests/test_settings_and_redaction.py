@@ -1,0 +1,107 @@
+"""Settings are validated with one line per problem, and URLs never leak."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from polygon_pipeline.redact import redact_db_url, redact_url, scrub
+from polygon_pipeline.settings import ConfigError, load_settings
+
+KEYED = "https://polygon-mainnet.g.alchemy.com/v2/SECRETKEY123"
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("POLYGON_"):
+            monkeypatch.delenv(name)
+    return monkeypatch
+
+
+def test_defaults(clean_env):
+    s = load_settings()
+    assert (
+        s.backfill_on_startup,
+        s.backfill_startup_blocks,
+        s.backfill_safety_overlap,
+        s.backfill_max_range,
+        s.leader_batch_size,
+    ) == (False, 50, 20, 500, 100)
+    assert s.database_url == "sqlite:///.data/polygon_pipeline.db"
+
+
+def test_bad_values_name_the_variable(clean_env):
+    clean_env.setenv("POLYGON_BACKFILL_MAX_RANGE", "lots")
+    clean_env.setenv("POLYGON_LEADER_BATCH_SIZE", "0")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    message = str(err.value)
+    assert "\n" not in message
+    assert "POLYGON_BACKFILL_MAX_RANGE" in message and "'lots'" in message
+    assert "POLYGON_LEADER_BATCH_SIZE" in message
+
+
+def test_bad_url_is_named_but_its_key_is_not_shown(clean_env):
+    clean_env.setenv("POLYGON_RPC_URL", "ftp://host.example/v2/SECRETKEY123")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "POLYGON_RPC_URL" in str(err.value)
+    assert "SECRETKEY123" not in str(err.value)
+
+
+def test_secrets_stay_out_of_repr_and_description(clean_env):
+    clean_env.setenv("POLYGON_RPC_URL", KEYED)
+    clean_env.setenv("POLYGON_PIPELINE_DB_URL", "postgresql://app:hunter2@db.example/fills")
+    s = load_settings()
+    assert s.require_rpc_url() == KEYED
+    for shown in (repr(s), str(s), str(s.describe())):
+        assert "SECRETKEY123" not in shown and "hunter2" not in shown
+    assert s.describe()["db_url"] == "postgresql://app:***@db.example/fills"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (KEYED, "https://polygon-mainnet.g.alchemy.com/***"),
+        ("https://polygon-mainnet.infura.io/v3/abc", "https://polygon-mainnet.infura.io/***"),
+        ("https://user:pw@rpc.example:8443", "https://***@rpc.example:8443"),
+        ("https://rpc.example/?apikey=abc", "https://rpc.example/***"),
+        ("http://127.0.0.1:8545", "http://127.0.0.1:8545"),
+        ("not a url", "***"),
+    ],
+)
+def test_redact_url(url, shown):
+    assert redact_url(url) == shown
+
+
+def test_scrub_removes_urls_and_their_paths_from_library_messages():
+    message = (
+        "HTTPSConnectionPool(host='polygon-mainnet.g.alchemy.com', port=443): Max retries "
+        "exceeded with url: /v2/SECRETKEY123 (Caused by ...)"
+    )
+    assert "SECRETKEY123" not in scrub(message, [KEYED])
+    assert "SECRETKEY123" not in scrub(f"bad {KEYED}", [KEYED])
+    assert redact_db_url("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+
+
+def test_cli_reports_bad_config_in_one_line(clean_env, tmp_path):
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "POLYGON_RPC_MAX_RPS": "-3",
+        "POLYGON_PIPELINE_DB_URL": f"sqlite:///{tmp_path}/x.db",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "polygon_pipeline", "leaders", "list"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "POLYGON_RPC_MAX_RPS" in lines[0], out.stderr

@@ -1,0 +1,133 @@
+"""The store on a real SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from polygon_pipeline.chain.addresses import InvalidAddress
+from polygon_pipeline.chain.fills import Fill
+from polygon_pipeline.store import cursors, fills_repo, leaders_repo
+from polygon_pipeline.store.engine import make_engine
+
+MAX_U256 = 2**256 - 1
+
+
+def make_fill(i: int, **changes) -> Fill:
+    base = Fill(
+        chain_id=137,
+        exchange="ctf",
+        block_number=1000 + i // 10,
+        block_hash="0x" + "ab" * 32,
+        block_timestamp=1_700_000_000 + i,
+        tx_hash="0x" + f"{i:064x}",
+        log_index=i % 7,
+        order_hash="0x" + "cd" * 32,
+        maker="0x" + "11" * 20,
+        taker="0x" + "22" * 20,
+        maker_asset_id=0,
+        taker_asset_id=MAX_U256 - i,
+        maker_amount=10**6 * i,
+        taker_amount=MAX_U256,
+        fee=i,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+@pytest.fixture
+def engine(db_url):
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+def test_upsert_is_idempotent_and_lossless(engine):
+    batch = [make_fill(i) for i in range(25)]
+    with engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, batch, "backfill") == 25
+    with engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, batch, "backfill") == 0
+        rows = fills_repo.fetch_fills(conn)
+    assert len(rows) == 25
+    by_tx = {r["tx_hash"]: r for r in rows}
+    for fill in batch:
+        row = by_tx[fill.tx_hash]
+        assert row["taker_amount"] == MAX_U256  # 256 bits, exact
+        assert row["taker_asset_id"] == fill.taker_asset_id
+        assert row["maker_amount"] == fill.maker_amount
+        assert row["block_timestamp"].timestamp() == fill.block_timestamp
+
+
+def test_a_log_twice_in_one_batch_is_stored_once(engine):
+    fill = make_fill(1)
+    with engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, [fill, fill, fill], "backfill") == 1
+        assert fills_repo.count_fills(conn) == 1
+
+
+def test_batches_larger_than_one_statement(engine):
+    batch = [make_fill(i) for i in range(fills_repo.ROWS_PER_STATEMENT * 2 + 17)]
+    with engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, batch, "backfill") == len(batch)
+        assert fills_repo.count_fills(conn) == len(batch)
+
+
+def test_first_sighting_is_kept_and_block_fields_follow_the_chain(engine):
+    seen_live = datetime(2026, 1, 1, tzinfo=UTC)
+    live = make_fill(3, block_timestamp=None)
+    with engine.begin() as conn:
+        fills_repo.upsert_fills(conn, [live], "ws", seen_at=seen_live)
+    later = make_fill(3, block_hash="0x" + "ef" * 32, block_number=2000)
+    with engine.begin() as conn:
+        assert (
+            fills_repo.upsert_fills(
+                conn, [later], "backfill", seen_at=seen_live + timedelta(minutes=5)
+            )
+            == 1
+        )
+        (row,) = fills_repo.fetch_fills(conn)
+    assert row["source"] == "ws"
+    assert row["first_seen_at"] == seen_live
+    assert row["block_hash"] == later.block_hash and row["block_number"] == 2000
+    assert row["block_timestamp"].timestamp() == later.block_timestamp
+
+
+def test_upsert_refuses_an_unknown_source(engine):
+    with engine.begin() as conn, pytest.raises(ValueError, match="source"):
+        fills_repo.upsert_fills(conn, [make_fill(1)], "api")
+
+
+def test_cursor_only_moves_forward(engine):
+    with engine.begin() as conn:
+        assert cursors.get_cursor(conn, "ctf") is None
+        cursors.advance_cursor(conn, "ctf", 500)
+        cursors.advance_cursor(conn, "ctf", 400)
+        cursors.advance_cursor(conn, "negrisk", 7)
+    with engine.connect() as conn:
+        assert cursors.get_cursor(conn, "ctf") == 500
+        assert cursors.get_cursor(conn, "negrisk") == 7
+
+
+def test_leaders_are_validated_lowercased_and_all_or_nothing(engine):
+    checksummed = "0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982E"
+    with engine.begin() as conn:
+        assert leaders_repo.add_leaders(conn, [checksummed, checksummed.lower()]) == 1
+    bad_checksum = "0x4bFb41d5B3570DeFd03C39a9A4D8dE6Bd8B8982e"
+    with pytest.raises(InvalidAddress, match="checksum"), engine.begin() as conn:
+        leaders_repo.add_leaders(conn, ["0x" + "33" * 20, bad_checksum])
+    with pytest.raises(InvalidAddress, match="0x123"), engine.begin() as conn:
+        leaders_repo.add_leaders(conn, ["0x" + "44" * 20, "0x123"])
+    with engine.connect() as conn:
+        assert leaders_repo.list_leaders(conn) == [checksummed.lower()]
+    with engine.begin() as conn:
+        assert leaders_repo.remove_leaders(conn, [checksummed]) == 1
+        assert leaders_repo.list_leaders(conn) == []
+
+
+def test_leader_file_errors_name_the_line():
+    text = "# leaders\naddress,label\n0x" + "11" * 20 + ",alice\n\n0xnothex\n"
+    with pytest.raises(InvalidAddress, match=r"line 5: .*0xnothex"):
+        leaders_repo.read_leader_file(text)
+    assert leaders_repo.read_leader_file("0x" + "AA" * 20 + "  # bob\n") == ["0x" + "aa" * 20]
