@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 $(ANVIL): package.json package-lock.json
-	npm ci --no-audit --no-fund --ignore-scripts
+	npm install --no-audit --no-fund --ignore-scripts --no-save
 	test -x node_modules/@foundry-rs/anvil-*/bin/anvil
 
 demo: install
