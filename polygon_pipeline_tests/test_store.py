@@ -99,14 +99,17 @@ def test_upsert_refuses_an_unknown_source(engine):
         fills_repo.upsert_fills(conn, [make_fill(1)], "api")
 
 
-def test_cursor_only_moves_forward(engine):
+def test_cursor_only_moves_forward_and_never_across_a_gap(engine):
     with engine.begin() as conn:
         assert cursors.get_cursor(conn, "ctf") is None
-        cursors.advance_cursor(conn, "ctf", 500)
-        cursors.advance_cursor(conn, "ctf", 400)
-        cursors.advance_cursor(conn, "negrisk", 7)
+        assert cursors.advance_cursor(conn, "ctf", 500, covered_from=100)
+        assert not cursors.advance_cursor(conn, "ctf", 400, covered_from=300)  # backwards
+        assert not cursors.advance_cursor(conn, "ctf", 900, covered_from=600)  # gap 501..599
+        assert cursors.advance_cursor(conn, "ctf", 700, covered_from=480)  # overlaps: moves
+        assert cursors.advance_cursor(conn, "ctf", 750, covered_from=701)  # adjacent: moves
+        cursors.advance_cursor(conn, "negrisk", 7, covered_from=0)
     with engine.connect() as conn:
-        assert cursors.get_cursor(conn, "ctf") == 500
+        assert cursors.get_cursor(conn, "ctf") == 750
         assert cursors.get_cursor(conn, "negrisk") == 7
 
 

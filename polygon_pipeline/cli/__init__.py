@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from polygon_pipeline.cli.backfill import backfill
 from polygon_pipeline.cli.demo import demo
 from polygon_pipeline.cli.devnet import devnet
 from polygon_pipeline.cli.doctor import doctor
@@ -16,7 +17,7 @@ def cli() -> None:
     """Every Polymarket leader fill on Polygon, once, fast, provider-friendly."""
 
 
-for command in (devnet, leaders, doctor, demo):
+for command in (devnet, leaders, backfill, doctor, demo):
     cli.add_command(command)
 
 

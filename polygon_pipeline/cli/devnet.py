@@ -49,6 +49,12 @@ def devnet(ctx: click.Context) -> None:
     show_default=True,
     help="Seconds between blocks; 0 mines only on request (POST /_devnet/mine).",
 )
+@click.option(
+    "--finality-depth",
+    default=16,
+    show_default=True,
+    help="Blocks between latest and the `finalized` tag (even number).",
+)
 @state_dir_option
 @click.option("--wallets", default=40, show_default=True, help="Trading wallets.")
 @click.option("--leaders", default=8, show_default=True, help="How many of them are leaders.")
@@ -72,6 +78,7 @@ def devnet(ctx: click.Context) -> None:
 def up(
     port: int,
     block_time: float,
+    finality_depth: int,
     state_dir: Path,
     wallets: int,
     leaders: int,
@@ -89,6 +96,7 @@ def up(
     options = DevnetOptions(
         port=port,
         block_time=block_time,
+        finality_depth=finality_depth,
         state_dir=state_dir,
         generator=GeneratorConfig(
             wallets=wallets, leaders=leaders, fills_per_block=fills_per_block, seed=seed

@@ -62,9 +62,16 @@ def _die_with_parent() -> None:
 class Anvil:
     """One anvil process on loopback, chain id 137, mining only when the devnet says so."""
 
-    def __init__(self, port: int | None = None, chain_id: int = 137, log_path: Path | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        chain_id: int = 137,
+        log_path: Path | None = None,
+        finality_depth: int = 16,
+    ):
         self.port = port or free_port()
         self.chain_id = chain_id
+        self.finality_depth = finality_depth
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
@@ -92,6 +99,9 @@ class Anvil:
             "300000000",
             "--block-base-fee-per-gas",
             "1000000000",
+            # anvil's `finalized` block is two "epochs" below latest
+            "--slots-in-an-epoch",
+            str(max(1, self.finality_depth // 2)),
             "--accounts",
             "10",
             "--balance",

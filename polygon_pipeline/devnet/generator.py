@@ -93,10 +93,13 @@ class TradeGenerator:
 
     async def start(self) -> None:
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
-        code = "0x" + EXCHANGE_RUNTIME.hex()
-        await self.rpc_batch([("anvil_setCode", [ex.address, code]) for ex in EXCHANGES.values()])
+        await self._install_exchange_code()
         self._accounts = list(await self.rpc("eth_accounts", []))
         await self._load_nonces()
+
+    async def _install_exchange_code(self) -> None:
+        code = "0x" + EXCHANGE_RUNTIME.hex()
+        await self.rpc_batch([("anvil_setCode", [ex.address, code]) for ex in EXCHANGES.values()])
 
     async def close(self) -> None:
         if self._http:
@@ -215,7 +218,8 @@ class TradeGenerator:
         logs = receipt["logs"]
         if receipt["status"] != "0x1" or len(logs) != len(records):
             raise GeneratorError(
-                f"tx {receipt['transactionHash']} emitted {len(logs)} logs, expected {len(records)}"
+                f"tx {receipt['transactionHash']} (status {receipt['status']}, gas used "
+                f"{int(receipt['gasUsed'], 16)}) emitted {len(logs)} logs, expected {len(records)}"
             )
         rows = []
         for record, log in zip(records, logs, strict=True):
@@ -257,6 +261,9 @@ class TradeGenerator:
             depth = min(depth, head)
             fork_point = head - depth
             await self.rpc("anvil_rollback", [depth])
+            # anvil rebuilds older states by replaying transactions, which loses code placed
+            # with anvil_setCode: place it again.
+            await self._install_exchange_code()
             self.truth = [row for row in self.truth if row["block_number"] <= fork_point]
             await self._load_nonces()
             for _ in range(depth):

@@ -26,6 +26,7 @@ DEFAULT_STATE_DIR = Path(".devnet")
 class DevnetOptions:
     port: int = 8545  # 0 picks a free port
     block_time: float = 2.0  # 0 mines only on request (POST /_devnet/mine)
+    finality_depth: int = 16  # blocks between latest and the `finalized` tag
     state_dir: Path = DEFAULT_STATE_DIR
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     policy: Policy = field(default_factory=Policy)
@@ -70,7 +71,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
     """Run the devnet until SIGINT/SIGTERM; leave no process or state file behind."""
     state_dir = options.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
-    anvil = Anvil(log_path=state_dir / "anvil.log")
+    anvil = Anvil(log_path=state_dir / "anvil.log", finality_depth=options.finality_depth)
     anvil.start()
     generator = TradeGenerator(anvil.http_url, options.generator)
     runner: web.AppRunner | None = None

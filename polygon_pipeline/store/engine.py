@@ -22,14 +22,32 @@ def _tune_sqlite(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str, *, create_schema: bool = True) -> Engine:
-    """Create an engine for `url` (creating the SQLite file's folder and the tables)."""
+def _begin_immediate(conn) -> None:
+    # Take SQLite's write lock when the transaction starts, not at its first write: a
+    # read-then-write transaction (the shared limiter's) would otherwise fail with "database
+    # is locked" instead of waiting, when another process wrote in between.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _driver_autocommit(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
+
+
+def make_engine(url: str, *, create_schema: bool = True, serializable: bool = False) -> Engine:
+    """Create an engine for `url` (creating the SQLite file's folder and the tables).
+
+    `serializable=True` makes every SQLite transaction take the write lock at BEGIN, for
+    short read-modify-write transactions shared between processes; PostgreSQL callers use
+    row locks (SELECT ... FOR UPDATE) instead."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _tune_sqlite)
+        if serializable:
+            event.listen(engine, "connect", _driver_autocommit)
+            event.listen(engine, "begin", _begin_immediate)
     else:
         if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")

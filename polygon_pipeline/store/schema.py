@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -60,4 +61,25 @@ leaders = Table(
     Column("address", String(42), primary_key=True),
     Column("label", String(200)),
     Column("added_at", UtcDateTime(), nullable=False),
+)
+
+# The shared RPC budget (see store/limiter.py): one row per provider budget, GCRA state.
+rpc_limiter = Table(
+    "rpc_limiter",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("tat", Float(precision=53), nullable=False),  # GCRA theoretical arrival time (epoch s)
+    Column("cooldown_until", Float(precision=53), nullable=False),  # nobody sends before this
+    Column("consecutive_throttles", Integer, nullable=False),
+)
+
+# Concurrency slots of the shared budget: a slot is held by one request in flight, with an
+# expiry so that a process killed mid-request cannot keep it.
+rpc_slots = Table(
+    "rpc_slots",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("slot", Integer, primary_key=True),
+    Column("holder", String(64)),
+    Column("expires_at", Float(precision=53), nullable=False),
 )

@@ -1,0 +1,204 @@
+"""`reconcile`: the one backfill routine (startup catch-up, periodic reconciliation, Dagster
+partitions, the CLI). Per exchange, never per leader; exactly once; reorg-safe."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, and_, delete, select, tuple_
+
+from polygon_pipeline.chain.exchanges import Exchange, exchange_named
+from polygon_pipeline.chain.fills import Fill, decode_order_filled
+from polygon_pipeline.chain.log_queries import (
+    MAKER_POSITION,
+    TAKER_POSITION,
+    leader_batches,
+    leader_filter,
+)
+from polygon_pipeline.chain.ranges import AdaptiveRange
+from polygon_pipeline.chain.rpc_client import GovernedRpc
+from polygon_pipeline.chain.rpc_errors import RpcPermanent, RpcRangeTooLarge
+from polygon_pipeline.store.cursors import advance_cursor, get_cursor
+from polygon_pipeline.store.fills_repo import upsert_fills
+from polygon_pipeline.store.leaders_repo import list_leaders
+from polygon_pipeline.store.schema import fills as fills_table
+from polygon_pipeline.sync.context import SyncContext
+from polygon_pipeline.sync.head import finalized_head
+
+
+class NothingToFollow(RuntimeError):
+    """No leaders are configured, so there is nothing to reconcile."""
+
+
+@dataclass
+class ReconcileReport:
+    exchanges: list[str]
+    from_block: int
+    to_block: int
+    blocks_done: int = 0
+    chunks: int = 0
+    fills_found: int = 0
+    fills_written: int = 0
+    retracted: int = 0
+    getlogs_calls: int = 0  # the client's own telemetry; claims use the provider's counters
+    throttles: int = 0
+    range_sizes: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def blocks_total(self) -> int:
+        return max(0, self.to_block - self.from_block + 1)
+
+    def summary(self) -> str:
+        return (
+            f"reconciled {'+'.join(self.exchanges)} blocks {self.from_block}..{self.to_block} "
+            f"({self.blocks_done} blocks, {self.chunks} chunks): {self.fills_found} leader fills "
+            f"found, {self.fills_written} written, {self.retracted} retracted; "
+            f"{self.getlogs_calls} eth_getLogs calls, {self.throttles} throttled, "
+            f"{self.seconds:.1f}s"
+        )
+
+
+def _query(
+    rpc: GovernedRpc,
+    exchanges: Sequence[Exchange],
+    batch: list[str],
+    position: int,
+    lo: int,
+    hi: int,
+) -> list[Fill]:
+    try:
+        return rpc.get_logs(leader_filter(exchanges, batch, position, lo, hi), decode_order_filled)
+    except RpcRangeTooLarge:
+        if lo != hi:
+            raise  # the planner shrinks the range
+        if len(batch) == 1:
+            raise RpcPermanent(
+                f"block {lo} alone holds more fills for leader {batch[0]} than the provider "
+                "returns in one answer; raise the provider's result cap"
+            ) from None
+        half = len(batch) // 2  # one block is still too much: fewer leaders per query
+        return _query(rpc, exchanges, batch[:half], position, lo, hi) + _query(
+            rpc, exchanges, batch[half:], position, lo, hi
+        )
+
+
+def fetch_chunk(
+    rpc: GovernedRpc, exchanges: Sequence[Exchange], batches: list[list[str]], lo: int, hi: int
+) -> list[Fill]:
+    """Every leader fill in [lo, hi]: a maker and a taker query per leader batch. A log where
+    both sides are leaders comes back twice and is kept once."""
+    found: dict[tuple, Fill] = {}
+    for batch in batches:
+        for position in (MAKER_POSITION, TAKER_POSITION):
+            for fill in _query(rpc, exchanges, batch, position, lo, hi):
+                found[fill.key] = fill
+    return list(found.values())
+
+
+def _stale_fills(
+    conn: Connection,
+    rpc: GovernedRpc,
+    exchanges: Sequence[Exchange],
+    lo: int,
+    hi: int,
+    fetched: set[tuple],
+) -> list[tuple[str, int]]:
+    """Stored fills in [lo, hi] that the chain no longer has: not returned now, and their
+    block's hash is no longer the canonical one. (A fill of a leader removed since is still
+    canonical and stays.) Costs RPC only for fills that went missing."""
+    stored = conn.execute(
+        select(
+            fills_table.c.chain_id,
+            fills_table.c.tx_hash,
+            fills_table.c.log_index,
+            fills_table.c.block_number,
+            fills_table.c.block_hash,
+        )
+        .where(fills_table.c.exchange.in_([e.name for e in exchanges]))
+        .where(fills_table.c.block_number.between(lo, hi))
+    ).all()
+    missing = [row for row in stored if (row[0], row[1], row[2]) not in fetched]
+    canonical: dict[int, str | None] = {}
+    stale = []
+    for row in missing:
+        if row.block_number not in canonical:
+            header = rpc.get_block(row.block_number)
+            canonical[row.block_number] = header.hash if header else None
+        if canonical[row.block_number] != row.block_hash:
+            stale.append((row.tx_hash, row.log_index))
+    return stale
+
+
+def reconcile(
+    ctx: SyncContext,
+    exchanges: Sequence[str],
+    from_block: int | None = None,
+    to_block: int | None = None,
+    on_progress: Callable[[ReconcileReport], None] | None = None,
+) -> ReconcileReport:
+    """Store every leader fill of `exchanges` in [from_block, to_block], clamped to the
+    finalized head. Without `from_block`, start from the cursor (less the safety overlap),
+    or `POLYGON_BACKFILL_STARTUP_BLOCKS` below the head when there is no cursor yet."""
+    began = time.monotonic()
+    settings, rpc = ctx.settings, ctx.rpc
+    chosen = [exchange_named(name) for name in dict.fromkeys(exchanges)]
+    with ctx.engine.connect() as conn:
+        leaders = list_leaders(conn)
+        cursors = [get_cursor(conn, e.name) for e in chosen]
+    if not leaders:
+        raise NothingToFollow("no leaders configured (polygon-pipeline leaders add ADDRESS)")
+    head = finalized_head(rpc, settings.confirmation_blocks)
+    if from_block is None:
+        from_block = min(
+            max(0, c - settings.backfill_safety_overlap)
+            if c is not None
+            else max(0, head - settings.backfill_startup_blocks + 1)
+            for c in cursors
+        )
+    last = head if to_block is None else min(to_block, head)
+    report = ReconcileReport([e.name for e in chosen], from_block, last)
+    calls_before, throttles_before = rpc.calls["eth_getLogs"], rpc.throttles
+    planner = AdaptiveRange(settings.backfill_max_range)
+    batches = leader_batches(leaders, settings.leader_batch_size)
+    start = from_block
+    while start <= last:
+        lo, hi = planner.next_chunk(start, last)
+        try:
+            found = fetch_chunk(rpc, chosen, batches, lo, hi)
+        except RpcRangeTooLarge as exc:
+            planner.shrink(hi - lo + 1, exc.span)
+            continue
+        found = ctx.block_times.fill_in(rpc, found)
+        with ctx.engine.connect() as conn:
+            stale = _stale_fills(conn, rpc, chosen, lo, hi, {f.key for f in found})
+        with ctx.engine.begin() as conn:  # fills and cursor move together, or not at all
+            if stale:
+                conn.execute(
+                    delete(fills_table).where(
+                        and_(
+                            fills_table.c.block_number.between(lo, hi),
+                            tuple_(fills_table.c.tx_hash, fills_table.c.log_index).in_(stale),
+                        )
+                    )
+                )
+            written = upsert_fills(conn, found, "backfill")
+            for exchange in chosen:
+                advance_cursor(conn, exchange.name, hi, covered_from=lo)
+        planner.succeeded(hi - lo + 1)
+        report.chunks += 1
+        report.blocks_done += hi - lo + 1
+        report.fills_found += len(found)
+        report.fills_written += written
+        report.retracted += len(stale)
+        report.getlogs_calls = rpc.calls["eth_getLogs"] - calls_before
+        report.throttles = rpc.throttles - throttles_before
+        report.range_sizes = planner.used
+        report.seconds = time.monotonic() - began
+        if on_progress:
+            on_progress(report)
+        start = hi + 1
+    report.seconds = time.monotonic() - began
+    return report

@@ -1,0 +1,147 @@
+"""reconcile() against the devnet and both databases: exactly the ground truth, per exchange
+and never per leader, through a hostile provider."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from sqlalchemy import func, select
+
+from polygon_pipeline.chain.block_times import BlockTimestamps
+from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.fills_repo import fetch_fills
+from polygon_pipeline.store.schema import fills
+from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
+from polygon_pipeline_tests.sync_helpers import leader_fills, make_ctx  # noqa: F401
+
+FINALITY = 16  # the devnet's finality depth
+
+
+def _stored(ctx) -> set[tuple[str, int]]:
+    with ctx.engine.connect() as conn:
+        rows = fetch_fills(conn)
+        assert conn.execute(select(func.count()).select_from(fills)).scalar_one() == len(rows)
+    return {(r["tx_hash"], r["log_index"]) for r in rows}
+
+
+def _mine_range(devnet, blocks: int, per_block: int = 10) -> tuple[int, int]:
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=blocks, fills_per_block=per_block)["head"]
+    devnet.mine(blocks=FINALITY)  # bury it below the finalized head
+    return start, end
+
+
+@pytest.mark.parametrize(("range_cap", "provider_rps"), [(10, 5), (2000, 2)])
+def test_exact_ground_truth_through_a_hostile_provider(
+    devnet, make_ctx, leaders, range_cap, provider_rps
+):
+    start, end = _mine_range(devnet, 60)
+    devnet.configure(
+        getlogs_max_range=range_cap,
+        max_rps=provider_rps,
+        fault_5xx_rate=0.05,
+        truncate_rate=0.05,
+        malformed_rate=0.05,
+    )
+    # the client is told a higher rate than the provider allows, so it meets 429s
+    ctx = make_ctx(leaders, rpc_max_rps=20, backfill_max_range=500)
+    report = reconcile(ctx, ["ctf", "negrisk"], start, end)
+    truth = leader_fills(devnet.truth(start, end), set(leaders))
+    assert _stored(ctx) == truth
+    assert report.fills_found == len(truth) > 0
+    stats = devnet.stats()
+    assert stats["throttled_total"] > 0 and sum(stats["faults"].values()) > 0  # it was hostile
+    with ctx.engine.connect() as conn:
+        assert get_cursor(conn, "ctf") == get_cursor(conn, "negrisk") == end
+    again = reconcile(ctx, ["ctf", "negrisk"], start, end)  # idempotent rerun
+    assert again.fills_written == 0 and _stored(ctx) == truth
+
+
+def test_calls_grow_with_leader_batches_not_leaders(devnet, make_ctx, leaders):
+    start, end = _mine_range(devnet, 40, per_block=4)
+    ctx = make_ctx(leaders, backfill_max_range=10, leader_batch_size=3)
+    reconcile(ctx, ["ctf", "negrisk"], start, end)
+    chunks = math.ceil((end - start + 1) / 10)
+    batches = math.ceil(len(leaders) / 3)
+    calls = devnet.stats()["calls"]["eth_getLogs"]
+    assert calls == chunks * 2 * batches  # maker + taker query per chunk per batch
+    devnet.reset_stats()
+    wide = make_ctx(leaders, backfill_max_range=10, leader_batch_size=100)
+    reconcile(wide, ["ctf", "negrisk"], start, end)
+    assert devnet.stats()["calls"]["eth_getLogs"] == chunks * 2  # 8 leaders, one batch
+
+
+def test_single_exchange_and_single_leader(devnet, make_ctx, leaders):
+    start, end = _mine_range(devnet, 30)
+    ctx = make_ctx(leaders[:1])
+    reconcile(ctx, ["negrisk"], start, end)
+    truth = [r for r in devnet.truth(start, end) if r["exchange"] == "negrisk"]
+    assert _stored(ctx) == leader_fills(truth, {leaders[0]})
+    with ctx.engine.connect() as conn:
+        assert get_cursor(conn, "ctf") is None
+
+
+def test_range_shrinks_to_the_suggestion_and_rarely_reprobes(devnet, make_ctx, leaders):
+    start, end = _mine_range(devnet, 200, per_block=2)
+    devnet.configure(getlogs_max_range=10)
+    ctx = make_ctx(leaders, backfill_max_range=500)
+    report = reconcile(ctx, ["ctf", "negrisk"], start, end)
+    assert set(report.range_sizes) <= {10, 20} and max(report.range_sizes) == 10
+    assert devnet.stats()["range_errors"] <= 2
+    devnet.configure(getlogs_max_range=None, getlogs_max_results=15)
+    devnet.reset_stats()
+    wide = make_ctx(leaders, backfill_max_range=500)
+    reconcile(wide, ["ctf", "negrisk"], start, end)
+    assert _stored(wide) == leader_fills(devnet.truth(start, end), set(leaders))
+    assert devnet.stats()["result_cap_errors"] > 0
+
+
+def test_block_timestamps_fetched_once_per_block_when_logs_lack_them(devnet, make_ctx, leaders):
+    start, end = _mine_range(devnet, 12, per_block=12)
+    devnet.configure(strip_block_timestamp=True)
+    ctx = make_ctx(leaders)
+    ctx.block_times = BlockTimestamps()
+    reconcile(ctx, ["ctf", "negrisk"], start, end)
+    truth = {(r["tx_hash"], r["log_index"]): r for r in devnet.truth(start, end)}
+    with ctx.engine.connect() as conn:
+        rows = fetch_fills(conn)
+    assert rows and all(
+        r["block_timestamp"].timestamp() == truth[(r["tx_hash"], r["log_index"])]["block_timestamp"]
+        for r in rows
+    )
+    assert devnet.stats()["calls"]["eth_getBlockByHash"] == len({r["block_hash"] for r in rows})
+
+
+def test_stops_at_the_finalized_head_and_follows_the_cursor(devnet, make_ctx, leaders):
+    devnet.mine(blocks=5, fills_per_block=6)
+    ctx = make_ctx(leaders, backfill_safety_overlap=3, backfill_startup_blocks=20)
+    head = devnet.head()
+    first = reconcile(ctx, ["ctf", "negrisk"])
+    assert first.to_block == head - FINALITY
+    assert first.from_block == head - FINALITY - 20 + 1  # no cursor yet: the startup window
+    devnet.mine(blocks=10, fills_per_block=6)
+    second = reconcile(ctx, ["ctf", "negrisk"])
+    assert second.from_block == first.to_block - 3
+    assert second.to_block == first.to_block + 10
+    covered = devnet.truth(first.from_block, second.to_block)
+    assert _stored(ctx) == leader_fills(covered, set(leaders))
+
+
+def test_reorged_fills_are_retracted(devnet, make_ctx, leaders):
+    start, end = _mine_range(devnet, 10, per_block=10)
+    ctx = make_ctx(leaders)
+    reconcile(ctx, ["ctf", "negrisk"], start, end)
+    before = _stored(ctx)
+    devnet.reorg(FINALITY + 4)  # deeper than finality: the safety net must still hold
+    devnet.mine(blocks=FINALITY)
+    report = reconcile(ctx, ["ctf", "negrisk"], start, end)
+    after = leader_fills(devnet.truth(start, end), set(leaders))
+    assert _stored(ctx) == after
+    assert report.retracted == len(before - after) > 0
+
+
+def test_no_leaders_is_a_clear_error(devnet, make_ctx):
+    ctx = make_ctx([])
+    with pytest.raises(NothingToFollow, match="no leaders"):
+        reconcile(ctx, ["ctf"], 0, 10)
