@@ -13,6 +13,11 @@ from sqlalchemy.engine import make_url
 
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
+from polygon_pipeline.settings import load_settings
+from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.context import SyncContext
+from polygon_pipeline_tests.sync_helpers import environment
 
 PG_ADMIN_URL = os.environ.get(
     "POLYGON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -61,3 +66,27 @@ def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
         yield from _fresh_postgres_database()
+
+
+@pytest.fixture
+def make_ctx(devnet, db_url, monkeypatch):
+    """make_ctx(leaders, **settings) -> SyncContext on the devnet and a fresh database."""
+    made: list[SyncContext] = []
+
+    def build(leaders: list[str], **overrides) -> SyncContext:
+        for key, value in environment(devnet, db_url, **overrides).items():
+            monkeypatch.setenv(key, value)
+        for key in [k for k in os.environ if k.startswith("POLYGON_")]:
+            if key not in environment(devnet, db_url, **overrides):
+                monkeypatch.delenv(key)
+        engine = make_engine(db_url)
+        with engine.begin() as conn:
+            add_leaders(conn, leaders)
+        engine.dispose()
+        ctx = SyncContext.from_settings(load_settings())
+        made.append(ctx)
+        return ctx
+
+    yield build
+    for ctx in made:
+        ctx.close()

@@ -13,7 +13,7 @@ from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
-from polygon_pipeline_tests.sync_helpers import leader_fills, make_ctx  # noqa: F401
+from polygon_pipeline_tests.sync_helpers import leader_fills
 
 FINALITY = 16  # the devnet's finality depth
 

@@ -23,16 +23,18 @@ THROTTLE_WORDS = (
     "capacity exceeded",
     "throughput",
 )
+# "block range" alone is not enough: "invalid block range params" is a permanent error.
 RANGE_WORDS = (
-    "block range",
     "range too large",
     "range is too large",
     "too many results",
     "more than",
     "query returned",
     "limited to a",
+    "up to a",
     "response size",
     "exceed max",
+    "block range should work",
 )
 _RANGE_PAIR = re.compile(r"\[\s*(0x[0-9a-fA-F]+)\s*,\s*(0x[0-9a-fA-F]+)\s*\]")
 _RANGE_LIMIT = re.compile(r"(?:limited to|up to) an? ([\d,]+)(k?)(?: block)? range", re.IGNORECASE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,7 +23,9 @@ from polygon_pipeline.store.upsert import insert_on_conflict
 # Sends are paced this much slower than the configured rate, so that network and scheduling
 # jitter never puts more than `rps` requests into any one-second window at the provider.
 PACING_MARGIN = 1.05
-SLOT_LEASE_S = 120.0  # a slot held longer than this (a killed process) is free again
+# A slot is held for one HTTP attempt; a holder killed mid-request on another host loses it
+# after this long (on this host a dead holder is noticed at once).
+SLOT_LEASE_S = 45.0
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 60.0
 
@@ -41,7 +44,7 @@ class SharedLimiter:
         self.name = name
         self.interval = PACING_MARGIN / rps
         self.concurrency = concurrency
-        self.holder = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._ensure_rows()
 
     def _ensure_rows(self) -> None:
@@ -67,13 +70,7 @@ class SharedLimiter:
         now = time.time()
         with self.engine.begin() as conn:
             row = self._row(conn)  # locks the budget: reservations are serialized
-            slot = conn.execute(
-                select(rpc_slots.c.slot)
-                .where(rpc_slots.c.name == self.name, rpc_slots.c.slot < self.concurrency)
-                .where(rpc_slots.c.expires_at < now)
-                .order_by(rpc_slots.c.slot)
-                .limit(1)
-            ).scalar_one_or_none()
+            slot = self._free_slot(conn, now)
             if slot is None:
                 return None
             send_at = max(row.tat, now, row.cooldown_until)
@@ -88,6 +85,17 @@ class SharedLimiter:
                 .values(holder=self.holder, expires_at=send_at + SLOT_LEASE_S)
             )
         return Permit(slot, send_at)
+
+    def _free_slot(self, conn, now: float) -> int | None:
+        slots = conn.execute(
+            select(rpc_slots.c.slot, rpc_slots.c.holder, rpc_slots.c.expires_at)
+            .where(rpc_slots.c.name == self.name, rpc_slots.c.slot < self.concurrency)
+            .order_by(rpc_slots.c.slot)
+        ).all()
+        for slot, holder, expires_at in slots:
+            if expires_at < now or not _holder_alive(holder):
+                return slot
+        return None
 
     def cooldown_until(self) -> float:
         with self.engine.connect() as conn:
@@ -132,3 +140,19 @@ class SharedLimiter:
                 )
             )
         return resume - now
+
+
+def _holder_alive(holder: str | None) -> bool:
+    """False only for a holder process on this host that no longer exists (killed)."""
+    if not holder:
+        return False
+    host, _, rest = holder.partition(":")
+    if host != socket.gethostname():
+        return True  # cannot tell: its lease expiry frees the slot
+    try:
+        os.kill(int(rest.partition(":")[0]), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True
+    return True

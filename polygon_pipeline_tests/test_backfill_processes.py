@@ -1,0 +1,95 @@
+"""`polygon-pipeline backfill` as real processes: killed at random points and rerun, and four
+at once under one shared budget."""
+
+from __future__ import annotations
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from sqlalchemy import func, select
+
+from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.fills_repo import fill_keys
+from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.store.schema import fills
+from polygon_pipeline_tests.sync_helpers import environment, leader_fills
+
+FINALITY = 16
+
+
+def _backfill(env: dict, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "polygon_pipeline", "backfill", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _prepare(devnet, db_url, leaders, blocks: int, per_block: int) -> tuple[int, int]:
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=blocks, fills_per_block=per_block)["head"]
+    devnet.mine(blocks=FINALITY)
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        add_leaders(conn, leaders)
+    engine.dispose()
+    return start, end
+
+
+def test_sigkill_at_random_points_then_rerun_is_exact(devnet, db_url, leaders):
+    start, end = _prepare(devnet, db_url, leaders, blocks=150, per_block=8)
+    devnet.configure(getlogs_max_range=10)
+    env = environment(devnet, db_url, rpc_max_rps=15)
+    args = ("--from-block", str(start), "--to-block", str(end))
+    rng = random.Random(20261124)
+    for _ in range(4):
+        proc = _backfill(env, *args)
+        time.sleep(rng.uniform(0.8, 3.0))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    done = _backfill(env, *args)
+    output, _ = done.communicate(timeout=300)
+    assert done.returncode == 0, output
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}
+        rows = conn.execute(select(func.count()).select_from(fills)).scalar_one()
+        cursor = get_cursor(conn, "ctf")
+    engine.dispose()
+    assert stored == leader_fills(devnet.truth(start, end), set(leaders))
+    assert rows == len(stored)
+    assert cursor == end
+
+
+def test_four_processes_share_one_budget(devnet, db_url, leaders):
+    start, end = _prepare(devnet, db_url, leaders, blocks=120, per_block=2)
+    cap = 10
+    devnet.configure(getlogs_max_range=10, max_rps=cap)
+    devnet.reset_stats()
+    env = environment(devnet, db_url, rpc_max_rps=cap, backfill_max_range=10)
+    quarter = (end - start + 1) // 4
+    procs = [
+        _backfill(
+            env,
+            "--exchange",
+            "all",
+            "--from-block",
+            str(start + i * quarter),
+            "--to-block",
+            str(start + (i + 1) * quarter - 1),
+        )
+        for i in range(4)
+    ]
+    for proc in procs:
+        output, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, output
+    stats = devnet.stats()
+    assert stats["calls"]["eth_getLogs"] >= 4 * 2 * (quarter // 10)
+    assert stats["peak_rps_received"] <= cap + 1
+    assert stats["throttled_total"] <= max(1, stats["calls_total"] // 100)
