@@ -54,3 +54,31 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+FINALITY = 16  # the devnet's default finality depth
+
+
+def sync_context(devnet: DevnetHandle, db_url: str, leaders: list[str], **settings: object):
+    """A SyncContext on `devnet` and `db_url` with `leaders` loaded, configured like a user
+    would: through POLYGON_* variables."""
+    from polygon_pipeline.settings import load_settings
+    from polygon_pipeline.store.engine import make_engine
+    from polygon_pipeline.store.leaders_repo import add_leaders
+    from polygon_pipeline.sync.context import SyncContext
+
+    os.environ.clear()
+    os.environ.update(devnet.pipeline_env(db_url, **settings))
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        add_leaders(conn, leaders)
+    engine.dispose()
+    return SyncContext.from_settings(load_settings())
+
+
+def mine_buried(devnet: DevnetHandle, blocks: int, per_block: int) -> tuple[int, int]:
+    """Mine `blocks` blocks of trades and bury them below the finalized head."""
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=blocks, fills_per_block=per_block)["head"]
+    devnet.mine(blocks=FINALITY)
+    return start, end

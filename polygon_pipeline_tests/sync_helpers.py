@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 
 def leader_fills(truth: list[dict], leaders: set[str]) -> set[tuple[str, int]]:
     """The ground truth's answer: every log with a leader on either side."""
@@ -15,15 +13,7 @@ def leader_fills(truth: list[dict], leaders: set[str]) -> set[tuple[str, int]]:
 
 
 def environment(devnet, db_url: str, **overrides) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGON_")}
-    env.update(
-        {
-            "POLYGON_RPC_URL": devnet.rpc_url,
-            "POLYGON_WS_URL": devnet.ws_url,
-            "POLYGON_PIPELINE_DB_URL": db_url,
-            "POLYGON_RPC_MAX_RPS": "200",
-            "POLYGON_RPC_MAX_CONCURRENCY": "4",
-        }
+    """The devnet's pipeline environment with test defaults: a generous shared budget."""
+    return devnet.pipeline_env(
+        db_url, **{"rpc_max_rps": 200, "rpc_max_concurrency": 4, **overrides}
     )
-    env.update({f"POLYGON_{k.upper()}": str(v) for k, v in overrides.items()})
-    return env

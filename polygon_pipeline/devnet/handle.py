@@ -38,6 +38,20 @@ class DevnetHandle:
     def anvil_url(self) -> str:
         return self.env["POLYGON_DEVNET_ANVIL_URL"]
 
+    def pipeline_env(self, db_url: str, **settings: object) -> dict[str, str]:
+        """An environment for pipeline processes using this devnet and database: this
+        process's variables less any POLYGON_*, plus `settings` as POLYGON_<NAME>."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGON_")}
+        env.update(
+            {
+                "POLYGON_RPC_URL": self.rpc_url,
+                "POLYGON_WS_URL": self.ws_url,
+                "POLYGON_PIPELINE_DB_URL": db_url,
+            }
+        )
+        env.update({f"POLYGON_{k.upper()}": str(v) for k, v in settings.items()})
+        return env
+
     def _post(self, path: str, body: dict | None = None) -> dict:
         resp = requests.post(f"{self.control_url}{path}", json=body or {}, timeout=120)
         resp.raise_for_status()

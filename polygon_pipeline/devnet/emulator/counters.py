@@ -36,8 +36,18 @@ class Counters:
     ws_drops: int = 0
     ws_notifications: int = 0
     removed_logs_sent: int = 0
+    first_served_at: float | None = None  # wall clock, for goodput over the busy interval
+    last_served_at: float | None = None
     peak_received: WindowPeak = field(default_factory=WindowPeak)
     peak_served: WindowPeak = field(default_factory=WindowPeak)
+
+    def served_call(self, method: str, cu: int, now: float) -> None:
+        self.served[method] += 1
+        self.cu_spent += cu
+        self.peak_served.add(now)
+        wall = time.time()
+        self.first_served_at = self.first_served_at or wall
+        self.last_served_at = wall
 
     def snapshot(self) -> dict:
         return {
@@ -57,6 +67,8 @@ class Counters:
             "ws_drops": self.ws_drops,
             "ws_notifications": self.ws_notifications,
             "removed_logs_sent": self.removed_logs_sent,
+            "first_served_at": self.first_served_at,
+            "last_served_at": self.last_served_at,
             "peak_rps_received": self.peak_received.peak,
             "peak_rps_served": self.peak_served.peak,
         }

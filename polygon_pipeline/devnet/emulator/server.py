@@ -120,9 +120,7 @@ class ProviderEmulator:
         if wait is not None:
             return self._throttled(payload, calls, methods, wait)
         for method in methods:
-            self.counters.served[method] += 1
-            self.counters.cu_spent += self.policy.cost(method)
-            self.counters.peak_served.add(now)
+            self.counters.served_call(method, self.policy.cost(method), now)
         if self.policy.latency_ms:
             await asyncio.sleep(self.policy.latency_ms / 1000)
         if self.rng.random() < self.policy.fault_5xx_rate:
@@ -235,8 +233,7 @@ class ProviderEmulator:
             with contextlib.suppress(ValueError, AttributeError):
                 method = str(json.loads(msg.data).get("method"))
                 self.counters.calls[method] += 1
-                self.counters.served[method] += 1
-                self.counters.cu_spent += self.policy.cost(method)
+                self.counters.served_call(method, self.policy.cost(method), time.monotonic())
             await upstream.send_str(msg.data)
 
     async def _pump_down(
