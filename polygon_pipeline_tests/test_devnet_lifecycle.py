@@ -43,42 +43,25 @@ def _wait_gone(pid: int, timeout: float = 15) -> bool:
     return False
 
 
+def _stop_command(state_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "polygon_pipeline", "devnet", "stop", "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_stop_command_stops_everything(tmp_path):
     handle = start_devnet(tmp_path / "dn")
     anvil_pids = _children(handle.proc.pid)
     assert anvil_pids, "anvil should run as a child of the devnet"
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "polygon_pipeline",
-            "devnet",
-            "stop",
-            "--state-dir",
-            str(tmp_path / "dn"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    out = _stop_command(tmp_path / "dn")
     assert out.returncode == 0, out.stderr
     assert handle.proc.wait(timeout=10) == 0
     assert all(_wait_gone(pid) for pid in anvil_pids)
     assert not (tmp_path / "dn" / "env").exists() and not (tmp_path / "dn" / "pid").exists()
-    again = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "polygon_pipeline",
-            "devnet",
-            "stop",
-            "--state-dir",
-            str(tmp_path / "dn"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = _stop_command(tmp_path / "dn")
     assert again.returncode == 1 and "no devnet is running" in again.stderr
 
 

@@ -3,44 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import click
 
-from polygon_pipeline.devnet.runner import DEFAULT_STATE_DIR, env_file, read_env_file
+from polygon_pipeline.devnet.handle import start_devnet
+from polygon_pipeline.devnet.runner import DEFAULT_STATE_DIR, env_file
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
-
-START_TIMEOUT_S = 60
-
-
-def _start_devnet(state_dir: Path, block_time: float) -> subprocess.Popen:
-    env_file(state_dir).unlink(missing_ok=True)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "polygon_pipeline",
-            "devnet",
-            "up",
-            "--state-dir",
-            str(state_dir),
-            "--block-time",
-            str(block_time),
-        ]
-    )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while not env_file(state_dir).exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.terminate()
-            raise click.ClickException("the devnet did not start (see its output above)")
-        time.sleep(0.2)
-    return proc
 
 
 @click.command()
@@ -53,8 +24,11 @@ def _start_devnet(state_dir: Path, block_time: float) -> subprocess.Popen:
 )
 def demo(block_time: float, state_dir: Path) -> None:
     """Start the devnet, load its sample leaders, and run until Ctrl-C."""
-    devnet_proc = _start_devnet(state_dir, block_time)
-    os.environ.update(read_env_file(state_dir))
+    try:
+        devnet = start_devnet(state_dir, block_time=block_time, port=8545, log_to_file=False)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    os.environ.update(devnet.env)
     settings = load_settings()
     with make_engine(settings.database_url).begin() as conn:
         added = add_leaders(
@@ -74,10 +48,8 @@ def demo(block_time: float, state_dir: Path) -> None:
         "Press Ctrl-C to stop.\n"
     )
     try:
-        devnet_proc.wait()
+        devnet.proc.wait()
     except KeyboardInterrupt:
         pass
     finally:
-        if devnet_proc.poll() is None:
-            devnet_proc.send_signal(signal.SIGTERM)
-            devnet_proc.wait(timeout=30)
+        devnet.stop()

@@ -106,33 +106,44 @@ class DevnetHandle:
         return self.proc.returncode
 
 
-def start_devnet(state_dir: Path, *extra: str, timeout: float = 60) -> DevnetHandle:
-    """Start `polygon-pipeline devnet up` as a real process on a free port, manual mining."""
+def start_devnet(
+    state_dir: Path,
+    *extra: str,
+    timeout: float = 60,
+    block_time: float = 0,
+    port: int = 0,
+    log_to_file: bool = True,
+) -> DevnetHandle:
+    """Start `polygon-pipeline devnet up` as a real process and wait until it serves. By
+    default: a free port, manual mining, output in `state_dir/devnet.log`."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    log = open(state_dir / "devnet.log", "ab")  # noqa: SIM115 - lives as long as the process
+    env_file(state_dir).unlink(missing_ok=True)
+    log = open(state_dir / "devnet.log", "ab") if log_to_file else None  # noqa: SIM115
+    command = [
+        sys.executable,
+        "-m",
+        "polygon_pipeline",
+        "devnet",
+        "up",
+        "--port",
+        str(port),
+        "--block-time",
+        str(block_time),
+        "--state-dir",
+        str(state_dir),
+        *extra,
+    ]
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "polygon_pipeline",
-            "devnet",
-            "up",
-            "--port",
-            "0",
-            "--block-time",
-            "0",
-            "--state-dir",
-            str(state_dir),
-            *extra,
-        ],
+        command,
         stdout=log,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT if log else None,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     deadline = time.monotonic() + timeout
     while not env_file(state_dir).exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"devnet did not start: {(state_dir / 'devnet.log').read_text()}")
+            shown = (state_dir / "devnet.log").read_text() if log else "see its output above"
+            raise RuntimeError(f"the devnet did not start: {shown}")
         time.sleep(0.1)
     return DevnetHandle(proc, state_dir, read_env_file(state_dir))
