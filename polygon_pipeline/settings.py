@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     rpc_max_rps: float = Field(default=5.0, gt=0)
     rpc_max_concurrency: int = Field(default=4, ge=1)
     leader_batch_size: int = Field(default=100, ge=1, le=1000)
+    # The live watcher (polygon-pipeline watch)
+    watch_silence_s: float = Field(default=20.0, gt=0)  # no newHeads this long: unhealthy
+    watch_health_host: str = "127.0.0.1"
+    watch_health_port: int = Field(default=8787, ge=0, le=65535)  # 0: any free port
+    watch_leaders_poll_s: float = Field(default=5.0, gt=0)
+    watch_reconnect_max_s: float = Field(default=30.0, gt=0)
 
     @field_validator("rpc_url")
     @classmethod

@@ -25,7 +25,7 @@ class BlockTimestamps:
         self._cache: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
 
-    def _remember(self, block_hash: str, timestamp: int) -> None:
+    def remember(self, block_hash: str, timestamp: int) -> None:
         with self._lock:
             self._cache[block_hash] = timestamp
             self._cache.move_to_end(block_hash)
@@ -44,7 +44,7 @@ class BlockTimestamps:
         fills = list(fills)
         for fill in fills:
             if fill.block_timestamp is not None:
-                self._remember(fill.block_hash, fill.block_timestamp)
+                self.remember(fill.block_hash, fill.block_timestamp)
         done = []
         for fill in fills:
             if fill.block_timestamp is None:
@@ -54,7 +54,7 @@ class BlockTimestamps:
                     if header is None:
                         raise RpcTransient(f"block {fill.block_hash} is unknown to the node")
                     ts = header.timestamp
-                    self._remember(fill.block_hash, ts)
+                    self.remember(fill.block_hash, ts)
                 fill = dataclasses.replace(fill, block_timestamp=ts)
             done.append(fill)
         return done

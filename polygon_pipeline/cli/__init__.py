@@ -9,6 +9,7 @@ from polygon_pipeline.cli.demo import demo
 from polygon_pipeline.cli.devnet import devnet
 from polygon_pipeline.cli.doctor import doctor
 from polygon_pipeline.cli.leaders import leaders
+from polygon_pipeline.cli.watch import watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,7 +18,7 @@ def cli() -> None:
     """Every Polymarket leader fill on Polygon, once, fast, provider-friendly."""
 
 
-for command in (devnet, leaders, backfill, doctor, demo):
+for command in (devnet, leaders, backfill, watch, doctor, demo):
     cli.add_command(command)
 
 

@@ -82,8 +82,13 @@ class DevnetControl:
 
     async def _reorg(self, request: web.Request) -> web.Response:
         depth = int((await _json_body(request)).get("depth", 1))
-        fork_point = await self.generator.reorg(depth)
-        removed = await self.emulator.send_removed(fork_point)
+        removed = 0
+
+        async def announce(fork_point: int) -> None:
+            nonlocal removed
+            removed = await self.emulator.send_removed(fork_point)
+
+        fork_point = await self.generator.reorg(depth, on_rollback=announce)
         return web.json_response({"fork_point": fork_point, "removed_logs_sent": removed})
 
     async def _set_clock(self, request: web.Request) -> web.Response:

@@ -253,9 +253,11 @@ class TradeGenerator:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=delay)
 
-    async def reorg(self, depth: int) -> int:
+    async def reorg(self, depth: int, on_rollback=None) -> int:
         """Replace the last `depth` blocks with new ones holding different trades. Returns the
-        last block that survived; the truth forgets the fills of the replaced blocks."""
+        last block that survived; the truth forgets the fills of the replaced blocks.
+        `on_rollback(fork_point)` runs between the rollback and the new blocks: where a node
+        announces the removed logs."""
         async with self.lock:
             head = int(await self.rpc("eth_blockNumber", []), 16)
             depth = min(depth, head)
@@ -266,6 +268,8 @@ class TradeGenerator:
             await self._install_exchange_code()
             self.truth = [row for row in self.truth if row["block_number"] <= fork_point]
             await self._load_nonces()
+            if on_rollback is not None:
+                await on_rollback(fork_point)
             for _ in range(depth):
                 await self._mine_block(self.config.fills_per_block)
             return fork_point

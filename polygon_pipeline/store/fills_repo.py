@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, delete, func, select, text, tuple_
 
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline.store.upsert import insert_on_conflict
+
+FILLS_CHANNEL = "polygon_pipeline_fills"  # PostgreSQL LISTEN channel, see README
+_NOTIFIED = (
+    fills.c.chain_id,
+    fills.c.tx_hash,
+    fills.c.log_index,
+    fills.c.exchange,
+    fills.c.maker,
+    fills.c.taker,
+    fills.c.block_number,
+)
 
 # One statement carries this many rows: well under SQLite's 32,766 bound parameters (18 a row).
 ROWS_PER_STATEMENT = 1000
@@ -68,13 +80,38 @@ def upsert_fills(
         },
         where=(fills.c.block_hash != new.block_hash)
         | (fills.c.block_timestamp.is_(None) & new.block_timestamp.is_not(None)),
-    ).returning(fills.c.id)
+    ).returning(*_NOTIFIED)
     # One cached statement; SQLAlchemy's "insertmanyvalues" sends it as multi-row INSERTs of
     # up to ROWS_PER_STATEMENT rows. RETURNING counts what was written on every backend.
     result = conn.execute(
         stmt.execution_options(insertmanyvalues_page_size=ROWS_PER_STATEMENT), rows
+    ).all()
+    _notify(conn, [{**row._mapping, "removed": False} for row in result])
+    return len(result)
+
+
+def retract_fills(conn: Connection, keys: Sequence[tuple[int, str, int]]) -> int:
+    """Delete fills that left the canonical chain; consumers are told (removed: true)."""
+    if not keys:
+        return 0
+    result = conn.execute(
+        delete(fills)
+        .where(tuple_(fills.c.chain_id, fills.c.tx_hash, fills.c.log_index).in_(list(keys)))
+        .returning(*_NOTIFIED)
+    ).all()
+    _notify(conn, [{**row._mapping, "removed": True} for row in result])
+    return len(result)
+
+
+def _notify(conn: Connection, events: list[dict]) -> None:
+    """PostgreSQL: one NOTIFY per written or retracted fill on FILLS_CHANNEL, delivered when
+    the transaction commits (so a bot never hears of a fill it cannot read yet)."""
+    if conn.dialect.name != "postgresql" or not events:
+        return
+    conn.execute(
+        text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
+        {"channel": FILLS_CHANNEL, "payloads": [json.dumps(e) for e in events]},
     )
-    return len(result.all())
 
 
 def count_fills(conn: Connection) -> int:

@@ -8,15 +8,14 @@ SQLite). A throttle seen by any process moves `cooldown_until`, and nobody sends
 
 from __future__ import annotations
 
-import os
 import random
-import socket
 import time
 import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select, update
 
+from polygon_pipeline.store.holders import holder_alive, holder_id
 from polygon_pipeline.store.schema import rpc_limiter, rpc_slots
 from polygon_pipeline.store.upsert import insert_on_conflict
 
@@ -44,7 +43,7 @@ class SharedLimiter:
         self.name = name
         self.interval = PACING_MARGIN / rps
         self.concurrency = concurrency
-        self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.holder = holder_id(uuid.uuid4().hex[:8])
         self._ensure_rows()
 
     def _ensure_rows(self) -> None:
@@ -93,7 +92,7 @@ class SharedLimiter:
             .order_by(rpc_slots.c.slot)
         ).all()
         for slot, holder, expires_at in slots:
-            if expires_at < now or not _holder_alive(holder):
+            if expires_at < now or not holder_alive(holder):
                 return slot
         return None
 
@@ -140,19 +139,3 @@ class SharedLimiter:
                 )
             )
         return resume - now
-
-
-def _holder_alive(holder: str | None) -> bool:
-    """False only for a holder process on this host that no longer exists (killed)."""
-    if not holder:
-        return False
-    host, _, rest = holder.partition(":")
-    if host != socket.gethostname():
-        return True  # cannot tell: its lease expiry frees the slot
-    try:
-        os.kill(int(rest.partition(":")[0]), 0)
-    except ProcessLookupError:
-        return False
-    except (ValueError, PermissionError):
-        return True
-    return True

@@ -83,3 +83,22 @@ rpc_slots = Table(
     Column("holder", String(64)),
     Column("expires_at", Float(precision=53), nullable=False),
 )
+
+# Single flight on SQLite: the watcher's lease row (PostgreSQL uses an advisory lock).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", Float(precision=53), nullable=False),
+)
+
+# The watcher's last words about its health, for Dagster checks and operators.
+heartbeats = Table(
+    "heartbeats",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("status", String(2000), nullable=False),  # JSON: what /healthz shows
+)

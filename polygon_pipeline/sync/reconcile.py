@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
-from sqlalchemy import Connection, and_, delete, select, tuple_
+from sqlalchemy import Connection, select
 
 from polygon_pipeline.chain.exchanges import Exchange, exchange_named
 from polygon_pipeline.chain.fills import Fill, decode_order_filled
@@ -21,7 +22,7 @@ from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.chain.rpc_errors import RpcPermanent, RpcRangeTooLarge
 from polygon_pipeline.store.cursors import advance_cursor, get_cursor
-from polygon_pipeline.store.fills_repo import upsert_fills
+from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.schema import fills as fills_table
 from polygon_pipeline.sync.context import SyncContext
@@ -105,7 +106,7 @@ def _stale_fills(
     lo: int,
     hi: int,
     fetched: set[tuple],
-) -> list[tuple[str, int]]:
+) -> list[tuple[int, str, int]]:
     """Stored fills in [lo, hi] that the chain no longer has: not returned now, and their
     block's hash is no longer the canonical one. (A fill of a leader removed since is still
     canonical and stays.) Costs RPC only for fills that went missing."""
@@ -128,7 +129,7 @@ def _stale_fills(
             header = rpc.get_block(row.block_number)
             canonical[row.block_number] = header.hash if header else None
         if canonical[row.block_number] != row.block_hash:
-            stale.append((row.tx_hash, row.log_index))
+            stale.append((row.chain_id, row.tx_hash, row.log_index))
     return stale
 
 
@@ -138,10 +139,14 @@ def reconcile(
     from_block: int | None = None,
     to_block: int | None = None,
     on_progress: Callable[[ReconcileReport], None] | None = None,
+    up_to: Literal["finalized", "latest"] = "finalized",
 ) -> ReconcileReport:
     """Store every leader fill of `exchanges` in [from_block, to_block], clamped to the
     finalized head. Without `from_block`, start from the cursor (less the safety overlap),
-    or `POLYGON_BACKFILL_STARTUP_BLOCKS` below the head when there is no cursor yet."""
+    or `POLYGON_BACKFILL_STARTUP_BLOCKS` below the head when there is no cursor yet.
+
+    `up_to="latest"` (the watcher's gap-fill) goes on to the latest block; the cursor still
+    never passes the finalized head, so those blocks are reconciled again once final."""
     began = time.monotonic()
     settings, rpc = ctx.settings, ctx.rpc
     chosen = [exchange_named(name) for name in dict.fromkeys(exchanges)]
@@ -150,7 +155,8 @@ def reconcile(
         cursors = [get_cursor(conn, e.name) for e in chosen]
     if not leaders:
         raise NothingToFollow("no leaders configured (polygon-pipeline leaders add ADDRESS)")
-    head = finalized_head(rpc, settings.confirmation_blocks)
+    finalized = finalized_head(rpc, settings.confirmation_blocks)
+    head = finalized if up_to == "finalized" else max(finalized, rpc.block_number())
     if from_block is None:
         from_block = min(
             max(0, c - settings.backfill_safety_overlap)
@@ -175,18 +181,11 @@ def reconcile(
         with ctx.engine.connect() as conn:
             stale = _stale_fills(conn, rpc, chosen, lo, hi, {f.key for f in found})
         with ctx.engine.begin() as conn:  # fills and cursor move together, or not at all
-            if stale:
-                conn.execute(
-                    delete(fills_table).where(
-                        and_(
-                            fills_table.c.block_number.between(lo, hi),
-                            tuple_(fills_table.c.tx_hash, fills_table.c.log_index).in_(stale),
-                        )
-                    )
-                )
+            retract_fills(conn, stale)
             written = upsert_fills(conn, found, "backfill")
-            for exchange in chosen:
-                advance_cursor(conn, exchange.name, hi, covered_from=lo)
+            if min(hi, finalized) >= lo:
+                for exchange in chosen:
+                    advance_cursor(conn, exchange.name, min(hi, finalized), covered_from=lo)
         planner.succeeded(hi - lo + 1)
         report.chunks += 1
         report.blocks_done += hi - lo + 1

@@ -228,13 +228,14 @@ class ProviderEmulator:
         self, session: _WsSession, upstream: aiohttp.ClientWebSocketResponse
     ) -> None:
         async for msg in session.client:
-            if msg.type != aiohttp.WSMsgType.TEXT:
+            if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 break
+            text = msg.data if msg.type == aiohttp.WSMsgType.TEXT else msg.data.decode()
             with contextlib.suppress(ValueError, AttributeError):
-                method = str(json.loads(msg.data).get("method"))
+                method = str(json.loads(text).get("method"))
                 self.counters.calls[method] += 1
                 self.counters.served_call(method, self.policy.cost(method), time.monotonic())
-            await upstream.send_str(msg.data)
+            await upstream.send_str(text)
 
     async def _pump_down(
         self, session: _WsSession, upstream: aiohttp.ClientWebSocketResponse

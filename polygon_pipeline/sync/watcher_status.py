@@ -1,0 +1,70 @@
+"""What the watcher knows about its own health: /healthz, /metrics and the heartbeat row."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass
+class WatcherStatus:
+    silence_s: float
+    started_at: float = field(default_factory=time.time)
+    connected: bool = False
+    last_head_number: int | None = None
+    last_head_at: float | None = None  # wall clock of the last newHeads notification
+    last_fill_at: float | None = None
+    http_head: int | None = None
+    reconnects: int = 0
+    leaders_watched: int = 0
+    subscriptions: int = 0
+    fills_written: int = 0
+    fills_retracted: int = 0
+    gap_fills: int = 0
+
+    def head_age(self, now: float | None = None) -> float | None:
+        if self.last_head_at is None:
+            return None
+        return (now or time.time()) - self.last_head_at
+
+    def healthy(self, now: float | None = None) -> bool:
+        """Live means connected *and* hearing new heads: silence from quiet leaders is normal,
+        silence from the chain is not."""
+        age = self.head_age(now)
+        return self.connected and age is not None and age <= self.silence_s
+
+    def as_json(self) -> dict:
+        now = time.time()
+        age = self.head_age(now)
+        lag = (
+            None
+            if self.http_head is None or self.last_head_number is None
+            else max(0, self.http_head - self.last_head_number)
+        )
+        return {
+            "healthy": self.healthy(now),
+            "connected": self.connected,
+            "last_head_number": self.last_head_number,
+            "last_head_age_s": None if age is None else round(age, 3),
+            "last_fill_age_s": None
+            if self.last_fill_at is None
+            else round(now - self.last_fill_at, 3),
+            "lag_to_http_head": lag,
+            "reconnects": self.reconnects,
+            "leaders_watched": self.leaders_watched,
+            "subscriptions": self.subscriptions,
+            "fills_written": self.fills_written,
+            "fills_retracted": self.fills_retracted,
+            "gap_fills": self.gap_fills,
+            "uptime_s": round(now - self.started_at, 1),
+        }
+
+    def prometheus(self) -> str:
+        """The same figures in Prometheus' text format."""
+        lines = []
+        for key, value in self.as_json().items():
+            if value is None:
+                continue
+            name = f"polygon_pipeline_watcher_{key}"
+            lines += [f"# TYPE {name} gauge", f"{name} {float(value)}"]
+        return "\n".join(lines) + "\n"

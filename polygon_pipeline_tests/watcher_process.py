@@ -1,0 +1,77 @@
+"""`polygon-pipeline watch` as a real process, and waiting on what it writes."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+from polygon_pipeline.devnet.anvil import free_port
+
+WATCH_SETTINGS = {
+    "watch_silence_s": 2,
+    "watch_leaders_poll_s": 0.5,
+    "watch_reconnect_max_s": 1,
+    "rpc_max_rps": 200,
+}
+
+
+class WatcherProcess:
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.port = free_port()
+        self.env = {**env, "POLYGON_WATCH_HEALTH_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
+        self.log_path = log_path
+        self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "polygon_pipeline", "watch"],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def health(self) -> tuple[int, dict] | None:
+        try:
+            resp = requests.get(f"http://127.0.0.1:{self.port}/healthz", timeout=2)
+        except requests.RequestException:
+            return None
+        return resp.status_code, resp.json()
+
+    def metrics(self) -> str:
+        return requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
+
+    def wait_healthy(self, timeout: float = 30) -> dict:
+        return wait_for(
+            lambda: (h := self.health()) and h[0] == 200 and h[1],
+            timeout,
+            f"watcher healthy ({self.output()[-2000:]})",
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str, every: float = 0.1):
+    """Poll `check` until it returns something truthy; bounded, fails saying what it awaited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
