@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import subprocess
+import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,3 +86,43 @@ def mine_buried(devnet: DevnetHandle, blocks: int, per_block: int) -> tuple[int,
     end = devnet.mine(blocks=blocks, fills_per_block=per_block)["head"]
     devnet.mine(blocks=FINALITY)
     return start, end
+
+
+@contextlib.contextmanager
+def watcher_process(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
+    """`polygon-pipeline watch` running in the background for the duration of the block."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "polygon_pipeline", "watch"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_healthy(port: int, timeout: float = 60) -> dict:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            resp = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            if resp.status_code == 200:
+                return resp.json()
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the watcher did not become healthy")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]

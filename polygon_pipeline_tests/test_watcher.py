@@ -199,3 +199,22 @@ def test_watcher_reports_to_dagster(devnet, start_watcher, tmp_path, leaders):
     )
     assert event.asset_materialization.metadata["fills_written_total"].value > 0
     assert instance.get_runs() == []  # reported, never launched
+
+
+def test_startup_backfill_only_when_asked(devnet, start_watcher, engine, leaders):
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=10, fills_per_block=10)["head"]
+    quiet = start_watcher(leaders)  # POLYGON_BACKFILL_ON_STARTUP defaults to false
+    quiet.wait_healthy()
+    assert not stored(engine)
+    quiet.stop()
+    eager = start_watcher([], backfill_on_startup="true", backfill_startup_blocks=5)
+    window = leader_fills(devnet.truth(end - 4, end), set(leaders))
+    rows = wait_for(
+        lambda: (s := stored(engine)).keys() == window and s,
+        20,
+        "the last 5 blocks reconciled at startup",
+    )
+    assert {r["source"] for r in rows.values()} == {"backfill"}
+    assert eager.wait_healthy()["gap_fills"] == 1
+    assert not leader_fills(devnet.truth(start, end - 5), set(leaders)) & rows.keys()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import time
 from dataclasses import asdict, dataclass
 
 import aiohttp
@@ -190,11 +191,12 @@ class TradeGenerator:
                 )
             )
         hashes = await self.rpc_batch(sends) if sends else []
+        mined_at = time.time()  # the block is asked for now: latency is measured from here
         receipts = await self._mine_until_included(hashes)
         block = await self.rpc("eth_getBlockByNumber", ["latest", False])
         rows = []
         for (_sender, exchange, records), receipt in zip(txs, receipts, strict=True):
-            rows.extend(self._truth_rows(exchange, records, receipt, block))
+            rows.extend(self._truth_rows(exchange, records, receipt, block, mined_at))
         self.truth.extend(rows)
         return rows
 
@@ -213,7 +215,7 @@ class TradeGenerator:
 
     @staticmethod
     def _truth_rows(
-        exchange: str, records: list[FillRecord], receipt: dict, block: dict
+        exchange: str, records: list[FillRecord], receipt: dict, block: dict, mined_at: float
     ) -> list[dict]:
         logs = receipt["logs"]
         if receipt["status"] != "0x1" or len(logs) != len(records):
@@ -236,6 +238,7 @@ class TradeGenerator:
                     "log_index": int(log["logIndex"], 16),
                     **{k: v for k, v in asdict(record).items() if k != "order_hash"},
                     "order_hash": "0x" + record.order_hash.hex(),
+                    "mined_at": mined_at,
                 }
             )
         return rows

@@ -92,6 +92,9 @@ class DevnetHandle:
     def set_clock(self, block_time: float | None) -> dict:
         return self._post("/_devnet/clock", {"block_time": block_time})
 
+    def set_generator(self, **changes: object) -> dict:
+        return self._post("/_devnet/generator", changes)
+
     def reorg(self, depth: int) -> dict:
         return self._post("/_devnet/reorg", {"depth": depth})
 

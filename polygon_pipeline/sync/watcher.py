@@ -105,8 +105,6 @@ class Watcher:
             return
         keeper = asyncio.create_task(self._keep_alive(stop))
         try:
-            if self.settings.backfill_on_startup:
-                await self._reconcile(self._startup_from())
             while not stop.is_set() and not keeper.done():
                 async for attempt in AsyncRetrying(
                     retry=retry_if_exception_type(CONNECTION_ERRORS),
@@ -158,7 +156,15 @@ class Watcher:
                     del filt["fromBlock"], filt["toBlock"]
                     await w3.eth.subscribe("logs", filt)
             self.status.connected = True
-            gap_fill, self._subscribed_before = self._subscribed_before, True
+            # Subscribed first, then fill the gap, so nothing falls between the two: after a
+            # drop from the cursor; at startup only if POLYGON_BACKFILL_ON_STARTUP.
+            if self._subscribed_before:
+                gap = asyncio.create_task(self._reconcile(None))
+            elif self.settings.backfill_on_startup:
+                gap = asyncio.create_task(self._reconcile_from_startup())
+            else:
+                gap = None
+            self._subscribed_before = True
             self.status.last_head_at = time.time()  # the silence clock starts now
             self.status.leaders_watched = len(leaders)
             self.status.subscriptions = 1 + 2 * len(
@@ -174,7 +180,6 @@ class Watcher:
                 asyncio.create_task(self._watchdog(leaders)),
                 asyncio.create_task(stop.wait()),
             }
-            gap = asyncio.create_task(self._reconcile(None)) if gap_fill else None
             try:
                 await self._until_first_ends(tasks | {keeper}, gap)
             finally:
@@ -257,6 +262,9 @@ class Watcher:
                 self.status.last_head_at = time.time()  # the chain itself is stalled
 
     # ---- catch-up -------------------------------------------------------------------------
+    async def _reconcile_from_startup(self) -> None:
+        await self._reconcile(await asyncio.to_thread(self._startup_from))
+
     def _startup_from(self) -> int:
         """The last POLYGON_BACKFILL_STARTUP_BLOCKS, or from the cursor when that is closer."""
         latest = self.ctx.rpc.block_number()
