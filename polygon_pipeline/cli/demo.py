@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -23,7 +26,7 @@ from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
     show_default=True,
 )
 def demo(block_time: float, state_dir: Path) -> None:
-    """Start the devnet, load its sample leaders, and run until Ctrl-C."""
+    """Start the devnet, load its sample leaders, run the live watcher; until Ctrl-C."""
     try:
         devnet = start_devnet(state_dir, block_time=block_time, port=8545, log_to_file=False)
     except RuntimeError as exc:
@@ -34,6 +37,12 @@ def demo(block_time: float, state_dir: Path) -> None:
         added = add_leaders(
             conn, read_leader_file((state_dir / "leaders.txt").read_text()), label="devnet sample"
         )
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "polygon_pipeline", "watch"],
+        env={**os.environ, "POLYGON_BACKFILL_ON_STARTUP": "true"},
+        stdout=open(state_dir / "watcher.log", "ab"),  # noqa: SIM115 - lives with the process
+        stderr=subprocess.STDOUT,
+    )
     described = settings.describe()
     control = os.environ["POLYGON_DEVNET_CONTROL_URL"]
     click.echo(
@@ -43,13 +52,22 @@ def demo(block_time: float, state_dir: Path) -> None:
         f"  devnet control API:             {control}/_devnet/info\n"
         f"  provider counters:              {control}/_devnet/stats\n"
         f"  database:                       {described['db_url']} ({added} sample leaders added)\n"
+        f"  live watcher:                   http://{settings.watch_health_host}:"
+        f"{settings.watch_health_port}/healthz  (log: {state_dir / 'watcher.log'})\n"
         "  check everything:               set -a; . .devnet/env; set +a; "
         ".venv/bin/polygon-pipeline doctor\n"
         "Press Ctrl-C to stop.\n"
     )
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     try:
         devnet.proc.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        watcher.send_signal(signal.SIGTERM)
+        watcher.wait(timeout=30)
         devnet.stop()
+
+
+def _interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
