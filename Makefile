@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ANVIL  := node_modules/.package-lock.json
 
-.PHONY: install demo test lint validate bench clean devnet-stop
+.PHONY: install demo test lint bench clean devnet-stop
 
 install: $(STAMP) $(ANVIL)
 
@@ -19,8 +19,14 @@ $(ANVIL): package.json package-lock.json
 	npm install --no-audit --no-fund --ignore-scripts --no-save
 	test -x node_modules/@foundry-rs/anvil-*/bin/anvil
 
-demo: install
-	$(BIN)/polygon-pipeline demo
+DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
+
+$(DAGSTER_HOME_DIR)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME_DIR)
+	cp dagster.yaml $@
+
+demo: install $(DAGSTER_HOME_DIR)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/polygon-pipeline demo
 
 test: install
 	$(BIN)/python -m pytest
@@ -35,4 +41,4 @@ devnet-stop:
 	$(BIN)/polygon-pipeline devnet stop
 
 clean:
-	rm -rf $(VENV) node_modules .devnet .data .pytest_cache
+	rm -rf $(VENV) node_modules .devnet .data .dagster_home .pytest_cache

@@ -40,8 +40,13 @@ class DevnetHandle:
 
     def pipeline_env(self, db_url: str, **settings: object) -> dict[str, str]:
         """An environment for pipeline processes using this devnet and database: this
-        process's variables less any POLYGON_*, plus `settings` as POLYGON_<NAME>."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGON_")}
+        process's variables less any POLYGON_* and DAGSTER_HOME, plus `settings` as
+        POLYGON_<NAME>."""
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("POLYGON_") and k != "DAGSTER_HOME"
+        }
         env.update(
             {
                 "POLYGON_RPC_URL": self.rpc_url,
