@@ -134,3 +134,18 @@ def test_leader_file_errors_name_the_line():
     with pytest.raises(InvalidAddress, match=r"line 5: .*0xnothex"):
         leaders_repo.read_leader_file(text)
     assert leaders_repo.read_leader_file("0x" + "AA" * 20 + "  # bob\n") == ["0x" + "aa" * 20]
+
+
+def test_coverage_gaps(engine):
+    from polygon_pipeline.store.coverage import gaps, record_range
+
+    with engine.begin() as conn:
+        for lo, hi in ((100, 199), (150, 250), (300, 399), (400, 400)):
+            record_range(conn, "ctf", lo, hi)
+        record_range(conn, "negrisk", 0, 1000)
+    with engine.connect() as conn:
+        assert gaps(conn, "ctf", 100, 400) == [(251, 299)]
+        assert gaps(conn, "ctf", 50, 450) == [(50, 99), (251, 299), (401, 450)]
+        assert gaps(conn, "ctf", 120, 240) == []
+        assert gaps(conn, "negrisk", 0, 1000) == []
+        assert gaps(conn, "ctf", 500, 600) == [(500, 600)]

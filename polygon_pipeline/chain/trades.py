@@ -33,12 +33,21 @@ class Trade:
 
 def trade_view(fill: Fill) -> Trade | None:
     """BUY when the maker gives collateral (asset id 0); None for a fill that is not a trade."""
-    if fill.maker_asset_id == COLLATERAL_ASSET_ID and fill.taker_asset_id != COLLATERAL_ASSET_ID:
-        side, token_id = "BUY", fill.taker_asset_id
-        collateral, tokens = fill.maker_amount, fill.taker_amount
-    elif fill.taker_asset_id == COLLATERAL_ASSET_ID and fill.maker_asset_id != COLLATERAL_ASSET_ID:
-        side, token_id = "SELL", fill.maker_asset_id
-        collateral, tokens = fill.taker_amount, fill.maker_amount
+    return trade_from_amounts(
+        fill.maker_asset_id, fill.taker_asset_id, fill.maker_amount, fill.taker_amount
+    )
+
+
+def trade_from_amounts(
+    maker_asset_id: int, taker_asset_id: int, maker_amount: int, taker_amount: int
+) -> Trade | None:
+    """The trade view from a fill's assets and amounts (a stored row has them too)."""
+    if maker_asset_id == COLLATERAL_ASSET_ID and taker_asset_id != COLLATERAL_ASSET_ID:
+        side, token_id = "BUY", taker_asset_id
+        collateral, tokens = maker_amount, taker_amount
+    elif taker_asset_id == COLLATERAL_ASSET_ID and maker_asset_id != COLLATERAL_ASSET_ID:
+        side, token_id = "SELL", maker_asset_id
+        collateral, tokens = taker_amount, maker_amount
     else:
         return None
     if tokens == 0:

@@ -102,3 +102,18 @@ heartbeats = Table(
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("status", String(2000), nullable=False),  # JSON: what /healthz shows
 )
+
+# Block ranges that reconciliation has fully stored, per exchange: what the coverage check
+# reads (the cursor says "up to here", this says exactly which ranges, windows included).
+reconciled_ranges = Table(
+    "reconciled_ranges",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("exchange", String(16), nullable=False),
+    Column("from_block", BigInteger, nullable=False),
+    Column("to_block", BigInteger, nullable=False),
+    Column("reconciled_at", UtcDateTime(), nullable=False),
+    Index("ix_reconciled_ranges_exchange", "exchange", "from_block"),
+)

@@ -21,6 +21,7 @@ from polygon_pipeline.chain.log_queries import (
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.chain.rpc_errors import RpcPermanent, RpcRangeTooLarge
+from polygon_pipeline.store.coverage import record_range
 from polygon_pipeline.store.cursors import advance_cursor, get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
 from polygon_pipeline.store.leaders_repo import list_leaders
@@ -183,9 +184,11 @@ def reconcile(
         with ctx.engine.begin() as conn:  # fills and cursor move together, or not at all
             retract_fills(conn, stale)
             written = upsert_fills(conn, found, "backfill")
-            if min(hi, finalized) >= lo:
+            final_hi = min(hi, finalized)  # unfinalized blocks count as covered only later
+            if final_hi >= lo:
                 for exchange in chosen:
-                    advance_cursor(conn, exchange.name, min(hi, finalized), covered_from=lo)
+                    record_range(conn, exchange.name, lo, final_hi)
+                    advance_cursor(conn, exchange.name, final_hi, covered_from=lo)
         planner.succeeded(hi - lo + 1)
         report.chunks += 1
         report.blocks_done += hi - lo + 1
