@@ -1,0 +1,168 @@
+"""End to end, as a user drives it: the real `dagster dev` (webserver + daemon), partitions
+added and a backfill launched through the webserver's GraphQL API as the UI does, runs
+executed by the daemon, fills and asset checks verified."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+from dagster import AssetCheckKey, DagsterInstance
+
+from polygon_pipeline.devnet.anvil import free_port
+from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.fills_repo import fetch_fills
+from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline_tests.sync_helpers import environment, leader_fills
+from polygon_pipeline_tests.watcher_process import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+WINDOW = 20
+FINALITY = 16
+REPO = {"repositoryLocationName": "polygon_pipeline.defs:defs", "repositoryName": "__repository__"}
+
+
+class DagsterDev:
+    def __init__(self, env: dict[str, str], log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/graphql"
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def query(self, text: str, **variables) -> dict:
+        resp = requests.post(self.url, json={"query": text, "variables": variables}, timeout=60)
+        resp.raise_for_status()
+        body = resp.json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    def ready(self) -> bool:
+        try:
+            return self.query("{ version }")["version"] is not None
+        except (requests.RequestException, AssertionError):
+            return False
+
+    def stop(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, sig)
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    continue
+        self._log.close()
+
+
+ADD_PARTITION = """
+mutation($repo: RepositorySelector!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: "block_windows",
+                      partitionKey: $key) { __typename }
+}"""
+
+LAUNCH_BACKFILL = """
+mutation($names: [String!]) {
+  launchPartitionBackfill(backfillParams: {
+      assetSelection: [{path: ["leader_fills"]}], partitionNames: $names}) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status }
+  }
+}"""
+
+
+@pytest.fixture
+def dagster_dev(devnet, tmp_path, leaders):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    db_url = f"sqlite:///{tmp_path / 'fills.db'}"
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        add_leaders(conn, leaders)
+    env = {
+        **environment(devnet, db_url),
+        "DAGSTER_HOME": str(home),
+        "POLYGON_PARTITION_WINDOW_BLOCKS": str(WINDOW),
+        "POLYGON_PARTITIONS_START_BLOCK": str(10**9),
+    }  # the sensor stays out of the way
+    dev = DagsterDev(env, tmp_path / "dagster_dev.log")
+    try:
+        wait_for(
+            dev.ready,
+            120,
+            f"dagster dev up ({(tmp_path / 'dagster_dev.log').read_text()[-3000:]})",
+            every=1,
+        )
+        yield dev, engine, home
+    finally:
+        dev.stop()
+        engine.dispose()
+
+
+def test_backfill_launched_through_the_webserver(devnet, dagster_dev, leaders):
+    dev, engine, home = dagster_dev
+    start = devnet.head() + 1
+    lo = start + (-start) % WINDOW
+    devnet.mine(blocks=lo - start + 2 * WINDOW, fills_per_block=6)
+    devnet.mine(blocks=FINALITY)
+    windows = [f"{w:010d}-{w + WINDOW - 1:010d}" for w in (lo, lo + WINDOW)]
+    for key in windows:
+        added = dev.query(ADD_PARTITION, repo=REPO, key=key)["addDynamicPartition"]
+        assert added["__typename"] == "AddDynamicPartitionSuccess", added
+    names = [f"{exchange}|{key}" for key in windows for exchange in ("ctf", "negrisk")]
+    launched = dev.query(LAUNCH_BACKFILL, names=names)["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    status = wait_for(
+        lambda: (
+            (
+                s := dev.query(BACKFILL_STATUS, id=launched["backfillId"])[
+                    "partitionBackfillOrError"
+                ]["status"]
+            )
+            in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED")
+            and s
+        ),
+        240,
+        "the backfill to finish",
+        every=2,
+    )
+    assert status == "COMPLETED_SUCCESS"
+    with engine.connect() as conn:
+        stored = {(r["tx_hash"], r["log_index"]) for r in fetch_fills(conn)}
+    assert stored == leader_fills(devnet.truth(lo, lo + 2 * WINDOW - 1), set(leaders))
+    instance = DagsterInstance.from_config(str(home))
+    runs = instance.get_runs()
+    assert len(runs) == 4 and all(r.tags.get("dagster/backfill") for r in runs)
+    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        [AssetCheckKey.from_user_string("leader_fills:no_duplicate_fills")]
+    )
+    assert checks and all(c.status.value == "SUCCEEDED" for c in checks.values())
