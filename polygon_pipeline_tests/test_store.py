@@ -149,3 +149,26 @@ def test_coverage_gaps(engine):
         assert gaps(conn, "ctf", 120, 240) == []
         assert gaps(conn, "negrisk", 0, 1000) == []
         assert gaps(conn, "ctf", 500, 600) == [(500, 600)]
+
+
+def test_live_feed_comparison(engine):
+    from polygon_pipeline.store.live_comparison import (
+        compare_live,
+        first_sighting_block,
+        forget_sightings,
+        record_sighting,
+    )
+
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    reconciled = [make_fill(i) for i in range(20)]  # blocks 1000..1001
+    with engine.begin() as conn:
+        fills_repo.upsert_fills(conn, reconciled, "backfill")
+        for fill in reconciled[:15]:  # the feed saw 15 of the 20
+            record_sighting(conn, fill, seen)
+        record_sighting(conn, make_fill(50), seen)  # the feed saw a fill the chain dropped
+        record_sighting(conn, make_fill(60), seen)  # ... and one it withdrew itself
+        forget_sightings(conn, [make_fill(60).key])
+    with engine.connect() as conn:
+        assert first_sighting_block(conn, "ctf") == 1000
+        result = compare_live(conn, "ctf", 1000, 1010)
+    assert (result.reconciled, result.misses, result.extras) == (20, 5, 1)

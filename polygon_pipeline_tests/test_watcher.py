@@ -11,11 +11,14 @@ import pytest
 from dagster import DagsterInstance
 from sqlalchemy.engine import make_url
 
+from polygon_pipeline.defs.checks import live_feed_matches_reconciliation
 from polygon_pipeline.defs.live_feed import LIVE_FILLS
+from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
 from polygon_pipeline.store.heartbeats import last_beat
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.sync_helpers import environment, leader_fills
 from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
 
@@ -218,3 +221,28 @@ def test_startup_backfill_only_when_asked(devnet, start_watcher, engine, leaders
     assert {r["source"] for r in rows.values()} == {"backfill"}
     assert eager.wait_healthy()["gap_fills"] == 1
     assert not leader_fills(devnet.truth(start, end - 5), set(leaders)) & rows.keys()
+
+
+def test_live_versus_reconciled_check_counts_what_the_feed_missed(
+    devnet, start_watcher, engine, db_url, leaders, monkeypatch
+):
+    watcher = start_watcher(leaders)
+    watcher.wait_healthy()
+    live_start = devnet.head() + 1
+    live_end = devnet.mine(blocks=4, fills_per_block=10)["head"]
+    wait_until_stored(engine, leader_fills(devnet.truth(live_start, live_end), set(leaders)))
+    watcher.stop()
+    gap_end = devnet.mine(blocks=4, fills_per_block=10)["head"]  # nobody watching
+    devnet.mine(blocks=16)  # bury both below the finalized head
+    for key, value in environment(devnet, db_url).items():
+        if key.startswith("POLYGON_"):
+            monkeypatch.setenv(key, value)
+    pipeline = PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)
+    ctx = pipeline.sync_context()
+    reconcile(ctx, ["ctf", "negrisk"], live_start, gap_end)
+    ctx.close()
+    result = live_feed_matches_reconciliation(pipeline=pipeline)
+    missed = leader_fills(devnet.truth(live_end + 1, gap_end), set(leaders))
+    assert not result.passed
+    assert result.metadata["misses"].value == len(missed) > 0
+    assert result.metadata["extras"].value == 0

@@ -7,6 +7,7 @@ from dagster import Definitions, EnvVar
 from polygon_pipeline.defs.assets import leader_daily_summaries, leader_fills
 from polygon_pipeline.defs.automation import block_windows_sensor, reconcile_recent_schedule
 from polygon_pipeline.defs.checks import (
+    live_feed_matches_reconciliation,
     no_coverage_gaps,
     no_duplicate_fills,
     watcher_heartbeat_recent,
@@ -17,7 +18,12 @@ from polygon_pipeline.defs.resources import PipelineResource
 
 defs = Definitions(
     assets=[live_fills, leader_fills, leader_daily_summaries],
-    asset_checks=[no_duplicate_fills, no_coverage_gaps, watcher_heartbeat_recent],
+    asset_checks=[
+        no_duplicate_fills,
+        no_coverage_gaps,
+        watcher_heartbeat_recent,
+        live_feed_matches_reconciliation,
+    ],
     jobs=[reconcile_windows_job, reconcile_recent_job],
     sensors=[block_windows_sensor],
     schedules=[reconcile_recent_schedule],

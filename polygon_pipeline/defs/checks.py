@@ -20,6 +20,7 @@ from polygon_pipeline.store.coverage import gaps
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.heartbeats import last_beat
+from polygon_pipeline.store.live_comparison import compare_live, first_sighting_block
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline.sync.watcher import ROLE as WATCHER_ROLE
 
@@ -101,4 +102,35 @@ def watcher_heartbeat_recent(pipeline: PipelineResource) -> AssetCheckResult:
         passed=age <= HEARTBEAT_MAX_AGE_S and bool(status.get("healthy")),
         severity=AssetCheckSeverity.WARN,
         metadata={"heartbeat_age_s": round(age, 1), "status": MetadataValue.json(status)},
+    )
+
+
+@asset_check(
+    asset=leader_fills,
+    description="For blocks reconciliation has closed (up to "
+    "each exchange's cursor, since the live feed's first sighting): fills the live "
+    "watcher missed, and fills it stored that reconciliation did not keep.",
+)
+def live_feed_matches_reconciliation(pipeline: PipelineResource) -> AssetCheckResult:
+    engine = make_engine(pipeline.settings().database_url)
+    figures = {}
+    with engine.connect() as conn:
+        for exchange in EXCHANGES:
+            start, cursor = first_sighting_block(conn, exchange), get_cursor(conn, exchange)
+            if start is None or cursor is None or cursor < start:
+                continue
+            result = compare_live(conn, exchange, start, cursor)
+            figures[exchange] = {"from_block": start, "to_block": cursor, **vars(result)}
+    engine.dispose()
+    if not figures:
+        return AssetCheckResult(
+            passed=True,
+            metadata={"note": "nothing to compare yet: no live sightings below a cursor"},
+        )
+    misses = sum(f["misses"] for f in figures.values())
+    extras = sum(f["extras"] for f in figures.values())
+    return AssetCheckResult(
+        passed=misses == 0 and extras == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"misses": misses, "extras": extras, "by_exchange": MetadataValue.json(figures)},
     )

@@ -117,3 +117,17 @@ reconciled_ranges = Table(
     Column("reconciled_at", UtcDateTime(), nullable=False),
     Index("ix_reconciled_ranges_exchange", "exchange", "from_block"),
 )
+
+# Every fill the live watcher saw (whether or not it wrote the row first), so reconciled
+# windows can be compared with the live feed: misses and extras (see the Dagster check).
+live_sightings = Table(
+    "live_sightings",
+    metadata,
+    Column("chain_id", Integer, primary_key=True),
+    Column("tx_hash", String(66), primary_key=True),
+    Column("log_index", Integer, primary_key=True),
+    Column("exchange", String(16), nullable=False),
+    Column("block_number", BigInteger, nullable=False),
+    Column("seen_at", UtcDateTime(), nullable=False),
+    Index("ix_live_sightings_block", "exchange", "block_number"),
+)

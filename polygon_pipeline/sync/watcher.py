@@ -34,6 +34,7 @@ from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
 from polygon_pipeline.store.heartbeats import beat
 from polygon_pipeline.store.leaders_repo import list_leaders
+from polygon_pipeline.store.live_comparison import forget_sightings, record_sighting
 from polygon_pipeline.store.single_flight import SingleFlight
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.reconcile import reconcile
@@ -230,6 +231,7 @@ class Watcher:
         if fill.removed:
             with self.ctx.engine.begin() as conn:
                 self.status.fills_retracted += retract_fills(conn, [fill.key])
+                forget_sightings(conn, [fill.key])
             return
         if fill.block_timestamp is None:
             (fill,) = await asyncio.to_thread(self.ctx.block_times.fill_in, self.ctx.rpc, [fill])
@@ -238,6 +240,7 @@ class Watcher:
     def _store(self, fill: Fill, received: datetime) -> None:
         with self.ctx.engine.begin() as conn:
             self.status.fills_written += upsert_fills(conn, [fill], "ws", seen_at=received)
+            record_sighting(conn, fill, received)
         self.status.last_fill_at = time.time()
 
     async def _watchdog(self, leaders: list[str]) -> None:
