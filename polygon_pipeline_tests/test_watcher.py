@@ -246,3 +246,26 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
     assert not result.passed
     assert result.metadata["misses"].value == len(missed) > 0
     assert result.metadata["extras"].value == 0
+
+
+def test_heartbeat_check_follows_the_watcher(devnet, start_watcher, db_url, leaders, tmp_path):
+    from dagster import AssetCheckKey, DagsterInstance
+
+    from polygon_pipeline.defs import defs
+
+    job = defs.resolve_job_def("watcher_health")
+    resources = {"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)}
+    instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
+    key = AssetCheckKey(LIVE_FILLS, "watcher_heartbeat_recent")
+
+    def evaluation():
+        result = job.execute_in_process(resources=resources, instance=instance)
+        (found,) = [e for e in result.get_asset_check_evaluations() if e.asset_check_key == key]
+        return found
+
+    watcher = start_watcher(leaders)
+    watcher.wait_healthy()
+    wait_for(lambda: evaluation().passed, 20, "a passing heartbeat check")
+    watcher.stop()
+    stopped = evaluation()
+    assert not stopped.passed and stopped.metadata["status"].value["connected"] is False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,12 +38,21 @@ def demo(block_time: float, state_dir: Path) -> None:
         added = add_leaders(
             conn, read_leader_file((state_dir / "leaders.txt").read_text()), label="devnet sample"
         )
-    watcher = subprocess.Popen(
-        [sys.executable, "-m", "polygon_pipeline", "watch"],
-        env={**os.environ, "POLYGON_BACKFILL_ON_STARTUP": "true"},
-        stdout=open(state_dir / "watcher.log", "ab"),  # noqa: SIM115 - lives with the process
-        stderr=subprocess.STDOUT,
-    )
+    # Small windows and a one-minute reconciliation so a new user sees things move at once.
+    demo_env = {
+        **os.environ,
+        "POLYGON_PARTITION_WINDOW_BLOCKS": "50",
+        "POLYGON_PARTITIONS_START_BLOCK": "0",
+        "POLYGON_RECONCILE_CRON": "* * * * *",
+    }
+    children = [
+        _spawn(
+            ["watch"],
+            {**demo_env, "POLYGON_BACKFILL_ON_STARTUP": "true"},
+            state_dir / "watcher.log",
+        ),
+        _spawn_dagster(demo_env, state_dir / "dagster.log"),
+    ]
     described = settings.describe()
     control = os.environ["POLYGON_DEVNET_CONTROL_URL"]
     click.echo(
@@ -54,6 +64,8 @@ def demo(block_time: float, state_dir: Path) -> None:
         f"  database:                       {described['db_url']} ({added} sample leaders added)\n"
         f"  live watcher:                   http://{settings.watch_health_host}:"
         f"{settings.watch_health_port}/healthz  (log: {state_dir / 'watcher.log'})\n"
+        f"  Dagster UI:                     http://127.0.0.1:{DAGSTER_PORT}  "
+        f"(log: {state_dir / 'dagster.log'})\n"
         "  check everything:               set -a; . .devnet/env; set +a; "
         ".venv/bin/polygon-pipeline doctor\n"
         "Press Ctrl-C to stop.\n"
@@ -64,10 +76,47 @@ def demo(block_time: float, state_dir: Path) -> None:
     except KeyboardInterrupt:
         pass
     finally:
-        watcher.send_signal(signal.SIGTERM)
-        watcher.wait(timeout=30)
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
         devnet.stop()
 
 
 def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
+
+
+DAGSTER_PORT = 3000
+
+
+def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    return _spawn_command([sys.executable, "-m", "polygon_pipeline", *args], env, log)
+
+
+def _spawn_dagster(env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`dagster dev`: the webserver on 127.0.0.1:3000 and the daemon (sensor, schedule)."""
+    dagster = str(Path(sys.executable).parent / "dagster")
+    command = [
+        dagster,
+        "dev",
+        "-m",
+        "polygon_pipeline.defs",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(DAGSTER_PORT),
+    ]
+    return _spawn_command(command, env, log)
+
+
+def _spawn_command(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    # Its own process group, so stopping it stops everything it started.
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )

@@ -15,7 +15,12 @@ from dagster import (
 )
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.defs.jobs import RPC_TAGS, reconcile_recent_job, reconcile_windows_job
+from polygon_pipeline.defs.jobs import (
+    RPC_TAGS,
+    reconcile_recent_job,
+    reconcile_windows_job,
+    watcher_health_job,
+)
 from polygon_pipeline.defs.partitions import (
     window_blocks,
     window_key,
@@ -75,6 +80,13 @@ def block_windows_sensor(context: SensorEvaluationContext, pipeline: PipelineRes
         cursor=str(start),
     )
 
+
+watcher_health_schedule = ScheduleDefinition(
+    job=watcher_health_job,
+    cron_schedule="*/2 * * * *",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="Runs the watcher heartbeat check every two minutes (no RPC).",
+)
 
 reconcile_recent_schedule = ScheduleDefinition(
     job=reconcile_recent_job,

@@ -1,10 +1,11 @@
 """Jobs: reconciling block windows (launched by the sensor or the UI) and the periodic
 mini-reconciliation from the cursor."""
 
-from dagster import OpExecutionContext, Output, define_asset_job, job, op
+from dagster import AssetSelection, OpExecutionContext, Output, define_asset_job, job, op
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs.assets import RPC_POOL, leader_fills
+from polygon_pipeline.defs.checks import watcher_heartbeat_recent
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.sync.reconcile import reconcile
 
@@ -16,6 +17,13 @@ reconcile_windows_job = define_asset_job(
     selection=[leader_fills],
     tags=RPC_TAGS,
     description="Reconcile block windows of the leader fills, one exchange per run.",
+)
+
+
+watcher_health_job = define_asset_job(
+    "watcher_health",
+    selection=AssetSelection.checks(watcher_heartbeat_recent),
+    description="The live watcher's heartbeat check on its own, for the schedule.",
 )
 
 
