@@ -16,8 +16,8 @@ from polygon_pipeline.chain.rpc_errors import (
     RpcThrottled,
     RpcTransient,
     classify_rpc_error,
-    parse_retry_after,
 )
+from polygon_pipeline.governed_http import parse_retry_after
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.limiter import SharedLimiter
 

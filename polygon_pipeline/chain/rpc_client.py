@@ -10,20 +10,9 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
-import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception_type,
-    wait_random_exponential,
-)
+from typing import Any
 
 from polygon_pipeline.chain.rpc_errors import (
     RpcError,
@@ -31,137 +20,28 @@ from polygon_pipeline.chain.rpc_errors import (
     RpcThrottled,
     RpcTransient,
     classify_rpc_error,
-    parse_retry_after,
 )
-from polygon_pipeline.redact import redact_url, scrub
-
-log = logging.getLogger(__name__)
-
-CONNECT_TIMEOUT_S = 5.0
-READ_TIMEOUT_S = 30.0
-TRANSIENT_ATTEMPTS = 6
-THROTTLE_GIVE_UP_S = 900.0  # keep backing off this long before failing loudly
-_SLOT_POLL_S = 0.01
+from polygon_pipeline.governed_http import GovernedHttp, Limiter, parse_retry_after
 
 
-class Permit(Protocol):
-    send_at: float
+class GovernedRpc(GovernedHttp):
+    """JSON-RPC over HTTP through the shared limiter."""
 
+    throttled_error = RpcThrottled
+    transient_error = RpcTransient
 
-class Limiter(Protocol):
-    """What the client needs from the shared budget (implemented in store/limiter.py)."""
-
-    def try_acquire(self) -> Permit | None: ...
-    def cooldown_until(self) -> float: ...
-    def release(self, permit: Permit, succeeded: bool) -> None: ...
-    def throttled(self, retry_after: float | None) -> float: ...
-
-
-class GovernedRpc:
-    """JSON-RPC over HTTP through the shared limiter. Counters here are telemetry for
-    progress bars and run metadata; figures the project claims come from the devnet."""
-
-    def __init__(
-        self,
-        url: str,
-        limiter: Limiter,
-        *,
-        timeout: float = READ_TIMEOUT_S,
-        transient_attempts: int = TRANSIENT_ATTEMPTS,
-    ):
-        self._url = url
-        self.shown_url = redact_url(url)
-        self.limiter = limiter
-        self.timeout = (CONNECT_TIMEOUT_S, timeout)
-        self.transient_attempts = transient_attempts
-        self._session = requests.Session()
+    def __init__(self, url: str, limiter: Limiter, **kwargs: Any):
+        super().__init__(url, limiter, **kwargs)
         self._ids = itertools.count(1)
-        self.calls: Counter[str] = Counter()
-        self.throttles = 0
 
-    def __repr__(self) -> str:
-        return f"GovernedRpc({self.shown_url})"
-
-    def close(self) -> None:
-        self._session.close()
-
-    # ---- the one entry point ----------------------------------------------------------------
     def call(self, method: str, params: list, parse: Callable[[Any], Any] | None = None) -> Any:
-        """One JSON-RPC call, governed and retried; raises RpcError subclasses.
-
-        `parse` turns the result into what the caller needs; if it raises ValueError the
-        answer counts as garbage from the provider and the call is retried (bounded)."""
-        retrying = Retrying(
-            retry=retry_if_exception_type((RpcThrottled, RpcTransient)),
-            wait=self._wait,
-            stop=self._stop,
-            reraise=True,
-        )
-        return retrying(self._governed_call, method, params, parse)
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RpcThrottled):
-            self.throttles += 1
-            delay = self.limiter.throttled(exc.retry_after)
-            log.warning(
-                "%s throttled by %s; everyone waits %.2fs", state.args[0], self.shown_url, delay
-            )
-            return delay
-        delay = wait_random_exponential(multiplier=0.25, max=10)(state)
-        log.warning(
-            "%s failed (%s); retry %d in %.2fs", state.args[0], exc, state.attempt_number, delay
-        )
-        return delay
-
-    def _stop(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RpcThrottled):
-            return (state.seconds_since_start or 0.0) > THROTTLE_GIVE_UP_S
-        return state.attempt_number >= self.transient_attempts
-
-    def _governed_call(self, method: str, params: list, parse: Callable | None) -> Any:
-        permit = self._take_permit()
-        succeeded = False
-        try:
-            result = self._send(method, params)
-            succeeded = True
-        finally:
-            self.limiter.release(permit, succeeded)
-        if parse is None:
-            return result
-        try:
-            return parse(result)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise RpcTransient(f"{method}: malformed result: {str(exc)[:200]}") from None
-
-    def _take_permit(self) -> Permit:
-        while True:
-            permit = self.limiter.try_acquire()
-            if permit is None:
-                time.sleep(_SLOT_POLL_S)
-                continue
-            time.sleep(max(0.0, permit.send_at - time.time()))
-            # Someone may have been throttled while we waited for our turn: start over then.
-            if self.limiter.cooldown_until() <= time.time():
-                return permit
-            self.limiter.release(permit, False)
+        """One JSON-RPC call, governed and retried; raises RpcError subclasses (see
+        GovernedHttp.governed for `parse`)."""
+        return self.governed(method, lambda: self._send(method, params), parse)
 
     def _send(self, method: str, params: list) -> Any:
-        self.calls[method] += 1
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
-        try:
-            resp = self._session.post(self._url, json=payload, timeout=self.timeout)
-        except requests.Timeout:
-            raise RpcTransient(f"{method}: timed out after {self.timeout[1]:.0f}s") from None
-        except requests.RequestException as exc:
-            reason = scrub(f"{type(exc).__name__}: {exc}", [self._url])
-            raise RpcTransient(f"{method}: {reason[:300]}") from None
-        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        if resp.status_code == 429:
-            raise RpcThrottled(f"{method}: HTTP 429", retry_after)
-        if resp.status_code >= 500:
-            raise RpcTransient(f"{method}: HTTP {resp.status_code}")
+        resp = self.http(method, "POST", self._url, json=payload)
         try:
             body = json.loads(resp.content)
         except ValueError:
@@ -172,6 +52,7 @@ class GovernedRpc:
         if not isinstance(body, dict) or ("result" not in body and "error" not in body):
             raise RpcTransient(f"{method}: not a JSON-RPC response: {str(body)[:120]}")
         if body.get("error") is not None:
+            retry_after = parse_retry_after(resp.headers.get("Retry-After"))
             raise classify_rpc_error(body["error"], method, retry_after)
         if resp.status_code >= 400:
             raise RpcPermanent(f"{method}: HTTP {resp.status_code}")
@@ -219,4 +100,4 @@ def _quantity(value: object) -> int:
     return int(value, 16)
 
 
-__all__ = ["BlockHeader", "GovernedRpc", "Limiter", "RpcError"]
+__all__ = ["BlockHeader", "GovernedRpc", "RpcError"]

@@ -9,7 +9,13 @@ that the provider says is permanent and fails with a clear message.
 from __future__ import annotations
 
 import re
-from email.utils import parsedate_to_datetime
+
+from polygon_pipeline.governed_http import (
+    Permanent,
+    ProviderError,
+    Throttled,
+    Transient,
+)
 
 THROTTLE_CODES = {429, -32007, -32012, -32016}
 THROTTLE_WORDS = (
@@ -40,14 +46,12 @@ _RANGE_PAIR = re.compile(r"\[\s*(0x[0-9a-fA-F]+)\s*,\s*(0x[0-9a-fA-F]+)\s*\]")
 _RANGE_LIMIT = re.compile(r"(?:limited to|up to) an? ([\d,]+)(k?)(?: block)? range", re.IGNORECASE)
 
 
-class RpcError(Exception):
-    """Base of every error the governed client raises; messages never hold the URL."""
+class RpcError(ProviderError):
+    """Base of every error the governed RPC client raises."""
 
 
-class RpcThrottled(RpcError):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
+class RpcThrottled(RpcError, Throttled):
+    """The provider says slow down (HTTP 429 or a JSON-RPC rate-limit error)."""
 
 
 class RpcRangeTooLarge(RpcError):
@@ -59,28 +63,12 @@ class RpcRangeTooLarge(RpcError):
         self.span = span
 
 
-class RpcTransient(RpcError):
+class RpcTransient(RpcError, Transient):
     """Network trouble, a 5xx, a timeout, or a truncated or garbage body: worth retrying."""
 
 
-class RpcPermanent(RpcError):
+class RpcPermanent(RpcError, Permanent):
     """The provider refused the request for a reason retrying cannot fix."""
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Retry-After is seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        from datetime import UTC, datetime
-
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(tz=UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
 
 
 def _suggested_span(message: str) -> int | None:

@@ -1,0 +1,183 @@
+"""Governed HTTP: what every provider client of the project shares (the JSON-RPC client and
+the Polymarket Data API client). Each request takes a permit from a shared limiter (rate and
+concurrency across processes); throttling pauses every process with a shared, jittered
+back-off that honours Retry-After; transient failures are retried a bounded number of times
+(tenacity); URLs never reach an error message."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+
+from polygon_pipeline.redact import redact_url, scrub
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 30.0
+TRANSIENT_ATTEMPTS = 6
+THROTTLE_GIVE_UP_S = 900.0  # keep backing off this long before failing loudly
+_SLOT_POLL_S = 0.01
+
+
+class ProviderError(Exception):
+    """Base of the errors a governed client raises; messages never hold the URL."""
+
+
+class Throttled(ProviderError):
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Transient(ProviderError):
+    """Network trouble, a 5xx, a timeout, or a truncated or garbage body: worth retrying."""
+
+
+class Permanent(ProviderError):
+    """The provider refused the request for a reason retrying cannot fix."""
+
+
+class Permit(Protocol):
+    send_at: float
+
+
+class Limiter(Protocol):
+    """What a client needs from the shared budget (implemented in store/limiter.py)."""
+
+    def try_acquire(self) -> Permit | None: ...
+    def cooldown_until(self) -> float: ...
+    def release(self, permit: Permit, succeeded: bool) -> None: ...
+    def throttled(self, retry_after: float | None) -> float: ...
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Retry-After is seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        from datetime import UTC, datetime
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(tz=UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return None
+
+
+class GovernedHttp:
+    """Subclasses send their requests through `governed()` and `http()`. Counters here are
+    telemetry for progress bars and run metadata; claimed figures come from the devnet."""
+
+    throttled_error: type[Throttled] = Throttled
+    transient_error: type[Transient] = Transient
+
+    def __init__(
+        self,
+        url: str,
+        limiter: Limiter,
+        *,
+        timeout: float = READ_TIMEOUT_S,
+        transient_attempts: int = TRANSIENT_ATTEMPTS,
+    ):
+        self._url = url
+        self.shown_url = redact_url(url)
+        self.limiter = limiter
+        self.timeout = (CONNECT_TIMEOUT_S, timeout)
+        self.transient_attempts = transient_attempts
+        self._session = requests.Session()
+        self.calls: Counter[str] = Counter()
+        self.throttles = 0
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.shown_url})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def governed(self, label: str, send: Callable[[], Any], parse: Callable | None = None) -> Any:
+        """Run `send` under a permit, retried on throttling and transient failures. `parse`
+        turns the answer into what the caller needs; if it raises ValueError (and kin) the
+        answer counts as garbage from the provider, and the request is retried (bounded)."""
+        retrying = Retrying(
+            retry=retry_if_exception_type((Throttled, Transient)),
+            wait=self._wait,
+            stop=self._stop,
+            reraise=True,
+        )
+        return retrying(self._attempt, label, send, parse)
+
+    def http(self, label: str, method: str, url: str, **kwargs) -> requests.Response:
+        """One HTTP exchange, with throttling and server trouble turned into errors."""
+        self.calls[label] += 1
+        try:
+            resp = self._session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.Timeout:
+            raise self.transient_error(f"{label}: timed out after {self.timeout[1]:.0f}s") from None
+        except requests.RequestException as exc:
+            reason = scrub(f"{type(exc).__name__}: {exc}", [self._url])
+            raise self.transient_error(f"{label}: {reason[:300]}") from None
+        if resp.status_code == 429:
+            raise self.throttled_error(
+                f"{label}: HTTP 429", parse_retry_after(resp.headers.get("Retry-After"))
+            )
+        if resp.status_code >= 500:
+            raise self.transient_error(f"{label}: HTTP {resp.status_code}")
+        return resp
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, Throttled):
+            self.throttles += 1
+            delay = self.limiter.throttled(exc.retry_after)
+            log.warning(
+                "%s throttled by %s; everyone waits %.2fs", state.args[0], self.shown_url, delay
+            )
+            return delay
+        delay = wait_random_exponential(multiplier=0.25, max=10)(state)
+        log.warning(
+            "%s failed (%s); retry %d in %.2fs", state.args[0], exc, state.attempt_number, delay
+        )
+        return delay
+
+    def _stop(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, Throttled):
+            return (state.seconds_since_start or 0.0) > THROTTLE_GIVE_UP_S
+        return state.attempt_number >= self.transient_attempts
+
+    def _attempt(self, label: str, send: Callable[[], Any], parse: Callable | None) -> Any:
+        permit = self._take_permit()
+        succeeded = False
+        try:
+            result = send()
+            succeeded = True
+        finally:
+            self.limiter.release(permit, succeeded)
+        if parse is None:
+            return result
+        try:
+            return parse(result)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise self.transient_error(f"{label}: malformed result: {str(exc)[:200]}") from None
+
+    def _take_permit(self) -> Permit:
+        while True:
+            permit = self.limiter.try_acquire()
+            if permit is None:
+                time.sleep(_SLOT_POLL_S)
+                continue
+            time.sleep(max(0.0, permit.send_at - time.time()))
+            # Someone may have been throttled while we waited for our turn: start over then.
+            if self.limiter.cooldown_until() <= time.time():
+                return permit
+            self.limiter.release(permit, False)
