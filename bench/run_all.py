@@ -5,7 +5,15 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("bench.rpc_economy", "bench.goodput", "bench.catch_up", "bench.decode_store")
+BENCHMARKS = (
+    "bench.rpc_economy",
+    "bench.goodput",
+    "bench.catch_up",
+    "bench.decode_store",
+    "bench.watch_latency",
+    "bench.watch_restart",
+    "bench.compare_sources",
+)
 
 
 def main() -> None:

@@ -55,10 +55,21 @@ class Settings(BaseSettings):
     watch_health_port: int = Field(default=8787, ge=0, le=65535)  # 0: any free port
     watch_leaders_poll_s: float = Field(default=5.0, gt=0)
     watch_reconnect_max_s: float = Field(default=30.0, gt=0)
+    # API mode: the Polymarket Data API poller
+    data_api_url: SecretStr = SecretStr("https://data-api.polymarket.com")
+    data_api_max_rps: float = Field(default=2.0, gt=0)
+    data_api_poll_s: float = Field(default=2.0, gt=0)
+    data_api_page_size: int = Field(default=100, ge=1, le=500)
+    data_api_overlap_s: float = Field(default=300.0, ge=0)  # re-read this far back: late indexing
 
     @field_validator("rpc_url")
     @classmethod
     def _rpc_scheme(cls, v: SecretStr | None) -> SecretStr | None:
+        return _check_scheme(v, ("http", "https"))
+
+    @field_validator("data_api_url")
+    @classmethod
+    def _api_scheme(cls, v: SecretStr) -> SecretStr:
         return _check_scheme(v, ("http", "https"))
 
     @field_validator("ws_url")
@@ -93,11 +104,12 @@ class Settings(BaseSettings):
             "rpc_url": redact_url(self.rpc_url.get_secret_value()) if self.rpc_url else None,
             "ws_url": redact_url(self.ws_url.get_secret_value()) if self.ws_url else None,
             "db_url": redact_db_url(self.database_url),
-            **self.model_dump(exclude={"rpc_url", "ws_url", "db_url"}),
+            "data_api_url": redact_url(self.data_api_url.get_secret_value()),
+            **self.model_dump(exclude={"rpc_url", "ws_url", "db_url", "data_api_url"}),
         }
 
 
-_SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "POLYGON_PIPELINE_DB_URL"}
+_SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "data_api_url", "POLYGON_PIPELINE_DB_URL"}
 
 
 def _env_name(loc: tuple) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from polygon_pipeline.cli.api_mode import api_poll, compare
 from polygon_pipeline.cli.backfill import backfill
 from polygon_pipeline.cli.demo import demo
 from polygon_pipeline.cli.devnet import devnet
@@ -18,7 +19,7 @@ def cli() -> None:
     """Every Polymarket leader fill on Polygon, once, fast, provider-friendly."""
 
 
-for command in (devnet, leaders, backfill, watch, doctor, demo):
+for command in (devnet, leaders, backfill, watch, api_poll, compare, doctor, demo):
     cli.add_command(command)
 
 

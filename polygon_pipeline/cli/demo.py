@@ -27,7 +27,8 @@ from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
     show_default=True,
 )
 def demo(block_time: float, state_dir: Path) -> None:
-    """Start the devnet, load its sample leaders, run the live watcher; until Ctrl-C."""
+    """Start the devnet, load its sample leaders, run the live watcher, Dagster and the Data
+    API poller (against the devnet's stand-in); until Ctrl-C."""
     try:
         devnet = start_devnet(state_dir, block_time=block_time, port=8545, log_to_file=False)
     except RuntimeError as exc:
@@ -52,6 +53,7 @@ def demo(block_time: float, state_dir: Path) -> None:
             state_dir / "watcher.log",
         ),
         _spawn_dagster(demo_env, state_dir / "dagster.log"),
+        _spawn(["api-poll"], demo_env, state_dir / "api-poll.log"),
     ]
     described = settings.describe()
     control = os.environ["POLYGON_DEVNET_CONTROL_URL"]

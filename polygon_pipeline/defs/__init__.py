@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dagster import Definitions, EnvVar
 
+from polygon_pipeline.defs.api_mode import api_trades, source_comparison
 from polygon_pipeline.defs.assets import leader_daily_summaries, leader_fills
 from polygon_pipeline.defs.automation import (
     block_windows_sensor,
@@ -25,7 +26,7 @@ from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
 
 defs = Definitions(
-    assets=[live_fills, leader_fills, leader_daily_summaries],
+    assets=[live_fills, leader_fills, leader_daily_summaries, api_trades, source_comparison],
     asset_checks=[
         no_duplicate_fills,
         no_coverage_gaps,

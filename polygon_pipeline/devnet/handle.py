@@ -51,6 +51,7 @@ class DevnetHandle:
             {
                 "POLYGON_RPC_URL": self.rpc_url,
                 "POLYGON_WS_URL": self.ws_url,
+                "POLYGON_DATA_API_URL": self.data_api_url,
                 "POLYGON_PIPELINE_DB_URL": db_url,
             }
         )
@@ -99,6 +100,17 @@ class DevnetHandle:
 
     def set_generator(self, **changes: object) -> dict:
         return self._post("/_devnet/generator", changes)
+
+    @property
+    def data_api_url(self) -> str:
+        return self.env["POLYGON_DATA_API_URL"]
+
+    def data_api(self, **changes: object) -> dict:
+        """The Data API stand-in's state (config, requests, omitted trades); with keyword
+        arguments, change its config first."""
+        if changes:
+            self._post("/_devnet/data-api", changes)
+        return self._get("/_devnet/data-api")
 
     def reorg(self, depth: int) -> dict:
         return self._post("/_devnet/reorg", {"depth": depth})

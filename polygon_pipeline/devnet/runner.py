@@ -15,6 +15,7 @@ from aiohttp import web
 
 from polygon_pipeline.devnet.anvil import Anvil
 from polygon_pipeline.devnet.control import DevnetControl
+from polygon_pipeline.devnet.data_api import DataApiStandIn
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.emulator.server import ProviderEmulator
 from polygon_pipeline.devnet.generator import GeneratorConfig, TradeGenerator
@@ -57,6 +58,7 @@ def _write_state(state_dir: Path, port: int, anvil: Anvil, leaders: list[str]) -
         "POLYGON_RPC_URL": f"http://127.0.0.1:{port}/v2/{key}",
         "POLYGON_WS_URL": f"ws://127.0.0.1:{port}/v2/{key}",
         "POLYGON_DEVNET_CONTROL_URL": f"http://127.0.0.1:{port}",
+        "POLYGON_DATA_API_URL": f"http://127.0.0.1:{port}/data-api",
         "POLYGON_DEVNET_ANVIL_URL": anvil.http_url,
     }
     text = "# Written by `polygon-pipeline devnet`. Load it with: set -a; . .devnet/env; set +a\n"
@@ -82,6 +84,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
         app = web.Application()
         control = DevnetControl(generator, emulator, {"anvil": anvil.http_url})
         control.add_routes(app)
+        DataApiStandIn(generator).add_routes(app)
         emulator.add_routes(app)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()

@@ -18,12 +18,18 @@ from polygon_pipeline.store.types import Uint256, UtcDateTime
 
 metadata = MetaData()
 
+
+def _id() -> Column:
+    """A surrogate key that autoincrements on both backends (INTEGER PRIMARY KEY on SQLite)."""
+    return Column(
+        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+
+
 fills = Table(
     "fills",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _id(),
     Column("chain_id", Integer, nullable=False),
     Column("exchange", String(16), nullable=False),
     Column("block_number", BigInteger, nullable=False),
@@ -108,9 +114,7 @@ heartbeats = Table(
 reconciled_ranges = Table(
     "reconciled_ranges",
     metadata,
-    Column(
-        "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    ),
+    _id(),
     Column("exchange", String(16), nullable=False),
     Column("from_block", BigInteger, nullable=False),
     Column("to_block", BigInteger, nullable=False),
@@ -130,4 +134,32 @@ live_sightings = Table(
     Column("block_number", BigInteger, nullable=False),
     Column("seen_at", UtcDateTime(), nullable=False),
     Index("ix_live_sightings_block", "exchange", "block_number"),
+)
+
+# API mode: trades as the Polymarket Data API reports them, and when each was first seen.
+api_trades = Table(
+    "api_trades",
+    metadata,
+    _id(),
+    Column("leader", String(42), nullable=False),
+    Column("tx_hash", String(66), nullable=False),
+    Column("token_id", Uint256, nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("size", String(40), nullable=False),  # decimal text, as the API gave it
+    Column("price", String(40), nullable=False),
+    Column("trade_timestamp", UtcDateTime(), nullable=False),
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    UniqueConstraint(
+        "leader", "tx_hash", "token_id", "side", "size", "price", name="uq_api_trades_identity"
+    ),
+    Index("ix_api_trades_seen", "first_seen_at"),
+)
+
+# Per leader: the newest trade time the poller has seen (it re-reads an overlap behind it).
+api_cursors = Table(
+    "api_cursors",
+    metadata,
+    Column("leader", String(42), primary_key=True),
+    Column("newest_timestamp", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
 )

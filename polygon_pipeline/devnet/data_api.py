@@ -1,0 +1,131 @@
+"""A local stand-in of the Polymarket Data API's `/trades`, built from the fills the trade
+generator emitted: each leader order fill becomes a trade of its maker, visible only after a
+configurable indexing delay, with a reproducible share never indexed at all (the omissions
+a comparison must find). It has its own request budget (HTTP 429 + Retry-After above it)."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import asdict, dataclass, fields
+
+from aiohttp import web
+
+from polygon_pipeline.chain.trades import trade_from_amounts
+from polygon_pipeline.devnet.emulator.budget import Budget
+from polygon_pipeline.devnet.emulator.policy import Policy
+from polygon_pipeline.devnet.generator import TradeGenerator
+
+MAX_PAGE = 500
+
+
+@dataclass
+class DataApiConfig:
+    delay_s: float = 5.0  # indexing delay after the block is mined
+    omit_share: float = 0.0  # share of trades never indexed (chosen by identity, reproducible)
+    max_rps: float | None = 20.0  # the API's own budget
+
+    def update(self, changes: dict) -> None:
+        known = {f.name for f in fields(self)}
+        unknown = set(changes) - known
+        if unknown:
+            raise ValueError(f"unknown data API setting(s): {', '.join(sorted(unknown))}")
+        for key, value in changes.items():
+            setattr(self, key, value)
+
+
+def _omitted(row: dict, share: float) -> bool:
+    digest = hashlib.sha256(f"{row['tx_hash']}:{row['log_index']}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32 < share
+
+
+def api_trade(row: dict) -> dict | None:
+    """A ground-truth fill as the Data API shows it: a trade of the order's maker."""
+    view = trade_from_amounts(
+        row["maker_asset_id"], row["taker_asset_id"], row["maker_amount"], row["taker_amount"]
+    )
+    if view is None:
+        return None
+    return {
+        "proxyWallet": row["maker"],
+        "side": view.side,
+        "asset": str(view.token_id),
+        "conditionId": "",
+        "size": float(view.size),
+        "price": float(view.price),
+        "timestamp": row["block_timestamp"],
+        "transactionHash": row["tx_hash"],
+    }
+
+
+class DataApiStandIn:
+    def __init__(self, generator: TradeGenerator):
+        self.generator = generator
+        self.config = DataApiConfig()
+        self.budget = Budget()
+        self.requests = 0
+        self.throttled = 0
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/data-api/trades", self._trades)
+        app.router.add_get("/_devnet/data-api", self._state)
+        app.router.add_post("/_devnet/data-api", self._configure)
+
+    def _visible(self, now: float) -> list[dict]:
+        cfg = self.config
+        return [
+            r
+            for r in self.generator.truth
+            if r["mined_at"] + cfg.delay_s <= now and not _omitted(r, cfg.omit_share)
+        ]
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        self.requests += 1
+        wait = self.budget.try_admit(Policy(max_rps=self.config.max_rps), time.monotonic(), [1])
+        if wait is not None:
+            self.throttled += 1
+            return web.json_response(
+                {"error": "Too Many Requests"},
+                status=429,
+                headers={"Retry-After": Budget.retry_after_header(wait)},
+            )
+        try:
+            user = request.query["user"].lower()
+            limit = min(int(request.query.get("limit", 100)), MAX_PAGE)
+            offset = int(request.query.get("offset", 0))
+        except (KeyError, ValueError):
+            return web.json_response(
+                {"error": "user, limit and offset are required numbers"}, status=400
+            )
+        rows = [r for r in self._visible(time.time()) if r["maker"] == user]
+        rows.sort(key=lambda r: (r["block_number"], r["log_index"]), reverse=True)
+        trades = [t for t in (api_trade(r) for r in rows) if t is not None]
+        return web.json_response(trades[offset : offset + limit])
+
+    async def _state(self, _request: web.Request) -> web.Response:
+        share = self.config.omit_share
+        omitted = [
+            {
+                "tx_hash": r["tx_hash"],
+                "log_index": r["log_index"],
+                "maker": r["maker"],
+                "block_number": r["block_number"],
+            }
+            for r in self.generator.truth
+            if _omitted(r, share)
+        ]
+        return web.json_response(
+            {
+                "config": asdict(self.config),
+                "requests": self.requests,
+                "throttled": self.throttled,
+                "omitted": omitted,
+            }
+        )
+
+    async def _configure(self, request: web.Request) -> web.Response:
+        try:
+            self.config.update(await request.json())
+        except (ValueError, TypeError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return web.json_response(asdict(self.config))

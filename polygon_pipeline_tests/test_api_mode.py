@@ -1,0 +1,202 @@
+"""API mode against the devnet's Data API stand-in: the poller, the comparator, and proof
+from the emulator's counters that neither adds RPC load."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+import requests
+
+from polygon_pipeline.chain.trades import trade_from_amounts
+from polygon_pipeline.settings import load_settings
+from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.api_poller import ApiContext, poll_once
+from polygon_pipeline.sync.compare import compare_sources
+from polygon_pipeline_tests.sync_helpers import environment
+from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
+
+
+def leader_trades(truth: list[dict], leaders: set[str], omitted: set) -> set:
+    """What the Data API should list: fills whose maker is a leader, less the omitted."""
+    return {
+        (r["tx_hash"], r["log_index"])
+        for r in truth
+        if r["maker"] in leaders
+        and (r["tx_hash"], r["log_index"]) not in omitted
+        and trade_from_amounts(
+            r["maker_asset_id"], r["taker_asset_id"], r["maker_amount"], r["taker_amount"]
+        )
+    }
+
+
+def omitted_keys(devnet) -> set:
+    return {(o["tx_hash"], o["log_index"]) for o in devnet.data_api()["omitted"]}
+
+
+@pytest.fixture
+def api_env(devnet, db_url, leaders, monkeypatch):
+    env = environment(devnet, db_url, data_api_max_rps=50, data_api_page_size=5)
+    for key, value in env.items():
+        if key.startswith("POLYGON_"):
+            monkeypatch.setenv(key, value)
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        add_leaders(conn, leaders)
+    yield env, engine
+    engine.dispose()
+    devnet.data_api(delay_s=5.0, omit_share=0.0, max_rps=20.0)
+
+
+def test_stand_in_delays_omits_pages_and_throttles(devnet, leaders):
+    devnet.data_api(delay_s=1.0, omit_share=0.3, max_rps=1000)
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=4, fills_per_block=12)["head"]
+    url = f"{devnet.data_api_url}/trades"
+
+    def listed(user: str) -> set:
+        trades = requests.get(url, params={"user": user, "limit": 500}, timeout=10).json()
+        return {t["transactionHash"] for t in trades}
+
+    new_txs = {r["tx_hash"] for r in devnet.truth(start, end)}
+    assert not any(listed(u) & new_txs for u in leaders)  # not indexed yet
+    time.sleep(1.2)
+    expected = leader_trades(devnet.truth(start, end), set(leaders), omitted_keys(devnet))
+    got = set().union(*(listed(u) & new_txs for u in leaders))
+    assert got == {tx for tx, _ in expected}
+    assert omitted_keys(devnet)  # some were dropped, and the stand-in says which
+    page = requests.get(
+        url, params={"user": leaders[0], "limit": 2, "offset": 1}, timeout=10
+    ).json()
+    assert len(page) <= 2
+    devnet.data_api(max_rps=2)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(
+            pool.map(
+                lambda _: requests.get(url, params={"user": leaders[0]}, timeout=10), range(12)
+            )
+        )
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused and all(int(a.headers["Retry-After"]) >= 1 for a in refused)
+
+
+def test_poller_is_incremental_and_makes_no_rpc(devnet, api_env, leaders, monkeypatch):
+    monkeypatch.setenv("POLYGON_DATA_API_OVERLAP_S", "0")  # no re-reading behind the cursor
+    devnet.data_api(delay_s=0.0, omit_share=0.2, max_rps=1000)
+    start_time = datetime.now(tz=UTC)
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=5, fills_per_block=12)["head"]
+    devnet.reset_stats()
+    api = ApiContext.from_settings(load_settings())
+    first = poll_once(api)
+    assert first.new_trades >= len(
+        leader_trades(devnet.truth(start, end), set(leaders), omitted_keys(devnet))
+    )
+    requests_before = devnet.data_api()["requests"]
+    second = poll_once(api)
+    api.close()
+    assert second.new_trades == 0
+    # only what is new: a page per leader (one more where a block's trades fill a page)
+    assert len(leaders) <= devnet.data_api()["requests"] - requests_before < 2 * len(leaders)
+    assert first.pages > second.pages
+    assert devnet.stats()["calls_total"] == 0  # API mode never touched the RPC
+    _, engine = api_env
+    result = compare_sources(engine, start_time)
+    assert result.only_api == 0
+
+
+def test_comparator_reports_the_known_delay_and_omissions(devnet, api_env, leaders, tmp_path):
+    env, engine = api_env
+    delay = 3.0
+    devnet.data_api(delay_s=delay, omit_share=0.2, max_rps=1000)
+    watcher = WatcherProcess(
+        {**env, **{f"POLYGON_{k.upper()}": str(v) for k, v in WATCH_SETTINGS.items()}},
+        tmp_path / "watcher.log",
+    )
+    poller = subprocess.Popen(
+        [sys.executable, "-m", "polygon_pipeline", "api-poll"],
+        env={**env, "POLYGON_DATA_API_POLL_S": "0.3"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        watcher.wait_healthy()
+        since = datetime.now(tz=UTC).replace(microsecond=0)
+        start = devnet.head() + 1
+        devnet.set_clock(1.0)
+        time.sleep(10)
+        devnet.set_clock(None)
+        end = devnet.head()
+        omitted = omitted_keys(devnet)
+        expected = leader_trades(devnet.truth(start, end), set(leaders), omitted)
+        missing = leader_trades(devnet.truth(start, end), set(leaders), set()) - expected
+        wait_for(
+            lambda: compare_sources(engine, since).matched >= len(expected),
+            delay + 15,
+            f"{len(expected)} trades matched",
+        )
+    finally:
+        poller.terminate()
+        poller.wait(timeout=30)
+        watcher.stop()
+    result = compare_sources(engine, since)
+    pct = result.percentiles()
+    assert (result.matched, result.only_chain, result.only_api) == (len(expected), len(missing), 0)
+    assert len(missing) > 0
+    # block times are whole seconds (up to 1 s early) and the poller looks every 0.3 s
+    assert 0 <= pct["chain"][50] < 1.5
+    assert delay <= pct["api"][50] < delay + 1.5
+    assert delay - 0.5 <= pct["lead"][50] < delay + 1.0
+    assert result.png().startswith(b"\x89PNG")
+
+
+def test_comparison_asset_calls_no_provider(devnet, api_env, db_url, leaders, tmp_path):
+    from dagster import DagsterInstance, materialize
+
+    from polygon_pipeline.defs.api_mode import source_comparison
+    from polygon_pipeline.defs.resources import PipelineResource
+
+    devnet.data_api(delay_s=0.0, omit_share=0.0, max_rps=1000)
+    devnet.mine(blocks=3, fills_per_block=10)
+    api = ApiContext.from_settings(load_settings())
+    poll_once(api)
+    api.close()
+    devnet.reset_stats()
+    api_requests = devnet.data_api()["requests"]
+    result = materialize(
+        [source_comparison],
+        instance=DagsterInstance.ephemeral(tempdir=str(tmp_path)),
+        resources={"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)},
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("source_comparison")[0].metadata
+    assert metadata["only_in_api"].value > 0  # no chain fills stored here: all API-only
+    assert "data:image/png;base64," in metadata["comparison"].value
+    assert devnet.stats()["calls_total"] == 0
+    assert devnet.data_api()["requests"] == api_requests
+
+
+def test_compare_cli_prints_the_table(api_env):
+    env, _ = api_env
+    out = subprocess.run(
+        [sys.executable, "-m", "polygon_pipeline", "compare", "--since", "2h"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "only in API" in out.stdout and "p50" in out.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "polygon_pipeline", "compare", "--since", "yesterday"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "duration like 30m" in bad.stderr
