@@ -13,18 +13,19 @@ import subprocess
 import sys
 import time
 
-from bench.common import FINALITY, markdown_table, running_devnet, scratch_databases
-from polygon_pipeline.store.engine import make_engine
-from polygon_pipeline.store.leaders_repo import add_leaders
+from bench.common import (
+    FINALITY,
+    markdown_table,
+    running_devnet,
+    scratch_databases,
+    store_with_leaders,
+)
 
 MISSED_BLOCKS = 60  # two minutes of 2-second blocks
 
 
 def catch_up(devnet, db_url: str, cap: int, range_cap: int | None) -> list:
-    engine = make_engine(db_url)
-    with engine.begin() as conn:
-        add_leaders(conn, devnet.info()["leaders"])
-    engine.dispose()
+    store_with_leaders(db_url, devnet.info()["leaders"]).dispose()
     env = devnet.pipeline_env(db_url, rpc_max_rps=cap, backfill_safety_overlap=20)
     devnet.configure(max_rps=cap, getlogs_max_range=range_cap)
     head = devnet.head()

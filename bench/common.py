@@ -63,20 +63,26 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
 FINALITY = 16  # the devnet's default finality depth
 
 
+def store_with_leaders(db_url: str, leaders: list[str]):
+    """The store at `db_url` (schema created) with `leaders` to follow; the caller disposes."""
+    from polygon_pipeline.store.engine import make_engine
+    from polygon_pipeline.store.leaders_repo import add_leaders
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        add_leaders(conn, leaders)
+    return engine
+
+
 def sync_context(devnet: DevnetHandle, db_url: str, leaders: list[str], **settings: object):
     """A SyncContext on `devnet` and `db_url` with `leaders` loaded, configured like a user
     would: through POLYGON_* variables."""
     from polygon_pipeline.settings import load_settings
-    from polygon_pipeline.store.engine import make_engine
-    from polygon_pipeline.store.leaders_repo import add_leaders
     from polygon_pipeline.sync.context import SyncContext
 
     os.environ.clear()
     os.environ.update(devnet.pipeline_env(db_url, **settings))
-    engine = make_engine(db_url)
-    with engine.begin() as conn:
-        add_leaders(conn, leaders)
-    engine.dispose()
+    store_with_leaders(db_url, leaders).dispose()
     return SyncContext.from_settings(load_settings())
 
 

@@ -20,12 +20,11 @@ from bench.common import (
     markdown_table,
     running_devnet,
     scratch_databases,
+    store_with_leaders,
     wait_healthy,
     watcher_process,
 )
 from polygon_pipeline.devnet.anvil import free_port
-from polygon_pipeline.store.engine import make_engine
-from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.compare import compare_sources
 
 DELAY_S = 5.0
@@ -51,9 +50,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
     ):
         db_url = urls["sqlite"]
-        engine = make_engine(db_url)
-        with engine.begin() as conn:
-            add_leaders(conn, devnet.info()["leaders"])
+        engine = store_with_leaders(db_url, devnet.info()["leaders"])
         devnet.data_api(delay_s=DELAY_S, omit_share=OMIT_SHARE, max_rps=50)
         port = free_port()
         env = devnet.pipeline_env(

@@ -13,19 +13,20 @@ import argparse
 import subprocess
 import sys
 
-from bench.common import markdown_table, mine_buried, running_devnet, scratch_databases
-from polygon_pipeline.store.engine import make_engine
-from polygon_pipeline.store.leaders_repo import add_leaders
+from bench.common import (
+    markdown_table,
+    mine_buried,
+    running_devnet,
+    scratch_databases,
+    store_with_leaders,
+)
 
 PROCESSES = 4
 RANGE_CAP = 10
 
 
 def run_round(devnet, db_url: str, cap: int, start: int, blocks_each: int) -> dict:
-    engine = make_engine(db_url)
-    with engine.begin() as conn:
-        add_leaders(conn, devnet.info()["leaders"])
-    engine.dispose()
+    store_with_leaders(db_url, devnet.info()["leaders"]).dispose()
     devnet.configure(max_rps=cap, getlogs_max_range=RANGE_CAP)
     devnet.reset_stats()
     env = devnet.pipeline_env(db_url, rpc_max_rps=cap, backfill_max_range=RANGE_CAP)

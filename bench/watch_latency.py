@@ -21,13 +21,12 @@ from bench.common import (
     percentile,
     running_devnet,
     scratch_databases,
+    store_with_leaders,
     wait_healthy,
     watcher_process,
 )
 from polygon_pipeline.devnet.anvil import free_port
-from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
-from polygon_pipeline.store.leaders_repo import add_leaders
 
 
 def main() -> None:
@@ -42,9 +41,7 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
     ):
         db_url = urls["postgresql"]
-        engine = make_engine(db_url)
-        with engine.begin() as conn:
-            add_leaders(conn, devnet.info()["leaders"])
+        engine = store_with_leaders(db_url, devnet.info()["leaders"])
         port = free_port()
         env = devnet.pipeline_env(db_url, watch_health_port=port)
         conninfo = (

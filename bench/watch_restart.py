@@ -16,13 +16,12 @@ from bench.common import (
     markdown_table,
     running_devnet,
     scratch_databases,
+    store_with_leaders,
     wait_healthy,
     watcher_process,
 )
 from polygon_pipeline.devnet.anvil import free_port
-from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
-from polygon_pipeline.store.leaders_repo import add_leaders
 
 MISSED = 60  # 2 minutes of 2-second blocks
 CAP = 5
@@ -38,10 +37,8 @@ def main() -> None:
         tempfile.TemporaryDirectory() as tmp,
     ):
         db_url = urls["sqlite"]
-        engine = make_engine(db_url)
         leaders = devnet.info()["leaders"]
-        with engine.begin() as conn:
-            add_leaders(conn, leaders)
+        engine = store_with_leaders(db_url, leaders)
         devnet.mine(blocks=30, fills_per_block=6)
         devnet.configure(max_rps=CAP, getlogs_max_range=10)
         port = free_port()

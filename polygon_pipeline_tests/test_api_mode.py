@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
-from polygon_pipeline.chain.trades import trade_from_amounts
+from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import add_leaders
@@ -27,11 +27,7 @@ def leader_trades(truth: list[dict], leaders: set[str], omitted: set) -> set:
     return {
         (r["tx_hash"], r["log_index"])
         for r in truth
-        if r["maker"] in leaders
-        and (r["tx_hash"], r["log_index"]) not in omitted
-        and trade_from_amounts(
-            r["maker_asset_id"], r["taker_asset_id"], r["maker_amount"], r["taker_amount"]
-        )
+        if r["maker"] in leaders and (r["tx_hash"], r["log_index"]) not in omitted and trade_of(r)
     }
 
 

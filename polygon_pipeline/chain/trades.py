@@ -10,6 +10,7 @@ taker are the counterparties' side of the same match and are not counted again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import Literal
@@ -35,6 +36,17 @@ def trade_view(fill: Fill) -> Trade | None:
     """BUY when the maker gives collateral (asset id 0); None for a fill that is not a trade."""
     return trade_from_amounts(
         fill.maker_asset_id, fill.taker_asset_id, fill.maker_amount, fill.taker_amount
+    )
+
+
+def trade_of(record: Mapping) -> Trade | None:
+    """The trade view of a stored fill row or a ground-truth record (anything with the four
+    asset and amount fields)."""
+    return trade_from_amounts(
+        record["maker_asset_id"],
+        record["taker_asset_id"],
+        record["maker_amount"],
+        record["taker_amount"],
     )
 
 

@@ -10,7 +10,7 @@ from dagster import (
 )
 from sqlalchemy import select
 
-from polygon_pipeline.chain.trades import trade_from_amounts
+from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.partitions import fills_partitions, parse_window
 from polygon_pipeline.defs.resources import PipelineResource
@@ -98,9 +98,7 @@ def daily_summaries(rows: list[dict]) -> pd.DataFrame:
     """One row per leader and UTC day, from stored fill rows whose maker is the leader."""
     records = []
     for row in rows:
-        view = trade_from_amounts(
-            row["maker_asset_id"], row["taker_asset_id"], row["maker_amount"], row["taker_amount"]
-        )
+        view = trade_of(row)
         if view is None or row["block_timestamp"] is None:
             continue
         records.append(

@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 from aiohttp import web
 
-from polygon_pipeline.chain.trades import trade_from_amounts
+from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.devnet.emulator.budget import Budget
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.generator import TradeGenerator
+from polygon_pipeline.devnet.runtime_settings import apply_changes
 
 MAX_PAGE = 500
 
@@ -26,12 +27,7 @@ class DataApiConfig:
     max_rps: float | None = 20.0  # the API's own budget
 
     def update(self, changes: dict) -> None:
-        known = {f.name for f in fields(self)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ValueError(f"unknown data API setting(s): {', '.join(sorted(unknown))}")
-        for key, value in changes.items():
-            setattr(self, key, value)
+        apply_changes(self, changes, "data API")
 
 
 def _omitted(row: dict, share: float) -> bool:
@@ -41,9 +37,7 @@ def _omitted(row: dict, share: float) -> bool:
 
 def api_trade(row: dict) -> dict | None:
     """A ground-truth fill as the Data API shows it: a trade of the order's maker."""
-    view = trade_from_amounts(
-        row["maker_asset_id"], row["taker_asset_id"], row["maker_amount"], row["taker_amount"]
-    )
+    view = trade_of(row)
     if view is None:
         return None
     return {

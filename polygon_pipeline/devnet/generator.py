@@ -19,6 +19,7 @@ from eth_utils import keccak
 
 from polygon_pipeline.chain.exchanges import CTF, EXCHANGES, NEGRISK, POLYGON_CHAIN_ID
 from polygon_pipeline.devnet.exchange_code import EXCHANGE_RUNTIME, FillRecord, encode_fills
+from polygon_pipeline.devnet.runtime_settings import apply_changes
 
 _MAX_FEE = hex(200 * 10**9)
 _TIP = hex(2 * 10**9)
@@ -40,10 +41,7 @@ class GeneratorConfig:
     seed: int = 7
 
     def update(self, changes: dict) -> None:
-        for key, value in changes.items():
-            if not hasattr(self, key):
-                raise ValueError(f"unknown generator setting: {key}")
-            setattr(self, key, type(getattr(self, key))(value))
+        apply_changes(self, changes, "generator")
 
 
 def wallet(i: int) -> str:

@@ -17,7 +17,7 @@ from decimal import Decimal
 import pandas as pd
 from sqlalchemy import Engine, select
 
-from polygon_pipeline.chain.trades import trade_from_amounts
+from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.store.api_trades_repo import fetch_api_trades
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.schema import fills
@@ -122,9 +122,7 @@ def compare_sources(engine: Engine, since: datetime | None = None) -> Comparison
     chain: dict[tuple, list[dict]] = defaultdict(list)
     chain_latency = []
     for row in chain_rows:
-        view = trade_from_amounts(
-            row["maker_asset_id"], row["taker_asset_id"], row["maker_amount"], row["taker_amount"]
-        )
+        view = trade_of(row)
         if view is None or row["block_timestamp"] is None:
             continue
         key = (row["tx_hash"], row["maker"], view.token_id, view.side, _size(view.size))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Literal
+
+from polygon_pipeline.devnet.runtime_settings import apply_changes
 
 # Published per-method compute-unit costs (Alchemy's table); unknown methods cost DEFAULT_CU.
 METHOD_CU = {
@@ -49,13 +51,7 @@ class Policy:
         return self.method_cu.get(method, DEFAULT_CU)
 
     def update(self, changes: dict) -> None:
-        """Apply a partial update, refusing unknown keys so a typo is not silently ignored."""
-        known = {f.name for f in fields(self)}
-        unknown = set(changes) - known
-        if unknown:
-            raise ValueError(f"unknown emulator setting(s): {', '.join(sorted(unknown))}")
-        for key, value in changes.items():
-            setattr(self, key, value)
+        apply_changes(self, changes, "emulator")
 
     def as_dict(self) -> dict:
         return asdict(self)
