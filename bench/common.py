@@ -11,9 +11,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
@@ -94,12 +95,48 @@ def mine_buried(devnet: DevnetHandle, blocks: int, per_block: int) -> tuple[int,
     return start, end
 
 
+@dataclass
+class Stage:
+    """A devnet, a fresh store with the devnet's leaders, a folder for logs, a health port."""
+
+    devnet: DevnetHandle
+    db_url: str
+    engine: Engine
+    leaders: list[str]
+    logs: Path
+    health_port: int
+
+    def env(self, **settings: object) -> dict[str, str]:
+        """The environment of pipeline processes on this stage."""
+        return self.devnet.pipeline_env(self.db_url, watch_health_port=self.health_port, **settings)
+
+
 @contextlib.contextmanager
-def watcher_process(env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen]:
-    """`polygon-pipeline watch` running in the background for the duration of the block."""
+def stage(store: str) -> Iterator[Stage]:
+    """Everything a watcher benchmark starts from, on `store` ("sqlite" or "postgresql")."""
+    from polygon_pipeline.devnet.anvil import free_port
+
+    with (
+        running_devnet() as devnet,
+        scratch_databases() as urls,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        leaders = devnet.info()["leaders"]
+        engine = store_with_leaders(urls[store], leaders)
+        try:
+            yield Stage(devnet, urls[store], engine, leaders, Path(tmp), free_port())
+        finally:
+            engine.dispose()
+
+
+@contextlib.contextmanager
+def pipeline_process(
+    subcommand: str, env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen]:
+    """`polygon-pipeline <subcommand>` in the background for the duration of the block."""
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "polygon_pipeline", "watch"],
+            [sys.executable, "-m", "polygon_pipeline", subcommand],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -9,22 +9,10 @@ indexed).
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
-import tempfile
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
-from bench.common import (
-    markdown_table,
-    running_devnet,
-    scratch_databases,
-    store_with_leaders,
-    wait_healthy,
-    watcher_process,
-)
-from polygon_pipeline.devnet.anvil import free_port
+from bench.common import markdown_table, pipeline_process, stage, wait_healthy
 from polygon_pipeline.sync.compare import compare_sources
 
 DELAY_S = 5.0
@@ -44,38 +32,19 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, default=30)
     parser.add_argument("--block-time", type=float, default=1.0)
     args = parser.parse_args()
-    with (
-        running_devnet() as devnet,
-        scratch_databases() as urls,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        db_url = urls["sqlite"]
-        engine = store_with_leaders(db_url, devnet.info()["leaders"])
+    with stage("sqlite") as st:
+        devnet = st.devnet
         devnet.data_api(delay_s=DELAY_S, omit_share=OMIT_SHARE, max_rps=50)
-        port = free_port()
-        env = devnet.pipeline_env(
-            db_url, watch_health_port=port, data_api_poll_s=1, data_api_max_rps=20
-        )
-        with watcher_process(env, Path(tmp) / "watcher.log"):
-            wait_healthy(port)
+        env = st.env(data_api_poll_s=1, data_api_max_rps=20)
+        with pipeline_process("watch", env, st.logs / "watcher.log"):
+            wait_healthy(st.health_port)
             chain_only = _phase(devnet, args.blocks, args.block_time)
             since = datetime.now(tz=UTC).replace(microsecond=0)
-            with open(Path(tmp) / "poller.log", "ab") as log:
-                poller = subprocess.Popen(
-                    [sys.executable, "-m", "polygon_pipeline", "api-poll"],
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-                try:
-                    both = _phase(devnet, args.blocks, args.block_time)
-                    time.sleep(DELAY_S + 3)  # let the API index and the poller catch up
-                    api_requests = devnet.data_api()["requests"]
-                finally:
-                    poller.terminate()
-                    poller.wait(timeout=30)
-        result = compare_sources(engine, since)
-        engine.dispose()
+            with pipeline_process("api-poll", env, st.logs / "poller.log"):
+                both = _phase(devnet, args.blocks, args.block_time)
+                time.sleep(DELAY_S + 3)  # let the API index and the poller catch up
+                api_requests = devnet.data_api()["requests"]
+        result = compare_sources(st.engine, since)
     print(
         markdown_table(
             ["phase", "blocks", "RPC calls", "by method", "Data API requests"],

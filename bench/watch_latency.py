@@ -9,23 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
-from pathlib import Path
 
 import psycopg
 from sqlalchemy.engine import make_url
 
-from bench.common import (
-    markdown_table,
-    percentile,
-    running_devnet,
-    scratch_databases,
-    store_with_leaders,
-    wait_healthy,
-    watcher_process,
-)
-from polygon_pipeline.devnet.anvil import free_port
+from bench.common import markdown_table, percentile, pipeline_process, stage, wait_healthy
 from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
 
 
@@ -35,25 +24,18 @@ def main() -> None:
     parser.add_argument("--fills-per-block", type=int, default=40)
     parser.add_argument("--block-time", type=float, default=2.0)
     args = parser.parse_args()
-    with (
-        running_devnet() as devnet,
-        scratch_databases() as urls,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        db_url = urls["postgresql"]
-        engine = store_with_leaders(db_url, devnet.info()["leaders"])
-        port = free_port()
-        env = devnet.pipeline_env(db_url, watch_health_port=port)
+    with stage("postgresql") as st:
+        devnet, engine = st.devnet, st.engine
         conninfo = (
-            make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+            make_url(st.db_url).set(drivername="postgresql").render_as_string(hide_password=False)
         )
         heard: dict[tuple[str, int], float] = {}
         with (
             psycopg.connect(conninfo, autocommit=True) as listener,
-            watcher_process(env, Path(tmp) / "watcher.log"),
+            pipeline_process("watch", st.env(), st.logs / "watcher.log"),
         ):
             listener.execute(f"LISTEN {FILLS_CHANNEL}")
-            wait_healthy(port)
+            wait_healthy(st.health_port)
             devnet.set_generator(fills_per_block=args.fills_per_block)
             start = devnet.head() + 1
             devnet.set_clock(args.block_time)
@@ -67,7 +49,7 @@ def main() -> None:
                 event = json.loads(note.payload)
                 heard.setdefault((event["tx_hash"], event["log_index"]), time.time())
             end = devnet.head()
-        leaders = set(devnet.info()["leaders"])
+        leaders = set(st.leaders)
         truth = [
             r for r in devnet.truth(start, end) if r["maker"] in leaders or r["taker"] in leaders
         ]
@@ -76,7 +58,6 @@ def main() -> None:
                 (r["tx_hash"], r["log_index"]): r["first_seen_at"].timestamp()
                 for r in fetch_fills(conn)
             }
-        engine.dispose()
     missing = [r for r in truth if (r["tx_hash"], r["log_index"]) not in heard]
     committed = [
         (heard[(r["tx_hash"], r["log_index"])] - r["mined_at"]) * 1000

@@ -8,19 +8,9 @@ and every fill of the gap present. Provider: 5 requests/s, 10-block eth_getLogs 
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
-from pathlib import Path
 
-from bench.common import (
-    markdown_table,
-    running_devnet,
-    scratch_databases,
-    store_with_leaders,
-    wait_healthy,
-    watcher_process,
-)
-from polygon_pipeline.devnet.anvil import free_port
+from bench.common import markdown_table, pipeline_process, stage, wait_healthy
 from polygon_pipeline.store.fills_repo import fill_keys
 
 MISSED = 60  # 2 minutes of 2-second blocks
@@ -31,36 +21,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--block-time", type=float, default=0.2)
     args = parser.parse_args()
-    with (
-        running_devnet() as devnet,
-        scratch_databases() as urls,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        db_url = urls["sqlite"]
-        leaders = devnet.info()["leaders"]
-        engine = store_with_leaders(db_url, leaders)
+    with stage("sqlite") as st:
+        devnet, engine, leaders = st.devnet, st.engine, st.leaders
         devnet.mine(blocks=30, fills_per_block=6)
         devnet.configure(max_rps=CAP, getlogs_max_range=10)
-        port = free_port()
-        env = devnet.pipeline_env(
-            db_url,
-            watch_health_port=port,
-            rpc_max_rps=CAP,
-            backfill_on_startup="true",
-            backfill_startup_blocks=200,
-        )
+        env = st.env(rpc_max_rps=CAP, backfill_on_startup="true", backfill_startup_blocks=200)
         start = devnet.head() + 1
         devnet.set_clock(args.block_time)
-        with watcher_process(env, Path(tmp) / "watcher1.log"):
-            wait_healthy(port)
+        with pipeline_process("watch", env, st.logs / "watcher1.log"):
+            wait_healthy(st.health_port)
             time.sleep(5)
         stopped_at = devnet.head()
         while devnet.head() < stopped_at + MISSED:  # the outage
             time.sleep(args.block_time)
         devnet.reset_stats()
         restarted = time.monotonic()
-        with watcher_process(env, Path(tmp) / "watcher2.log"):
-            wait_healthy(port)
+        with pipeline_process("watch", env, st.logs / "watcher2.log"):
+            wait_healthy(st.health_port)
             healthy_after = time.monotonic() - restarted
             devnet.set_clock(None)
             end = devnet.head()
@@ -78,7 +55,6 @@ def main() -> None:
                 time.sleep(0.5)
             caught_up = time.monotonic() - restarted
         stats = devnet.stats()
-        engine.dispose()
     missing = len(wanted - have)
     print(
         markdown_table(

@@ -6,7 +6,6 @@ from dagster import MaterializeResult, MetadataValue, asset
 from polygon_pipeline.defs.assets import leader_fills
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.api_poller import ApiContext, poll_once
 from polygon_pipeline.sync.compare import compare_sources
 
@@ -42,11 +41,8 @@ def api_trades(pipeline: PipelineResource) -> MaterializeResult:
     "it. Reads what the sources stored; makes no RPC and no API calls.",
 )
 def source_comparison(pipeline: PipelineResource) -> MaterializeResult:
-    engine = make_engine(pipeline.settings().database_url)
-    try:
+    with pipeline.store() as engine:
         result = compare_sources(engine)
-    finally:
-        engine.dispose()
     pct = result.percentiles()
     return MaterializeResult(
         metadata={

@@ -14,7 +14,6 @@ from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.partitions import fills_partitions, parse_window
 from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline.sync.head import finalized_head
@@ -75,13 +74,11 @@ def leader_fills(context: AssetExecutionContext, pipeline: PipelineResource) -> 
     "order once), buys, sells, tokens and USDC traded.",
 )
 def leader_daily_summaries(pipeline: PipelineResource) -> MaterializeResult:
-    engine = make_engine(pipeline.settings().database_url)
-    with engine.connect() as conn:
+    with pipeline.store() as engine, engine.connect() as conn:
         leaders = set(list_leaders(conn))
         rows = [
             dict(r._mapping) for r in conn.execute(select(fills).where(fills.c.maker.in_(leaders)))
         ]
-    engine.dispose()
     table = daily_summaries(rows)
     return MaterializeResult(
         metadata={

@@ -18,7 +18,6 @@ from polygon_pipeline.defs.partitions import parse_window, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.store.coverage import gaps
 from polygon_pipeline.store.cursors import get_cursor
-from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.heartbeats import last_beat
 from polygon_pipeline.store.live_comparison import compare_live, first_sighting_block
 from polygon_pipeline.store.schema import fills
@@ -32,16 +31,14 @@ HEARTBEAT_MAX_AGE_S = 60
     description="Each log is stored once: no two rows share (chain_id, tx_hash, log_index).",
 )
 def no_duplicate_fills(pipeline: PipelineResource) -> AssetCheckResult:
-    engine = make_engine(pipeline.settings().database_url)
     identity = (fills.c.chain_id, fills.c.tx_hash, fills.c.log_index)
-    with engine.connect() as conn:
+    with pipeline.store() as engine, engine.connect() as conn:
         duplicated = conn.execute(
             select(func.count()).select_from(
                 select(*identity).group_by(*identity).having(func.count() > 1).subquery()
             )
         ).scalar_one()
         total = conn.execute(select(func.count()).select_from(fills)).scalar_one()
-    engine.dispose()
     return AssetCheckResult(
         passed=duplicated == 0, metadata={"duplicated_identities": duplicated, "fills": total}
     )
@@ -59,15 +56,13 @@ def no_coverage_gaps(
     if not windows:
         return AssetCheckResult(passed=True, metadata={"note": "no block window registered yet"})
     first = min(parse_window(key)[0] for key in windows)
-    engine = make_engine(pipeline.settings().database_url)
     holes: dict[str, list[tuple[int, int]]] = {}
     cursors = {}
-    with engine.connect() as conn:
+    with pipeline.store() as engine, engine.connect() as conn:
         for exchange in EXCHANGES:
             cursors[exchange] = get_cursor(conn, exchange)
             if cursors[exchange] is not None and cursors[exchange] >= first:
                 holes[exchange] = gaps(conn, exchange, first, cursors[exchange])
-    engine.dispose()
     missing_blocks = sum(hi - lo + 1 for found in holes.values() for lo, hi in found)
     return AssetCheckResult(
         passed=missing_blocks == 0,
@@ -86,10 +81,8 @@ def no_coverage_gaps(
     "says it is healthy (connected, hearing new heads).",
 )
 def watcher_heartbeat_recent(pipeline: PipelineResource) -> AssetCheckResult:
-    engine = make_engine(pipeline.settings().database_url)
-    with engine.connect() as conn:
+    with pipeline.store() as engine, engine.connect() as conn:
         found = last_beat(conn, WATCHER_ROLE)
-    engine.dispose()
     if found is None:
         return AssetCheckResult(
             passed=False,
@@ -112,16 +105,14 @@ def watcher_heartbeat_recent(pipeline: PipelineResource) -> AssetCheckResult:
     "watcher missed, and fills it stored that reconciliation did not keep.",
 )
 def live_feed_matches_reconciliation(pipeline: PipelineResource) -> AssetCheckResult:
-    engine = make_engine(pipeline.settings().database_url)
     figures = {}
-    with engine.connect() as conn:
+    with pipeline.store() as engine, engine.connect() as conn:
         for exchange in EXCHANGES:
             start, cursor = first_sighting_block(conn, exchange), get_cursor(conn, exchange)
             if start is None or cursor is None or cursor < start:
                 continue
             result = compare_live(conn, exchange, start, cursor)
             figures[exchange] = {"from_block": start, "to_block": cursor, **vars(result)}
-    engine.dispose()
     if not figures:
         return AssetCheckResult(
             passed=True,

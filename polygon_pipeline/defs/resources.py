@@ -1,10 +1,15 @@
 """The pipeline as a Dagster resource. Secrets come from the environment through `EnvVar`,
 so the RPC URL and database password never appear in run config or the UI."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from dagster import ConfigurableResource
 from pydantic import SecretStr
+from sqlalchemy import Engine
 
 from polygon_pipeline.settings import Settings, load_settings
+from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.context import SyncContext
 
 
@@ -22,6 +27,15 @@ class PipelineResource(ConfigurableResource):
         if self.db_url:
             changes["db_url"] = SecretStr(self.db_url)
         return load_settings().model_copy(update=changes)
+
+    @contextmanager
+    def store(self) -> Iterator[Engine]:
+        """The store for the duration of a step (steps and checks run in their own process)."""
+        engine = make_engine(self.settings().database_url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
     def sync_context(self, check_chain: bool = True) -> SyncContext:
         return SyncContext.from_settings(self.settings(), check_chain=check_chain)

@@ -5,6 +5,7 @@ a comparison must find). It has its own request budget (HTTP 429 + Retry-After a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import asdict, dataclass
@@ -30,9 +31,15 @@ class DataApiConfig:
         apply_changes(self, changes, "data API")
 
 
+@functools.lru_cache(maxsize=1_000_000)
+def _draw(tx_hash: str, log_index: int) -> float:
+    """A trade's fixed draw in [0, 1): it is omitted when the draw is below `omit_share`."""
+    digest = hashlib.sha256(f"{tx_hash}:{log_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
 def _omitted(row: dict, share: float) -> bool:
-    digest = hashlib.sha256(f"{row['tx_hash']}:{row['log_index']}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32 < share
+    return _draw(row["tx_hash"], row["log_index"]) < share
 
 
 def api_trade(row: dict) -> dict | None:
@@ -65,12 +72,14 @@ class DataApiStandIn:
         app.router.add_get("/_devnet/data-api", self._state)
         app.router.add_post("/_devnet/data-api", self._configure)
 
-    def _visible(self, now: float) -> list[dict]:
+    def _visible(self, user: str, now: float) -> list[dict]:
         cfg = self.config
         return [
             r
             for r in self.generator.truth
-            if r["mined_at"] + cfg.delay_s <= now and not _omitted(r, cfg.omit_share)
+            if r["maker"] == user
+            and r["mined_at"] + cfg.delay_s <= now
+            and not _omitted(r, cfg.omit_share)
         ]
 
     async def _trades(self, request: web.Request) -> web.Response:
@@ -91,7 +100,7 @@ class DataApiStandIn:
             return web.json_response(
                 {"error": "user, limit and offset are required numbers"}, status=400
             )
-        rows = [r for r in self._visible(time.time()) if r["maker"] == user]
+        rows = self._visible(user, time.time())
         rows.sort(key=lambda r: (r["block_number"], r["log_index"]), reverse=True)
         trades = [t for t in (api_trade(r) for r in rows) if t is not None]
         return web.json_response(trades[offset : offset + limit])

@@ -1,8 +1,9 @@
 """API mode: poll each leader's trades from the Data API, asking only for what is new.
 
-Pages newest-first and stops once a page reaches the leader's cursor less an overlap (the
-API indexes late, so a trade older than the newest one seen may still appear); the store
-keeps each trade's first sighting. It never calls the chain's RPC."""
+Pages newest-first until a page below the leader's cursor brings nothing new, and never
+deeper than the cursor less an overlap (the API indexes late, so a trade older than the
+newest one seen may still appear, just below it); the store keeps each trade's first
+sighting. It never calls the chain's RPC."""
 
 from __future__ import annotations
 
@@ -70,11 +71,15 @@ def poll_leader(api: ApiContext, leader: str, report: PollReport) -> None:
         seen_at = datetime.now(tz=UTC)
         fresh = [t for t in trades if stop_before is None or t.timestamp >= stop_before]
         with api.engine.begin() as conn:
-            report.new_trades += insert_api_trades(conn, fresh, seen_at)
+            new = insert_api_trades(conn, fresh, seen_at)
             newest = max([newest, *(t.timestamp for t in trades)])
             advance_api_cursor(conn, leader, newest)
+        report.new_trades += new
         if len(trades) < settings.data_api_page_size or len(fresh) < len(trades):
-            return
+            return  # the end of the list, or the overlap's depth
+        if cursor is not None and new == 0 and trades[-1].timestamp < cursor:
+            return  # below the cursor and nothing new: late arrivals sit above this
+
 
 
 def poll_once(api: ApiContext) -> PollReport:
