@@ -13,8 +13,8 @@ import requests
 from web3 import Web3
 
 from bench.common import markdown_table, running_devnet, scratch_databases
-from polygon_pipeline.chain.exchanges import ORDER_FILLED_ABI
-from polygon_pipeline.chain.fills import decode_order_filled
+from polygon_pipeline.chain.events import LAYOUT_BY_TOPIC
+from polygon_pipeline.chain.fills import decode_fill
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import upsert_fills
 
@@ -54,14 +54,17 @@ def main() -> None:
     logs = _widen(_real_logs(20, 100), args.fills)
 
     began = time.perf_counter()
-    fills = [decode_order_filled(log) for log in logs]
+    fills = [decode_fill(log) for log in logs]
     ours = time.perf_counter() - began
 
-    event = Web3().eth.contract(abi=[ORDER_FILLED_ABI]).events.OrderFilled()
+    events = {
+        topic: Web3().eth.contract(abi=[layout.abi]).events.OrderFilled()
+        for topic, layout in LAYOUT_BY_TOPIC.items()
+    }
     sample = logs[: min(5_000, len(logs))]
-    formatted = [_web3_formatted(log) for log in sample]
+    formatted = [(events[log["topics"][0]], _web3_formatted(log)) for log in sample]
     began = time.perf_counter()
-    for entry in formatted:
+    for event, entry in formatted:
         event.process_log(entry)
     theirs = time.perf_counter() - began
 

@@ -15,8 +15,8 @@ import requests
 from eth_utils import keccak
 
 from bench.common import markdown_table, mine_buried, running_devnet, sync_context
-from polygon_pipeline.chain.addresses import address_topic
-from polygon_pipeline.chain.exchanges import EXCHANGES, ORDER_FILLED_TOPIC
+from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
+from polygon_pipeline.chain.log_queries import leader_filter
 from polygon_pipeline.sync.reconcile import reconcile
 
 LEADER_COUNTS = (1, 10, 100, 500)
@@ -29,28 +29,23 @@ def _leaders(trading: list[str], n: int) -> list[str]:
     return (trading + quiet)[:n]
 
 
-def _baseline(rpc_url: str, leaders: list[str], start: int, end: int) -> set[tuple[str, str]]:
-    """The origin plan's gapFillForLeader, for every leader and exchange."""
+def _baseline(
+    rpc_url: str, venues: list, leaders: list[str], start: int, end: int
+) -> set[tuple[str, str]]:
+    """The origin plan's gapFillForLeader, for every leader and exchange (granted the
+    knowledge of both generations of each exchange, so it finds the same fills)."""
     jobs = [
-        (exchange.address, position, leader, lo, min(lo + BASELINE_CHUNK - 1, end))
-        for exchange in EXCHANGES.values()
+        (venues_of([exchange], venues), position, leader, lo, min(lo + BASELINE_CHUNK - 1, end))
+        for exchange in EXCHANGES
         for leader in leaders
         for lo in range(start, end + 1, BASELINE_CHUNK)
         for position in (2, 3)
     ]
 
     def run(job) -> list[tuple[str, str]]:
-        address, position, leader, lo, hi = job
-        topics: list = [ORDER_FILLED_TOPIC, None, None, None][: position + 1]
-        topics[position] = address_topic(leader)
-        body = {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "eth_getLogs",
-            "params": [
-                {"address": address, "topics": topics, "fromBlock": hex(lo), "toBlock": hex(hi)}
-            ],
-        }
+        family, position, leader, lo, hi = job
+        query = leader_filter(family, [leader], position, (lo, hi))
+        body = {"jsonrpc": "2.0", "id": 1, "method": "eth_getLogs", "params": [query]}
         logs = requests.post(rpc_url, json=body, timeout=60).json()["result"]
         return [(log["transactionHash"], log["logIndex"]) for log in logs]
 
@@ -82,7 +77,7 @@ def main() -> None:
                 engine_calls[cap] = devnet.stats()["calls"]["eth_getLogs"]
             devnet.configure(getlogs_max_range=None)
             devnet.reset_stats()
-            found = _baseline(devnet.rpc_url, leaders, start, end)
+            found = _baseline(devnet.rpc_url, ctx.settings.venues, leaders, start, end)
             baseline_calls = devnet.stats()["calls"]["eth_getLogs"]
             assert len(found) == report.fills_found, "both designs must find the same fills"
             rows.append(

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from polygon_pipeline.chain.exchanges import Venue, parse_venue_blocks, with_blocks
 from polygon_pipeline.redact import redact_db_url, redact_url
 
 DEFAULT_DB_PATH = Path(".data") / "polygon_pipeline.db"
@@ -49,6 +50,8 @@ class Settings(BaseSettings):
     rpc_max_rps: float = Field(default=5.0, gt=0)
     rpc_max_concurrency: int = Field(default=4, ge=1)
     leader_batch_size: int = Field(default=100, ge=1, le=1000)
+    # Active block ranges of venues, overriding the registry's (the devnet sets its own).
+    venue_blocks: str = ""
     # The live watcher (polygon-pipeline watch)
     watch_silence_s: float = Field(default=20.0, gt=0)  # no newHeads this long: unhealthy
     watch_health_host: str = "127.0.0.1"
@@ -71,6 +74,17 @@ class Settings(BaseSettings):
     @classmethod
     def _api_scheme(cls, v: SecretStr) -> SecretStr:
         return _check_scheme(v, ("http", "https"))
+
+    @field_validator("venue_blocks")
+    @classmethod
+    def _venue_blocks(cls, v: str) -> str:
+        parse_venue_blocks(v)
+        return v
+
+    @property
+    def venues(self) -> tuple[Venue, ...]:
+        """The venue registry with this configuration's active blocks."""
+        return with_blocks(parse_venue_blocks(self.venue_blocks))
 
     @field_validator("ws_url")
     @classmethod

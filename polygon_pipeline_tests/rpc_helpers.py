@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from polygon_pipeline.chain.exchanges import CTF, NEGRISK, ORDER_FILLED_TOPIC
+from polygon_pipeline.chain.events import LAYOUTS
+from polygon_pipeline.chain.exchanges import MAINNET_VENUES
 
 
 def call(url: str, method: str, params: list | None = None) -> requests.Response:
@@ -14,9 +15,10 @@ def call(url: str, method: str, params: list | None = None) -> requests.Response
 
 
 def logs_filter(from_block: int, to_block: int) -> dict:
+    """Every OrderFilled of every venue and layout in the range."""
     return {
-        "address": [CTF.address, NEGRISK.address],
-        "topics": [ORDER_FILLED_TOPIC],
+        "address": [v.address for v in MAINNET_VENUES],
+        "topics": [[layout.topic0 for layout in LAYOUTS.values()]],
         "fromBlock": hex(from_block),
         "toBlock": hex(to_block),
     }

@@ -1,4 +1,5 @@
-"""The hand decoder against web3's own ABI decoding, on real logs from anvil."""
+"""The hand decoder against web3's own ABI decoding of each event layout, on real logs from
+anvil on both sides of the CLOB V2 cutover; known logs decoded exactly; bad logs named."""
 
 from __future__ import annotations
 
@@ -8,151 +9,192 @@ from decimal import Decimal
 import pytest
 from web3 import Web3
 
-from polygon_pipeline.chain.exchanges import CTF, NEGRISK, ORDER_FILLED_ABI, ORDER_FILLED_TOPIC
-from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_order_filled
-from polygon_pipeline.chain.trades import is_leader_trade, trade_view
+from polygon_pipeline.chain.events import LAYOUT_BY_TOPIC, V1, V2
+from polygon_pipeline.chain.exchanges import VENUES
+from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
+from polygon_pipeline.chain.trades import trade_of
+from polygon_pipeline_tests.rpc_helpers import get_logs, logs_filter
+
+# What each layout's ABI names each normalized field (V1 names the assets; V2 the side).
+_SHARED = {"maker_amount": "makerAmountFilled", "taker_amount": "takerAmountFilled", "fee": "fee"}
+_BY_LAYOUT = {
+    "v1": {**_SHARED, "maker_asset_id": "makerAssetId", "taker_asset_id": "takerAssetId"},
+    "v2": {**_SHARED, "token_id": "tokenId"},
+}
 
 
-def _raw_logs(devnet, from_block: int, to_block: int) -> list[dict]:
-    import requests
-
-    body = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "eth_getLogs",
-        "params": [
-            {
-                "address": [CTF.address, NEGRISK.address],
-                "fromBlock": hex(from_block),
-                "toBlock": hex(to_block),
-                "topics": [ORDER_FILLED_TOPIC],
-            }
-        ],
-    }
-    return requests.post(devnet.anvil_url, json=body, timeout=30).json()["result"]
-
-
-def test_decoder_matches_web3_and_the_ground_truth(devnet):
-    start = devnet.head() + 1
-    end = devnet.mine(blocks=4, fills_per_block=15)["head"]
-    raw = _raw_logs(devnet, start, end)
-    truth = {(r["tx_hash"], r["log_index"]): r for r in devnet.truth(start, end)}
-    assert len(raw) == len(truth) >= 60
-
+def _web3_decoded(devnet, start: int, end: int) -> dict[tuple[str, int], dict]:
     w3 = Web3(Web3.HTTPProvider(devnet.anvil_url))
-    event = w3.eth.contract(abi=[ORDER_FILLED_ABI]).events.OrderFilled()
+    events = {
+        topic: w3.eth.contract(abi=[layout.abi]).events.OrderFilled()
+        for topic, layout in LAYOUT_BY_TOPIC.items()
+    }
+    query = logs_filter(start, end)
     formatted = w3.eth.get_logs(
         {
             "fromBlock": start,
             "toBlock": end,
-            "address": [
-                Web3.to_checksum_address(CTF.address),
-                Web3.to_checksum_address(NEGRISK.address),
-            ],
+            "address": [Web3.to_checksum_address(a) for a in query["address"]],
         }
     )
-    by_web3 = {
-        (f["transactionHash"].to_0x_hex(), f["logIndex"]): event.process_log(f) for f in formatted
+    return {
+        (f["transactionHash"].to_0x_hex(), f["logIndex"]): {
+            **events[f["topics"][0].to_0x_hex()].process_log(f)["args"],
+            "topic0": f["topics"][0].to_0x_hex(),
+        }
+        for f in formatted
     }
 
-    for log in raw:
-        fill = decode_order_filled(log)
-        ref = by_web3[(fill.tx_hash, fill.log_index)]["args"]
-        assert (fill.maker, fill.taker) == (ref["maker"].lower(), ref["taker"].lower())
-        assert fill.order_hash == "0x" + ref["orderHash"].hex()
-        assert (
-            fill.maker_asset_id,
-            fill.taker_asset_id,
-            fill.maker_amount,
-            fill.taker_amount,
-            fill.fee,
-        ) == (
-            ref["makerAssetId"],
-            ref["takerAssetId"],
-            ref["makerAmountFilled"],
-            ref["takerAmountFilled"],
-            ref["fee"],
-        )
-        expected = truth[(fill.tx_hash, fill.log_index)]
-        assert fill.exchange == expected["exchange"]
-        assert fill.block_timestamp == expected["block_timestamp"]
-        assert fill.block_hash == expected["block_hash"]
+
+def test_decoder_matches_web3_and_the_ground_truth_in_both_layouts(devnet):
+    cutover = devnet.info()["v2_from_block"]
+    if devnet.head() < cutover + 2:
+        devnet.mine(blocks=cutover + 2 - devnet.head(), fills_per_block=2)
+    v1_start = cutover - 3
+    v2_start = devnet.head() + 1
+    v2_end = devnet.mine(blocks=4, fills_per_block=15)["head"]
+    layouts_seen = set()
+    for start, end in ((v1_start, cutover + 1), (v2_start, v2_end)):
+        raw = get_logs(devnet.anvil_url, start, end)
+        truth = {(r["tx_hash"], r["log_index"]): r for r in devnet.truth(start, end)}
+        assert len(raw) == len(truth) > 0
+        by_web3 = _web3_decoded(devnet, start, end)
+        for log in raw:
+            fill = decode_fill(log)
+            ref = by_web3[(fill.tx_hash, fill.log_index)]
+            layouts_seen.add(fill.layout)
+            assert LAYOUT_BY_TOPIC[ref["topic0"]].name == fill.layout
+            assert (fill.maker, fill.taker) == (ref["maker"].lower(), ref["taker"].lower())
+            assert fill.order_hash == "0x" + ref["orderHash"].hex()
+            for ours, theirs in _BY_LAYOUT[fill.layout].items():
+                assert getattr(fill, ours) == ref[theirs], ours
+            if fill.layout == "v2":
+                assert fill.side == ("BUY", "SELL")[ref["side"]]
+                assert (fill.builder, fill.metadata) == (
+                    "0x" + ref["builder"].hex(),
+                    "0x" + ref["metadata"].hex(),
+                )
+            expected = truth[(fill.tx_hash, fill.log_index)]
+            for field in (
+                "exchange", "venue", "layout", "block_timestamp", "block_hash", "side",
+                "token_id", "maker_asset_id", "taker_asset_id", "collateral_amount",
+                "token_amount", "fee", "fee_asset", "builder", "metadata",
+            ):  # fmt: skip
+                assert getattr(fill, field) == expected[field], field
+    assert layouts_seen == {"v1", "v2"}
 
 
-GOOD = {
-    "address": CTF.address,
-    "blockNumber": "0x10",
-    "blockHash": "0x" + "aa" * 32,
-    "transactionHash": "0x" + "bb" * 32,
-    "logIndex": "0x2",
-    "removed": False,
-    "topics": [
-        ORDER_FILLED_TOPIC,
-        "0x" + "cc" * 32,
-        "0x" + "00" * 12 + "11" * 20,
-        "0x" + "00" * 12 + "22" * 20,
-    ],
-    "data": "0x" + "".join(f"{v:064x}" for v in (0, 2**256 - 1, 5_000_000, 10_000_000, 3)),
+def _log(venue: str, words: list[int], topic0: str) -> dict:
+    return {
+        "address": VENUES[venue].address,
+        "blockNumber": "0x10",
+        "blockHash": "0x" + "aa" * 32,
+        "transactionHash": "0x" + "bb" * 32,
+        "logIndex": "0x2",
+        "removed": False,
+        "topics": [
+            topic0,
+            "0x" + "cc" * 32,
+            "0x" + "00" * 12 + "11" * 20,
+            "0x" + "00" * 12 + "22" * 20,
+        ],
+        "data": "0x" + "".join(f"{v:064x}" for v in words),
+    }
+
+
+V1_BUY = _log("ctf_v1", [0, 2**256 - 1, 5_000_000, 10_000_000, 3], V1.topic0)
+V2_SELL = _log("negrisk_v2", [1, 2**256 - 1, 10_000_000, 5_000_000, 3, 0xB1, 0xE7], V2.topic0)
+COMMON = {
+    "chain_id": 137,
+    "block_number": 16,
+    "block_hash": "0x" + "aa" * 32,
+    "block_timestamp": None,
+    "tx_hash": "0x" + "bb" * 32,
+    "log_index": 2,
+    "order_hash": "0x" + "cc" * 32,
+    "maker": "0x" + "11" * 20,
+    "taker": "0x" + "22" * 20,
+    "token_id": 2**256 - 1,
+    "fee": 3,
 }
 
 
-def test_decoder_reads_a_known_log_exactly():
-    fill = decode_order_filled(GOOD)
-    assert fill == Fill(
-        137,
-        "ctf",
-        16,
-        "0x" + "aa" * 32,
-        None,
-        "0x" + "bb" * 32,
-        2,
-        "0x" + "cc" * 32,
-        "0x" + "11" * 20,
-        "0x" + "22" * 20,
-        0,
-        2**256 - 1,
-        5_000_000,
-        10_000_000,
-        3,
+def test_decoder_reads_known_logs_of_each_layout_exactly():
+    assert decode_fill(V1_BUY) == Fill(
+        **COMMON,
+        exchange="ctf",
+        venue="ctf_v1",
+        layout="v1",
+        side="BUY",
+        maker_asset_id=0,
+        taker_asset_id=2**256 - 1,
+        maker_amount=5_000_000,
+        taker_amount=10_000_000,
+        fee_asset="token",
+    )
+    assert decode_fill(V2_SELL) == Fill(
+        **COMMON,
+        exchange="negrisk",
+        venue="negrisk_v2",
+        layout="v2",
+        side="SELL",
+        maker_asset_id=2**256 - 1,
+        taker_asset_id=0,
+        maker_amount=10_000_000,
+        taker_amount=5_000_000,
+        fee_asset="collateral",
+        builder="0x" + f"{0xB1:064x}",
+        metadata="0x" + f"{0xE7:064x}",
     )
 
 
 @pytest.mark.parametrize(
-    ("change", "complaint"),
+    ("log", "change", "complaint"),
     [
-        ({"address": "0x" + "99" * 20}, "not a known exchange"),
-        ({"topics": GOOD["topics"][:3]}, "4 topics"),
-        ({"topics": ["0x" + "00" * 32, *GOOD["topics"][1:]]}, "not OrderFilled"),
-        ({"data": GOOD["data"][:-2]}, "160 bytes"),
-        ({"data": "0x" + "zz" * 160}, "malformed"),
-        ({"blockNumber": None}, "blockNumber"),
-        ({"transactionHash": "0x12"}, "transactionHash"),
+        (V1_BUY, {"address": "0x" + "99" * 20}, "not a known exchange"),
+        (V1_BUY, {"topics": V1_BUY["topics"][:3]}, "4 topics"),
+        (V1_BUY, {"topics": ["0x" + "00" * 32, *V1_BUY["topics"][1:]]}, "not the v1"),
+        (V1_BUY, {"topics": [V2.topic0, *V1_BUY["topics"][1:]]}, "not the v1"),  # wrong layout
+        (V2_SELL, {"topics": [V1.topic0, *V2_SELL["topics"][1:]]}, "not the v2"),
+        (V1_BUY, {"data": V1_BUY["data"][:-2]}, "160 bytes"),
+        (V2_SELL, {"data": V1_BUY["data"]}, "224 bytes"),
+        (V2_SELL, {"data": "0x" + f"{2:064x}" + V2_SELL["data"][66:]}, "side must be 0 or 1"),
+        (V1_BUY, {"data": "0x" + "zz" * 160}, "malformed"),
+        (V1_BUY, {"blockNumber": None}, "blockNumber"),
+        (V1_BUY, {"transactionHash": "0x12"}, "transactionHash"),
     ],
 )
-def test_decoder_names_what_is_wrong(change, complaint):
+def test_decoder_names_what_is_wrong(log, change, complaint):
     with pytest.raises(MalformedLog, match=complaint):
-        decode_order_filled({**GOOD, **change})
+        decode_fill({**log, **change})
 
 
-def test_trade_view_and_the_counting_rule():
-    buy = decode_order_filled(GOOD)  # maker gives 5 USDC for 10 tokens
-    view = trade_view(buy)
-    assert (view.side, view.price, view.size, view.collateral) == (
+def _row(fill: Fill) -> dict:
+    return {
+        "side": fill.side,
+        "token_id": fill.token_id,
+        "collateral_amount": fill.collateral_amount,
+        "token_amount": fill.token_amount,
+    }
+
+
+def test_trade_view_is_the_same_in_both_layouts():
+    buy = trade_of(_row(decode_fill(V1_BUY)))  # gives 5 collateral for 10 tokens
+    assert (buy.side, buy.price, buy.size, buy.collateral) == (
         "BUY",
         Decimal("0.5"),
         Decimal(10),
         Decimal(5),
     )
-    sell = replace(
-        buy, maker_asset_id=7, taker_asset_id=0, maker_amount=3_000_000, taker_amount=1_000_000
+    sell = trade_of(_row(decode_fill(V2_SELL)))  # gives 10 tokens for 5 collateral
+    assert (sell.side, sell.token_id, sell.price, sell.size, sell.collateral) == (
+        "SELL",
+        2**256 - 1,
+        Decimal("0.5"),
+        Decimal(10),
+        Decimal(5),
     )
-    view = trade_view(sell)
-    assert (view.side, view.token_id, view.size) == ("SELL", 7, Decimal(3))
-    assert str(view.price) == "0." + "3" * 40  # 40 significant digits
-    assert trade_view(replace(buy, taker_asset_id=0)) is None  # collateral for collateral
-    # A leader taking a match: its own order's fill (maker = leader, taker = exchange) counts,
-    # the maker's fill against it (taker = leader) does not count again.
-    leader = "0x" + "11" * 20
-    own = replace(buy, taker=CTF.address)
-    counter = replace(buy, maker="0x" + "33" * 20, taker=leader)
-    assert [is_leader_trade(f, {leader}) for f in (own, counter)] == [True, False]
+    thirds = replace(decode_fill(V1_BUY), maker_amount=1_000_000, taker_amount=3_000_000)
+    assert str(trade_of(_row(thirds)).price) == "0." + "3" * 40  # 40 significant digits
+    tokens_for_tokens = decode_fill(_log("ctf_v1", [7, 9, 1, 1, 0], V1.topic0))
+    assert tokens_for_tokens.side is None and trade_of(_row(tokens_for_tokens)) is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from polygon_pipeline.chain.exchanges import CTF, NEGRISK
+from polygon_pipeline.chain.exchanges import EXCHANGES, MAINNET_VENUES
 from polygon_pipeline_tests.rpc_helpers import get_logs
 
 
@@ -27,7 +27,7 @@ def test_trades_cover_both_exchanges_both_roles_and_multi_fill_matches(devnet, l
     end = devnet.mine(blocks=10, fills_per_block=12)["head"]
     truth = devnet.truth(start, end)
     lead = set(leaders)
-    assert {r["exchange"] for r in truth} == {CTF.name, NEGRISK.name}
+    assert {r["exchange"] for r in truth} == set(EXCHANGES)
     assert any(r["maker"] in lead for r in truth)
     assert any(r["taker"] in lead for r in truth)
     per_tx: dict[str, int] = {}
@@ -35,8 +35,27 @@ def test_trades_cover_both_exchanges_both_roles_and_multi_fill_matches(devnet, l
         per_tx[r["tx_hash"]] = per_tx.get(r["tx_hash"], 0) + 1
     assert max(per_tx.values()) >= 3  # a match: maker fills plus the taker fill
     # the taker order's own fill names the exchange as taker, as the real contracts do
-    assert any(r["taker"] in (CTF.address, NEGRISK.address) for r in truth)
+    assert any(r["taker"] in {v.address for v in MAINNET_VENUES} for r in truth)
     assert any(r["maker_asset_id"] > 2**200 or r["taker_asset_id"] > 2**200 for r in truth)
+
+
+def test_the_cutover_moves_trading_to_the_v2_venues(devnet):
+    """Before the cutover block every fill is V1 at a V1 address; from it, V2 at a V2 address,
+    matchOrders only (V2 has no operator fillOrder: the taker fill's taker is the exchange)."""
+    cutover = devnet.info()["v2_from_block"]
+    if devnet.head() < cutover + 5:
+        devnet.mine(blocks=cutover + 5 - devnet.head(), fills_per_block=8)
+    truth = devnet.truth(cutover - 5, cutover + 4)
+    venues = {v.name: v for v in MAINNET_VENUES}
+    for row in truth:
+        expected = "v2" if row["block_number"] >= cutover else "v1"
+        assert row["layout"] == venues[row["venue"]].layout.name == expected
+    v2 = [r for r in truth if r["layout"] == "v2"]
+    assert {r["venue"] for r in v2} == {"ctf_v2", "negrisk_v2"}
+    assert {r["fee_asset"] for r in v2} == {"collateral"}
+    own_fills = [r for r in v2 if r["taker"] == venues[r["venue"]].address]
+    assert len({r["tx_hash"] for r in own_fills}) == len({r["tx_hash"] for r in v2})
+    assert any(int(r["builder"], 16) for r in v2)
 
 
 def test_block_clock_mines_on_its_own(devnet):

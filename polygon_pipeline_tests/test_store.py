@@ -6,11 +6,22 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import inspect, text
 
 from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.store import cursors, fills_repo, leaders_repo
 from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.schema import fills
+from polygon_pipeline.store.migrate import (
+    BASELINE,
+    MIGRATIONS,
+    current_revision,
+    head_revision,
+    migrate,
+)
 
 MAX_U256 = 2**256 - 1
 
@@ -19,6 +30,7 @@ def make_fill(i: int, **changes) -> Fill:
     base = Fill(
         chain_id=137,
         exchange="ctf",
+        venue="ctf_v1",
         block_number=1000 + i // 10,
         block_hash="0x" + "ab" * 32,
         block_timestamp=1_700_000_000 + i,
@@ -32,6 +44,9 @@ def make_fill(i: int, **changes) -> Fill:
         maker_amount=10**6 * i,
         taker_amount=MAX_U256,
         fee=i,
+        side="BUY",
+        token_id=MAX_U256 - i,
+        fee_asset="token",
     )
     return dataclasses.replace(base, **changes)
 
@@ -58,6 +73,11 @@ def test_upsert_is_idempotent_and_lossless(engine):
         assert row["taker_asset_id"] == fill.taker_asset_id
         assert row["maker_amount"] == fill.maker_amount
         assert row["block_timestamp"].timestamp() == fill.block_timestamp
+        assert (row["side"], row["token_id"], row["token_amount"]) == (
+            "BUY",
+            fill.token_id,
+            MAX_U256,
+        )
 
 
 def test_a_log_twice_in_one_batch_is_stored_once(engine):
@@ -172,3 +192,53 @@ def test_live_feed_comparison(engine):
         assert first_sighting_block(conn, "ctf") == 1000
         result = compare_live(conn, "ctf", 1000, 1010)
     assert (result.reconciled, result.misses, result.extras) == (20, 5, 1)
+
+
+def _first_release_database(url: str) -> None:
+    """A database as the first release left it: V1-only fills, no migration record."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.downgrade(config, BASELINE)
+        conn.execute(text("DROP TABLE alembic_version"))
+        old = {c["name"] for c in inspect(conn).get_columns("fills")}
+        assert "venue" not in old and "maker_asset_id" in old
+        row = fills_repo.fill_row(make_fill(1), "ws", datetime(2026, 1, 1, tzinfo=UTC))
+        sell = fills_repo.fill_row(
+            make_fill(2, maker_asset_id=9, taker_asset_id=0, maker_amount=4, taker_amount=3),
+            "backfill",
+            datetime(2026, 1, 1, tzinfo=UTC),
+        )
+        conn.execute(
+            fills.insert(),
+            [{k: v for k, v in r.items() if k in old} for r in (row, sell)],
+        )
+    engine.dispose()
+
+
+def test_a_first_release_database_is_migrated_in_place(db_url):
+    """Rows stored before CLOB V2 support are kept, tagged V1, with their trade columns
+    derived; the schema version is recorded, and migrating again changes nothing."""
+    _first_release_database(db_url)
+    engine = make_engine(db_url)  # migrates
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as conn:
+        rows = {r["tx_hash"]: r for r in fills_repo.fetch_fills(conn)}
+    buy, sell = rows[make_fill(1).tx_hash], rows[make_fill(2).tx_hash]
+    assert (buy["venue"], buy["layout"], buy["side"], buy["fee_asset"]) == (
+        "ctf_v1", "v1", "BUY", "token",
+    )  # fmt: skip
+    assert (buy["token_id"], buy["collateral_amount"], buy["token_amount"]) == (
+        make_fill(1).taker_asset_id, 10**6, MAX_U256,
+    )  # fmt: skip
+    assert (sell["side"], sell["token_id"], sell["collateral_amount"], sell["token_amount"]) == (
+        "SELL", 9, 3, 4,
+    )  # fmt: skip
+    assert buy["source"] == "ws" and buy["builder"] is None
+    migrate(engine)
+    with engine.begin() as conn:  # the new columns are usable at once
+        fills_repo.upsert_fills(conn, [make_fill(5, venue="ctf_v2", layout="v2")], "backfill")
+        assert fills_repo.count_fills(conn) == 3
+    engine.dispose()

@@ -1,56 +1,138 @@
-"""The two Polymarket exchange contracts on Polygon and the event they emit."""
+"""The venue registry: every Polymarket exchange contract on Polygon that emits a leader's
+order fills, with its event layout, collateral and the blocks it trades in.
+
+An *exchange* is a stable family name (`ctf`, `negrisk`, ...) that cursors, coverage and
+Dagster partitions are keyed by; each family has one *venue* per contract generation (V1
+until the CLOB V2 cutover, V2 since). A backfill of a family queries, per chunk, every venue
+of it active in the chunk, all in one filter, so generations never add calls. Sources for
+every address and block: README, "Chain facts".
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
-from eth_utils import keccak
+from polygon_pipeline.chain.events import V1, V2, Layout
 
 POLYGON_CHAIN_ID = 137
 
-ORDER_FILLED_SIGNATURE = (
-    "OrderFilled(bytes32,address,address,uint256,uint256,uint256,uint256,uint256)"
-)
-ORDER_FILLED_TOPIC = "0x" + keccak(text=ORDER_FILLED_SIGNATURE).hex()
-
-# The ABI fragment, for cross-checking the hand decoder against web3 and for building filters.
-ORDER_FILLED_ABI = {
-    "anonymous": False,
-    "name": "OrderFilled",
-    "type": "event",
-    "inputs": [
-        {"indexed": True, "name": "orderHash", "type": "bytes32"},
-        {"indexed": True, "name": "maker", "type": "address"},
-        {"indexed": True, "name": "taker", "type": "address"},
-        {"indexed": False, "name": "makerAssetId", "type": "uint256"},
-        {"indexed": False, "name": "takerAssetId", "type": "uint256"},
-        {"indexed": False, "name": "makerAmountFilled", "type": "uint256"},
-        {"indexed": False, "name": "takerAmountFilled", "type": "uint256"},
-        {"indexed": False, "name": "fee", "type": "uint256"},
-    ],
-}
+USDC_E = "0x2791bca1f2de4661ed88a30c99a7a9449aa84174"
+PUSD = "0xc011a7e12a19f7b1f670d46f03b03f3342e82dfb"
 
 
 @dataclass(frozen=True)
 class Exchange:
-    """An exchange contract: a stable short name (cursors, partitions) and its address."""
+    """An exchange family: the name cursors, coverage and partitions are keyed by."""
 
     name: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Venue:
+    """One exchange contract: where a family's fills were emitted during [first_block,
+    last_block] (last_block None: still trading)."""
+
+    name: str  # "ctf_v1", "ctf_v2", ...: stored with every fill
+    exchange: str  # the family
     address: str  # lowercase hex
+    layout: Layout
+    collateral: str  # the collateral token's address
+    first_block: int
+    last_block: int | None = None
+
+    def active(self, lo: int, hi: int) -> bool:
+        """Whether the venue can have emitted a fill in blocks [lo, hi]."""
+        return self.first_block <= hi and (self.last_block is None or self.last_block >= lo)
 
 
-CTF = Exchange("ctf", "0x4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e")
-NEGRISK = Exchange("negrisk", "0xc5d563a36ae78145c45a50134d48a1215220f80a")
+EXCHANGES: dict[str, Exchange] = {
+    e.name: e
+    for e in (
+        Exchange("ctf", "CTF Exchange: binary markets"),
+        Exchange("negrisk", "NegRisk CTF Exchange: multi-outcome (negative risk) markets"),
+    )
+}
 
-EXCHANGES: dict[str, Exchange] = {e.name: e for e in (CTF, NEGRISK)}
-EXCHANGE_BY_ADDRESS: dict[str, Exchange] = {e.address: e for e in EXCHANGES.values()}
+# Mainnet facts (README, "Chain facts", names the source of each). V1's last block is left
+# open: a V1 address in a V2-era filter costs no call, and a late V1 fill is still found.
+MAINNET_VENUES: tuple[Venue, ...] = (
+    Venue("ctf_v1", "ctf", "0x4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e", V1, USDC_E, 33_605_403),
+    Venue(
+        "negrisk_v1",
+        "negrisk",
+        "0xc5d563a36ae78145c45a50134d48a1215220f80a",
+        V1,
+        USDC_E,
+        50_505_492,
+    ),
+    Venue("ctf_v2", "ctf", "0xe111180000d2663c0091e4f400237545b87b996b", V2, PUSD, 84_000_000),
+    Venue(
+        "negrisk_v2",
+        "negrisk",
+        "0xe2222d279d744050d28e00520010520000310f59",
+        V2,
+        PUSD,
+        84_000_000,
+    ),
+)
+
+VENUE_BY_ADDRESS: dict[str, Venue] = {v.address: v for v in MAINNET_VENUES}
+VENUES: dict[str, Venue] = {v.name: v for v in MAINNET_VENUES}
 
 
 def exchange_named(name: str) -> Exchange:
-    """Look an exchange up by name, with an error that lists the valid names."""
+    """Look an exchange family up by name, with an error that lists the valid names."""
     try:
         return EXCHANGES[name]
     except KeyError:
         raise ValueError(
             f"unknown exchange {name!r}: expected one of {', '.join(EXCHANGES)}"
         ) from None
+
+
+def venues_of(exchanges: Iterable[str], venues: Sequence[Venue] = MAINNET_VENUES) -> list[Venue]:
+    """The venues of these families, in registry order."""
+    wanted = {exchange_named(name).name for name in exchanges}
+    return [v for v in venues if v.exchange in wanted]
+
+
+_BLOCKS = re.compile(r"^(\d+)\.\.(\d*)$")
+
+
+def parse_venue_blocks(text: str) -> dict[str, tuple[int, int | None]]:
+    """`ctf_v1=0..99,ctf_v2=100..` -> {venue: (first, last or None)}; ValueError names the
+    bad entry."""
+    blocks: dict[str, tuple[int, int | None]] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        name, _, span = entry.partition("=")
+        name = name.strip()
+        if name not in VENUES:
+            raise ValueError(f"unknown venue {name!r} (venues: {', '.join(VENUES)})")
+        match = _BLOCKS.match(span.strip())
+        if not match:
+            raise ValueError(f"{entry!r}: expected {name}=FIRST..LAST or {name}=FIRST..")
+        first, last = int(match[1]), int(match[2]) if match[2] else None
+        if last is not None and last < first:
+            raise ValueError(f"{entry!r}: last block is before the first")
+        blocks[name] = (first, last)
+    return blocks
+
+
+def with_blocks(blocks: Mapping[str, tuple[int, int | None]]) -> tuple[Venue, ...]:
+    """The registry with some venues' active blocks replaced (configuration, the devnet)."""
+    return tuple(
+        replace(v, first_block=blocks[v.name][0], last_block=blocks[v.name][1])
+        if v.name in blocks
+        else v
+        for v in MAINNET_VENUES
+    )
+
+
+def format_venue_blocks(venues: Iterable[Venue]) -> str:
+    """The inverse of parse_venue_blocks, for env files."""
+    return ",".join(
+        f"{v.name}={v.first_block}..{'' if v.last_block is None else v.last_block}" for v in venues
+    )

@@ -1,12 +1,13 @@
-"""The OR-topic log filters of a backfill: per block chunk, one maker query and one taker
-query per batch of leaders, covering every requested exchange in one `address` list."""
+"""The OR-topic log filters of a backfill and of the watcher: per block chunk, one maker
+query and one taker query per batch of leaders, covering every venue of the requested
+exchanges in one `address` list and every event layout in one topic0 list."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from polygon_pipeline.chain.addresses import address_topic
-from polygon_pipeline.chain.exchanges import ORDER_FILLED_TOPIC, Exchange
+from polygon_pipeline.chain.exchanges import Venue
 
 MAKER_POSITION, TAKER_POSITION = 2, 3
 
@@ -16,16 +17,26 @@ def leader_batches(leaders: Sequence[str], batch_size: int) -> list[list[str]]:
     return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
 
 
+def active_venues(venues: Sequence[Venue], lo: int, hi: int) -> list[Venue]:
+    """The venues that can hold a fill in [lo, hi]: none means the chunk costs no call."""
+    return [v for v in venues if v.active(lo, hi)]
+
+
 def leader_filter(
-    exchanges: Sequence[Exchange], leaders: Sequence[str], position: int, lo: int, hi: int
+    venues: Sequence[Venue],
+    leaders: Sequence[str],
+    position: int,
+    blocks: tuple[int, int] | None = None,
 ) -> dict:
-    """`eth_getLogs` filter: OrderFilled from these exchanges with a leader at topic `position`
-    (2 = maker, 3 = taker). Values in one position are ORed; positions are ANDed."""
-    topics: list = [ORDER_FILLED_TOPIC, None, None, None][: position + 1]
+    """`eth_getLogs` / `logs` subscription filter: OrderFilled of any layout from these
+    venues with a leader at topic `position` (2 = maker, 3 = taker), over `blocks` (lo, hi)
+    when given. Values in one position are ORed; positions are ANDed."""
+    if not venues:
+        raise ValueError("a log filter needs at least one venue")
+    topic0 = sorted({v.layout.topic0 for v in venues})
+    topics: list = [topic0 if len(topic0) > 1 else topic0[0], None, None, None][: position + 1]
     topics[position] = [address_topic(a) for a in leaders]
-    return {
-        "address": [e.address for e in exchanges],
-        "topics": topics,
-        "fromBlock": hex(lo),
-        "toBlock": hex(hi),
-    }
+    query: dict = {"address": [v.address for v in venues], "topics": topics}
+    if blocks is not None:
+        query.update(fromBlock=hex(blocks[0]), toBlock=hex(blocks[1]))
+    return query

@@ -1,4 +1,5 @@
-"""A fill's trade view, from the point of view of the order's maker.
+"""A fill's trade view, from the point of view of the order's maker, the same in every
+event layout (the decoder has already normalized side, token and amounts).
 
 Counting rule (see README, "Counting a leader's trades"): in a matched trade the exchange
 emits one OrderFilled per maker order (taker topic = the taker order's owner) and one for
@@ -15,10 +16,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import Literal
 
-from polygon_pipeline.chain.fills import Fill
-
-COLLATERAL_ASSET_ID = 0
-TOKEN_DECIMALS = 6  # USDC.e and the outcome tokens both use 6 decimals
+TOKEN_DECIMALS = 6  # USDC.e, pUSD and the outcome tokens all use 6 decimals
 _SCALE = Decimal(10) ** TOKEN_DECIMALS
 _PRICE_CONTEXT = Context(prec=40)
 
@@ -29,50 +27,20 @@ class Trade:
     token_id: int
     price: Decimal  # collateral per outcome token
     size: Decimal  # outcome tokens
-    collateral: Decimal  # USDC
-
-
-def trade_view(fill: Fill) -> Trade | None:
-    """BUY when the maker gives collateral (asset id 0); None for a fill that is not a trade."""
-    return trade_from_amounts(
-        fill.maker_asset_id, fill.taker_asset_id, fill.maker_amount, fill.taker_amount
-    )
+    collateral: Decimal  # USDC.e or pUSD
 
 
 def trade_of(record: Mapping) -> Trade | None:
-    """The trade view of a stored fill row or a ground-truth record (anything with the four
-    asset and amount fields)."""
-    return trade_from_amounts(
-        record["maker_asset_id"],
-        record["taker_asset_id"],
-        record["maker_amount"],
-        record["taker_amount"],
-    )
-
-
-def trade_from_amounts(
-    maker_asset_id: int, taker_asset_id: int, maker_amount: int, taker_amount: int
-) -> Trade | None:
-    """The trade view from a fill's assets and amounts (a stored row has them too)."""
-    if maker_asset_id == COLLATERAL_ASSET_ID and taker_asset_id != COLLATERAL_ASSET_ID:
-        side, token_id = "BUY", taker_asset_id
-        collateral, tokens = maker_amount, taker_amount
-    elif taker_asset_id == COLLATERAL_ASSET_ID and maker_asset_id != COLLATERAL_ASSET_ID:
-        side, token_id = "SELL", maker_asset_id
-        collateral, tokens = taker_amount, maker_amount
-    else:
+    """The trade view of a stored fill row or a ground-truth record (anything with `side`,
+    `token_id`, `collateral_amount` and `token_amount`); None for a fill that is no trade."""
+    side, tokens = record["side"], record["token_amount"]
+    if side is None or not tokens:
         return None
-    if tokens == 0:
-        return None
+    collateral = record["collateral_amount"]
     return Trade(
         side=side,
-        token_id=token_id,
+        token_id=record["token_id"],
         price=_PRICE_CONTEXT.divide(Decimal(collateral), Decimal(tokens)),
         size=Decimal(tokens) / _SCALE,
         collateral=Decimal(collateral) / _SCALE,
     )
-
-
-def is_leader_trade(fill: Fill, leaders: set[str]) -> bool:
-    """The counting rule above: a fill is a leader's trade when the leader is its maker."""
-    return fill.maker in leaders

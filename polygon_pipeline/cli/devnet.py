@@ -62,6 +62,12 @@ def devnet(ctx: click.Context) -> None:
 @click.option(
     "--seed", default=7, show_default=True, help="Generator seed (same seed, same trades)."
 )
+@click.option(
+    "--v2-from-block",
+    default=100,
+    show_default=True,
+    help="The CLOB V2 cutover: first block traded on the V2 exchanges with the V2 event.",
+)
 @click.option("--max-rps", type=float, help="Provider request budget per second.")
 @click.option("--cu-per-second", type=int, help="Provider compute-unit budget per second.")
 @click.option(
@@ -84,6 +90,7 @@ def up(
     leaders: int,
     fills_per_block: int,
     seed: int,
+    v2_from_block: int,
     max_rps: float | None,
     cu_per_second: int | None,
     getlogs_max_range: int | None,
@@ -99,7 +106,11 @@ def up(
         finality_depth=finality_depth,
         state_dir=state_dir,
         generator=GeneratorConfig(
-            wallets=wallets, leaders=leaders, fills_per_block=fills_per_block, seed=seed
+            wallets=wallets,
+            leaders=leaders,
+            fills_per_block=fills_per_block,
+            seed=seed,
+            v2_from_block=v2_from_block,
         ),
         policy=Policy(
             max_rps=max_rps,

@@ -54,8 +54,9 @@ def _parse_page(resp: Any) -> list[ApiTrade]:
 
 class DataApiClient(GovernedHttp):
     def trades(self, user: str, limit: int, offset: int) -> list[ApiTrade]:
-        """One page of a user's trades, newest first."""
-        params = {"user": user, "limit": limit, "offset": offset}
+        """One page of a user's trades, newest first: maker fills too (`takerOnly=false`;
+        the API's default, true, leaves out a leader's limit orders)."""
+        params = {"user": user, "limit": limit, "offset": offset, "takerOnly": "false"}
         return self.governed("trades", lambda: self._get("/trades", params), _parse_page)
 
     def _get(self, path: str, params: dict) -> Any:

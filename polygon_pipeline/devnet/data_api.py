@@ -1,7 +1,11 @@
 """A local stand-in of the Polymarket Data API's `/trades`, built from the fills the trade
 generator emitted: each leader order fill becomes a trade of its maker, visible only after a
 configurable indexing delay, with a reproducible share never indexed at all (the omissions
-a comparison must find). It has its own request budget (HTTP 429 + Retry-After above it)."""
+a comparison must find). It has its own request budget (HTTP 429 + Retry-After above it).
+
+Like the real `/trades`, it answers only a user's taker orders unless `takerOnly=false`
+(a maker order's fill has a counterparty in the taker topic; a taker order's own fill has
+the exchange there), and refuses an `offset` beyond MAX_OFFSET."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from dataclasses import asdict, dataclass
 
 from aiohttp import web
 
+from polygon_pipeline.chain.exchanges import MAINNET_VENUES
 from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.devnet.emulator.budget import Budget
 from polygon_pipeline.devnet.emulator.policy import Policy
@@ -19,6 +24,8 @@ from polygon_pipeline.devnet.generator import TradeGenerator
 from polygon_pipeline.devnet.runtime_settings import apply_changes
 
 MAX_PAGE = 500
+MAX_OFFSET = 10_000
+_EXCHANGE_ADDRESSES = {v.address for v in MAINNET_VENUES}
 
 
 @dataclass
@@ -72,12 +79,13 @@ class DataApiStandIn:
         app.router.add_get("/_devnet/data-api", self._state)
         app.router.add_post("/_devnet/data-api", self._configure)
 
-    def _visible(self, user: str, now: float) -> list[dict]:
+    def _visible(self, user: str, now: float, taker_only: bool) -> list[dict]:
         cfg = self.config
         return [
             r
             for r in self.generator.truth
             if r["maker"] == user
+            and (not taker_only or r["taker"] in _EXCHANGE_ADDRESSES)
             and r["mined_at"] + cfg.delay_s <= now
             and not _omitted(r, cfg.omit_share)
         ]
@@ -96,11 +104,14 @@ class DataApiStandIn:
             user = request.query["user"].lower()
             limit = min(int(request.query.get("limit", 100)), MAX_PAGE)
             offset = int(request.query.get("offset", 0))
+            taker_only = request.query.get("takerOnly", "true").lower() != "false"
         except (KeyError, ValueError):
             return web.json_response(
                 {"error": "user, limit and offset are required numbers"}, status=400
             )
-        rows = self._visible(user, time.time())
+        if offset > MAX_OFFSET:
+            return web.json_response({"error": f"offset must be at most {MAX_OFFSET}"}, status=400)
+        rows = self._visible(user, time.time(), taker_only)
         rows.sort(key=lambda r: (r["block_number"], r["log_index"]), reverse=True)
         trades = [t for t in (api_trade(r) for r in rows) if t is not None]
         return web.json_response(trades[offset : offset + limit])

@@ -1,5 +1,9 @@
 """The trade generator: realistic Polymarket matches on both exchanges, and their ground truth.
 
+It models the CLOB V2 cutover: blocks before `v2_from_block` trade on the V1 venues with the
+V1 event, blocks from it on the V2 venues with the V2 event (matchOrders only: V2 has no
+operator fillOrder).
+
 It sends transactions to anvil (directly: it is part of the outside world, not a client of
 the provider), mines each block itself, and checks every receipt, so nothing it emits is
 lost: explicit nonces per sender, generous fees, and a block is only recorded once every
@@ -12,13 +16,14 @@ import asyncio
 import contextlib
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import aiohttp
 from eth_utils import keccak
 
-from polygon_pipeline.chain.exchanges import CTF, EXCHANGES, NEGRISK, POLYGON_CHAIN_ID
-from polygon_pipeline.devnet.exchange_code import EXCHANGE_RUNTIME, FillRecord, encode_fills
+from polygon_pipeline.chain.events import V1, V2
+from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, Venue, with_blocks
+from polygon_pipeline.devnet.exchange_code import FillRecord, assemble, encode_fills
 from polygon_pipeline.devnet.runtime_settings import apply_changes
 
 _MAX_FEE = hex(200 * 10**9)
@@ -39,13 +44,52 @@ class GeneratorConfig:
     max_makers: int = 3  # maker orders per match (the taker fill comes on top)
     markets: int = 12
     seed: int = 7
+    v2_from_block: int = 100  # the CLOB V2 cutover: first block traded on the V2 venues
+
+    def venues(self) -> tuple[Venue, ...]:
+        """The registry as this devnet trades it: V1 from genesis (left open, as on mainnet),
+        V2 from the cutover."""
+        cut = self.v2_from_block
+        return with_blocks(
+            {"ctf_v1": (0, None), "negrisk_v1": (0, None), "ctf_v2": (cut, None)}
+            | {"negrisk_v2": (cut, None)}
+        )
 
     def update(self, changes: dict) -> None:
+        if "v2_from_block" in changes:
+            raise ValueError(
+                "v2_from_block is fixed when the devnet starts (--v2-from-block): the venue "
+                "blocks it implies are published in its env file"
+            )
         apply_changes(self, changes, "generator")
 
 
 def wallet(i: int) -> str:
     return "0x" + keccak(text=f"polygon-pipeline devnet wallet {i}")[12:].hex()
+
+
+def _truth_terms(record: FillRecord, venue: Venue) -> dict:
+    """What the exchange was asked to emit, in the normalized fill's terms."""
+    buy = record.side == "BUY"
+    v2 = venue.layout is V2
+    maker_asset, taker_asset = record.asset_ids
+    return {
+        "order_hash": "0x" + record.order_hash.hex(),
+        "maker": record.maker,
+        "taker": record.taker,
+        "side": record.side,
+        "token_id": record.token_id,
+        "maker_asset_id": maker_asset,
+        "taker_asset_id": taker_asset,
+        "maker_amount": record.maker_amount,
+        "taker_amount": record.taker_amount,
+        "fee": record.fee,
+        "fee_asset": "token" if buy and not v2 else "collateral",
+        "collateral_amount": record.maker_amount if buy else record.taker_amount,
+        "token_amount": record.taker_amount if buy else record.maker_amount,
+        "builder": "0x" + record.builder.hex() if v2 else None,
+        "metadata": "0x" + record.metadata.hex() if v2 else None,
+    }
 
 
 def _token(market: int, outcome: int) -> int:
@@ -97,8 +141,18 @@ class TradeGenerator:
         await self._load_nonces()
 
     async def _install_exchange_code(self) -> None:
-        code = "0x" + EXCHANGE_RUNTIME.hex()
-        await self.rpc_batch([("anvil_setCode", [ex.address, code]) for ex in EXCHANGES.values()])
+        await self.rpc_batch(
+            [
+                ("anvil_setCode", [v.address, "0x" + assemble(v.layout).hex()])
+                for v in self.config.venues()
+            ]
+        )
+
+    def _venue(self, block: int) -> Venue:
+        """Where a trade in `block` settles: ctf or negrisk, of the generation live then."""
+        layout = V2 if block >= self.config.v2_from_block else V1
+        family = "ctf" if self.rng.random() < 0.6 else "negrisk"
+        return next(v for v in self.config.venues() if v.exchange == family and v.layout is layout)
 
     async def close(self) -> None:
         if self._http:
@@ -118,17 +172,19 @@ class TradeGenerator:
         ]
         return self.rng.choice(choices)
 
-    def _match(self, exchange: str, operator: str) -> list[FillRecord]:
-        """One matched trade: a fill per maker order, then the taker order's own fill; or a
-        single order filled directly by the operator."""
+    def _match(self, venue: Venue, operator: str) -> list[FillRecord]:
+        """One matched trade: a fill per maker order, then the taker order's own fill; or (V1
+        only) a single order filled directly by the operator."""
         cfg, rng = self.config, self.rng
         token = _token(rng.randrange(cfg.markets), rng.randrange(2))
         cents = rng.randint(1, 99)
         leader_role = rng.choice(("taker", "maker")) if rng.random() < cfg.leader_share else None
         taker = self._participant(leader_role == "taker", set())
-        taker_buys = rng.random() < 0.5
+        taker_side = "BUY" if rng.random() < 0.5 else "SELL"
+        maker_side = "SELL" if taker_side == "BUY" else "BUY"
         makers: list[str] = []
-        n_makers = 0 if rng.random() < 0.25 else rng.randint(1, cfg.max_makers)
+        no_makers = venue.layout is V1 and rng.random() < 0.25
+        n_makers = 0 if no_makers else rng.randint(1, cfg.max_makers)
         for i in range(n_makers):
             makers.append(self._participant(leader_role == "maker" and i == 0, {taker, *makers}))
         records, total_tokens, total_coll = [], 0, 0
@@ -136,21 +192,31 @@ class TradeGenerator:
             tokens = rng.randint(1, 5_000) * 10_000
             coll = tokens * cents // 100
             total_tokens, total_coll = total_tokens + tokens, total_coll + coll
-            gives = (token, 0, tokens, coll) if taker_buys else (0, token, coll, tokens)
-            records.append(FillRecord(rng.randbytes(32), maker, taker, *gives, 0))
+            records.append(self._record(maker, taker, maker_side, token, coll, tokens, 0))
         if not makers:  # fillOrder: the operator takes the order directly
             total_tokens = rng.randint(1, 5_000) * 10_000
             total_coll = total_tokens * cents // 100
-            taker_side = operator
+            counterparty = operator
         else:
-            taker_side = EXCHANGES[exchange].address
-        gives = (
-            (0, token, total_coll, total_tokens)
-            if taker_buys
-            else (token, 0, total_tokens, total_coll)
-        )
-        records.append(FillRecord(rng.randbytes(32), taker, taker_side, *gives, total_coll // 100))
+            counterparty = venue.address
+        records.append(
+            self._record(
+                taker, counterparty, taker_side, token, total_coll, total_tokens,
+                total_coll // 100,
+            )
+        )  # fmt: skip
         return records
+
+    def _record(
+        self, maker: str, taker: str, side: str, token: int, coll: int, tokens: int, fee: int
+    ) -> FillRecord:
+        """An order's fill in its own terms: a BUY gives collateral, a SELL gives tokens."""
+        amounts = (coll, tokens) if side == "BUY" else (tokens, coll)
+        builder = self.rng.randbytes(32) if self.rng.random() < 0.3 else bytes(32)
+        return FillRecord(
+            self.rng.randbytes(32), maker, taker, side, token, *amounts, fee,
+            builder=builder, metadata=self.rng.randbytes(32),
+        )  # fmt: skip
 
     # ---- mining ---------------------------------------------------------------------------
     async def mine_block(self, fills: int | None = None) -> list[dict]:
@@ -159,17 +225,18 @@ class TradeGenerator:
             return await self._mine_block(self.config.fills_per_block if fills is None else fills)
 
     async def _mine_block(self, target: int) -> list[dict]:
-        txs: list[tuple[str, str, list[FillRecord]]] = []  # (sender, exchange, records)
+        txs: list[tuple[str, Venue, list[FillRecord]]] = []  # (sender, venue, records)
+        block = int(await self.rpc("eth_blockNumber", []), 16) + 1
         emitted = 0
         while emitted < target:
             sender = self._accounts[self._next_sender % len(self._accounts)]
             self._next_sender += 1
-            exchange = CTF.name if self.rng.random() < 0.6 else NEGRISK.name
-            records = self._match(exchange, sender)
-            txs.append((sender, exchange, records))
+            venue = self._venue(block)
+            records = self._match(venue, sender)
+            txs.append((sender, venue, records))
             emitted += len(records)
         sends = []
-        for sender, exchange, records in txs:
+        for sender, venue, records in txs:
             nonce = self._nonces[sender]
             self._nonces[sender] = nonce + 1
             sends.append(
@@ -178,8 +245,8 @@ class TradeGenerator:
                     [
                         {
                             "from": sender,
-                            "to": EXCHANGES[exchange].address,
-                            "data": encode_fills(records),
+                            "to": venue.address,
+                            "data": encode_fills(records, venue.layout),
                             "gas": hex(40_000 + 15_000 * len(records)),
                             "nonce": hex(nonce),
                             "maxFeePerGas": _MAX_FEE,
@@ -191,10 +258,10 @@ class TradeGenerator:
         hashes = await self.rpc_batch(sends) if sends else []
         mined_at = time.time()  # the block is asked for now: latency is measured from here
         receipts = await self._mine_until_included(hashes)
-        block = await self.rpc("eth_getBlockByNumber", ["latest", False])
+        header = await self.rpc("eth_getBlockByNumber", ["latest", False])
         rows = []
-        for (_sender, exchange, records), receipt in zip(txs, receipts, strict=True):
-            rows.extend(self._truth_rows(exchange, records, receipt, block, mined_at))
+        for (_sender, venue, records), receipt in zip(txs, receipts, strict=True):
+            rows.extend(self._truth_rows(venue, records, receipt, header, mined_at))
         self.truth.extend(rows)
         return rows
 
@@ -213,7 +280,7 @@ class TradeGenerator:
 
     @staticmethod
     def _truth_rows(
-        exchange: str, records: list[FillRecord], receipt: dict, block: dict, mined_at: float
+        venue: Venue, records: list[FillRecord], receipt: dict, block: dict, mined_at: float
     ) -> list[dict]:
         logs = receipt["logs"]
         if receipt["status"] != "0x1" or len(logs) != len(records):
@@ -228,14 +295,15 @@ class TradeGenerator:
             rows.append(
                 {
                     "chain_id": POLYGON_CHAIN_ID,
-                    "exchange": exchange,
+                    "exchange": venue.exchange,
+                    "venue": venue.name,
+                    "layout": venue.layout.name,
                     "block_number": int(receipt["blockNumber"], 16),
                     "block_hash": receipt["blockHash"],
                     "block_timestamp": int(block["timestamp"], 16),
                     "tx_hash": receipt["transactionHash"],
                     "log_index": int(log["logIndex"], 16),
-                    **{k: v for k, v in asdict(record).items() if k != "order_hash"},
-                    "order_hash": "0x" + record.order_hash.hex(),
+                    **_truth_terms(record, venue),
                     "mined_at": mined_at,
                 }
             )

@@ -53,6 +53,7 @@ class DevnetHandle:
                 "POLYGON_WS_URL": self.ws_url,
                 "POLYGON_DATA_API_URL": self.data_api_url,
                 "POLYGON_PIPELINE_DB_URL": db_url,
+                "POLYGON_VENUE_BLOCKS": self.env["POLYGON_VENUE_BLOCKS"],
             }
         )
         env.update({f"POLYGON_{k.upper()}": str(v) for k, v in settings.items()})

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from polygon_pipeline.chain.exchanges import format_venue_blocks
 from polygon_pipeline.devnet.anvil import Anvil
 from polygon_pipeline.devnet.control import DevnetControl
 from polygon_pipeline.devnet.data_api import DataApiStandIn
@@ -51,7 +52,9 @@ def read_env_file(state_dir: Path) -> dict[str, str]:
     return pairs
 
 
-def _write_state(state_dir: Path, port: int, anvil: Anvil, leaders: list[str]) -> dict[str, str]:
+def _write_state(
+    state_dir: Path, port: int, anvil: Anvil, generator: TradeGenerator
+) -> dict[str, str]:
     # A key in the path, as real providers do, so redaction is exercised on the devnet too.
     key = secrets.token_hex(12)
     values = {
@@ -60,11 +63,13 @@ def _write_state(state_dir: Path, port: int, anvil: Anvil, leaders: list[str]) -
         "POLYGON_DEVNET_CONTROL_URL": f"http://127.0.0.1:{port}",
         "POLYGON_DATA_API_URL": f"http://127.0.0.1:{port}/data-api",
         "POLYGON_DEVNET_ANVIL_URL": anvil.http_url,
+        # The devnet's own cutover: the pipeline must query its venues at these blocks.
+        "POLYGON_VENUE_BLOCKS": format_venue_blocks(generator.config.venues()),
     }
     text = "# Written by `polygon-pipeline devnet`. Load it with: set -a; . .devnet/env; set +a\n"
     text += "".join(f"{k}={v}\n" for k, v in values.items())
     env_file(state_dir).write_text(text)
-    (state_dir / "leaders.txt").write_text("".join(f"{a}\n" for a in leaders))
+    (state_dir / "leaders.txt").write_text("".join(f"{a}\n" for a in generator.leaders))
     pid_file(state_dir).write_text(str(os.getpid()))
     return values
 
@@ -91,8 +96,11 @@ async def serve(options: DevnetOptions, announce=print) -> None:
         site = web.TCPSite(runner, "127.0.0.1", options.port)
         await site.start()
         port = runner.addresses[0][1]
-        values = _write_state(state_dir, port, anvil, generator.leaders)
-        control.info.update(control_url=values["POLYGON_DEVNET_CONTROL_URL"])
+        values = _write_state(state_dir, port, anvil, generator)
+        control.info.update(
+            control_url=values["POLYGON_DEVNET_CONTROL_URL"],
+            v2_from_block=options.generator.v2_from_block,
+        )
         await control.start_clock(options.block_time)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -101,7 +109,8 @@ async def serve(options: DevnetOptions, announce=print) -> None:
         announce(
             f"devnet up: chain 137 (anvil {anvil.http_url}), provider emulator on "
             f"127.0.0.1:{port}, block time {options.block_time or 'manual'}s, "
-            f"{len(generator.leaders)} leaders of {len(generator.wallets)} wallets; "
+            f"{len(generator.leaders)} leaders of {len(generator.wallets)} wallets, CLOB V2 "
+            f"from block {options.generator.v2_from_block}; "
             f"URLs in {env_file(state_dir)}; stop with Ctrl-C or `polygon-pipeline devnet stop`"
         )
         await stop.wait()

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from polygon_pipeline.store.schema import metadata
+from polygon_pipeline.store.migrate import migrate
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -34,7 +34,8 @@ def _driver_autocommit(dbapi_conn, _record) -> None:
 
 
 def make_engine(url: str, *, create_schema: bool = True, serializable: bool = False) -> Engine:
-    """Create an engine for `url` (creating the SQLite file's folder and the tables).
+    """Create an engine for `url` (creating the SQLite file's folder, and migrating the
+    schema to the current revision unless `create_schema` is False).
 
     `serializable=True` makes every SQLite transaction take the write lock at BEGIN, for
     short read-modify-write transactions shared between processes; PostgreSQL callers use
@@ -53,5 +54,5 @@ def make_engine(url: str, *, create_schema: bool = True, serializable: bool = Fa
             parsed = parsed.set(drivername="postgresql+psycopg")
         engine = create_engine(parsed, pool_pre_ping=True)
     if create_schema:
-        metadata.create_all(engine)
+        migrate(engine)
     return engine

@@ -23,7 +23,7 @@ _NOTIFIED = (
     fills.c.block_number,
 )
 
-# One statement carries this many rows: well under SQLite's 32,766 bound parameters (18 a row).
+# One statement carries this many rows: well under SQLite's 32,766 bound parameters (27 a row).
 ROWS_PER_STATEMENT = 1000
 
 
@@ -35,6 +35,8 @@ def fill_row(fill: Fill, source: str, seen_at: datetime) -> dict:
     return {
         "chain_id": fill.chain_id,
         "exchange": fill.exchange,
+        "venue": fill.venue,
+        "layout": fill.layout,
         "block_number": fill.block_number,
         "block_hash": fill.block_hash,
         "block_timestamp": _ts(fill.block_timestamp),
@@ -48,6 +50,13 @@ def fill_row(fill: Fill, source: str, seen_at: datetime) -> dict:
         "maker_amount": fill.maker_amount,
         "taker_amount": fill.taker_amount,
         "fee": fill.fee,
+        "side": fill.side,
+        "token_id": fill.token_id,
+        "collateral_amount": fill.collateral_amount,
+        "token_amount": fill.token_amount,
+        "fee_asset": fill.fee_asset,
+        "builder": fill.builder,
+        "metadata": fill.metadata,
         "source": source,
         "first_seen_at": seen_at,
     }

@@ -1,4 +1,5 @@
-"""The tables other tools rely on (see DESIGN.md, "Interfaces")."""
+"""The tables other tools rely on (README, "The data"). Changes to them ship as Alembic
+revisions in store/migrations/ (store/migrate.py applies them)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,9 @@ fills = Table(
     metadata,
     _id(),
     Column("chain_id", Integer, nullable=False),
-    Column("exchange", String(16), nullable=False),
+    Column("exchange", String(16), nullable=False),  # the family: ctf, negrisk
+    Column("venue", String(16), nullable=False),  # the contract: ctf_v1, ctf_v2, ...
+    Column("layout", String(4), nullable=False),  # the OrderFilled layout: v1, v2
     Column("block_number", BigInteger, nullable=False),
     Column("block_hash", String(66), nullable=False),
     Column("block_timestamp", UtcDateTime()),
@@ -45,6 +48,15 @@ fills = Table(
     Column("maker_amount", Uint256, nullable=False),
     Column("taker_amount", Uint256, nullable=False),
     Column("fee", Uint256, nullable=False),
+    # Normalized across layouts (chain/fills.py): the order's side and token, what it paid
+    # or got in collateral and tokens, and which asset the fee is in.
+    Column("side", String(4)),  # BUY | SELL; NULL: not a collateral trade
+    Column("token_id", Uint256, nullable=False),
+    Column("collateral_amount", Uint256, nullable=False),
+    Column("token_amount", Uint256, nullable=False),
+    Column("fee_asset", String(10), nullable=False),  # collateral | token
+    Column("builder", String(66)),  # V2 only
+    Column("metadata", String(66)),  # V2 only
     Column("source", String(8), nullable=False),  # "ws" | "backfill"
     Column("first_seen_at", UtcDateTime(), nullable=False),
     UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_fills_identity"),
@@ -130,7 +142,7 @@ live_sightings = Table(
     Column("chain_id", Integer, primary_key=True),
     Column("tx_hash", String(66), primary_key=True),
     Column("log_index", Integer, primary_key=True),
-    Column("exchange", String(16), nullable=False),
+    Column("exchange", String(16), nullable=False),  # the family: ctf, negrisk
     Column("block_number", BigInteger, nullable=False),
     Column("seen_at", UtcDateTime(), nullable=False),
     Index("ix_live_sightings_block", "exchange", "block_number"),

@@ -81,7 +81,6 @@ def poll_leader(api: ApiContext, leader: str, report: PollReport) -> None:
             return  # below the cursor and nothing new: late arrivals sit above this
 
 
-
 def poll_once(api: ApiContext) -> PollReport:
     began, throttles_before = time.monotonic(), api.client.throttles
     with api.engine.connect() as conn:

@@ -10,11 +10,12 @@ from typing import Literal
 
 from sqlalchemy import Connection, select
 
-from polygon_pipeline.chain.exchanges import Exchange, exchange_named
-from polygon_pipeline.chain.fills import Fill, decode_order_filled
+from polygon_pipeline.chain.exchanges import Venue, exchange_named, venues_of
+from polygon_pipeline.chain.fills import Fill, decode_fill
 from polygon_pipeline.chain.log_queries import (
     MAKER_POSITION,
     TAKER_POSITION,
+    active_venues,
     leader_batches,
     leader_filter,
 )
@@ -65,14 +66,14 @@ class ReconcileReport:
 
 def _query(
     rpc: GovernedRpc,
-    exchanges: Sequence[Exchange],
+    venues: Sequence[Venue],
     batch: list[str],
     position: int,
     lo: int,
     hi: int,
 ) -> list[Fill]:
     try:
-        return rpc.get_logs(leader_filter(exchanges, batch, position, lo, hi), decode_order_filled)
+        return rpc.get_logs(leader_filter(venues, batch, position, (lo, hi)), decode_fill)
     except RpcRangeTooLarge:
         if lo != hi:
             raise  # the planner shrinks the range
@@ -82,20 +83,22 @@ def _query(
                 "returns in one answer; raise the provider's result cap"
             ) from None
         half = len(batch) // 2  # one block is still too much: fewer leaders per query
-        return _query(rpc, exchanges, batch[:half], position, lo, hi) + _query(
-            rpc, exchanges, batch[half:], position, lo, hi
+        return _query(rpc, venues, batch[:half], position, lo, hi) + _query(
+            rpc, venues, batch[half:], position, lo, hi
         )
 
 
 def fetch_chunk(
-    rpc: GovernedRpc, exchanges: Sequence[Exchange], batches: list[list[str]], lo: int, hi: int
+    rpc: GovernedRpc, venues: Sequence[Venue], batches: list[list[str]], lo: int, hi: int
 ) -> list[Fill]:
-    """Every leader fill in [lo, hi]: a maker and a taker query per leader batch. A log where
-    both sides are leaders comes back twice and is kept once."""
+    """Every leader fill in [lo, hi]: a maker and a taker query per leader batch, each over
+    every venue active in the chunk (none active: no call at all). A log where both sides
+    are leaders comes back twice and is kept once."""
+    live = active_venues(venues, lo, hi)
     found: dict[tuple, Fill] = {}
-    for batch in batches:
+    for batch in batches if live else []:
         for position in (MAKER_POSITION, TAKER_POSITION):
-            for fill in _query(rpc, exchanges, batch, position, lo, hi):
+            for fill in _query(rpc, live, batch, position, lo, hi):
                 found[fill.key] = fill
     return list(found.values())
 
@@ -103,7 +106,7 @@ def fetch_chunk(
 def _stale_fills(
     conn: Connection,
     rpc: GovernedRpc,
-    exchanges: Sequence[Exchange],
+    exchanges: Sequence[str],
     lo: int,
     hi: int,
     fetched: set[tuple],
@@ -119,7 +122,7 @@ def _stale_fills(
             fills_table.c.block_number,
             fills_table.c.block_hash,
         )
-        .where(fills_table.c.exchange.in_([e.name for e in exchanges]))
+        .where(fills_table.c.exchange.in_(exchanges))
         .where(fills_table.c.block_number.between(lo, hi))
     ).all()
     missing = [row for row in stored if (row[0], row[1], row[2]) not in fetched]
@@ -170,17 +173,18 @@ def reconcile(
     calls_before, throttles_before = rpc.calls["eth_getLogs"], rpc.throttles
     planner = AdaptiveRange(settings.backfill_max_range)
     batches = leader_batches(leaders, settings.leader_batch_size)
+    venues = venues_of(report.exchanges, settings.venues)
     start = from_block
     while start <= last:
         lo, hi = planner.next_chunk(start, last)
         try:
-            found = fetch_chunk(rpc, chosen, batches, lo, hi)
+            found = fetch_chunk(rpc, venues, batches, lo, hi)
         except RpcRangeTooLarge as exc:
             planner.shrink(hi - lo + 1, exc.span)
             continue
         found = ctx.block_times.fill_in(rpc, found)
         with ctx.engine.connect() as conn:
-            stale = _stale_fills(conn, rpc, chosen, lo, hi, {f.key for f in found})
+            stale = _stale_fills(conn, rpc, report.exchanges, lo, hi, {f.key for f in found})
         with ctx.engine.begin() as conn:  # fills and cursor move together, or not at all
             retract_fills(conn, stale)
             written = upsert_fills(conn, found, "backfill")

@@ -19,8 +19,8 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from web3 import AsyncWeb3, WebSocketProvider
 from web3.exceptions import Web3Exception
 
-from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_order_filled
+from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
+from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
 from polygon_pipeline.chain.log_queries import (
     MAKER_POSITION,
     TAKER_POSITION,
@@ -83,6 +83,7 @@ class Watcher:
             if s is not None
         ]
         self._exchanges = list(EXCHANGES)
+        self._venues = venues_of(self._exchanges, ctx.settings.venues)  # every generation
         self._subscribed_before = False  # every later (re)subscription starts with a gap-fill
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -151,11 +152,7 @@ class Watcher:
             leaders = await asyncio.to_thread(self._leaders)
             for batch in leader_batches(leaders, self.settings.leader_batch_size):
                 for position in (MAKER_POSITION, TAKER_POSITION):
-                    filt = leader_filter(
-                        [EXCHANGES[n] for n in self._exchanges], batch, position, 0, 0
-                    )
-                    del filt["fromBlock"], filt["toBlock"]
-                    await w3.eth.subscribe("logs", filt)
+                    await w3.eth.subscribe("logs", leader_filter(self._venues, batch, position))
             self.status.connected = True
             # Subscribed first, then fill the gap, so nothing falls between the two: after a
             # drop from the cursor; at startup only if POLYGON_BACKFILL_ON_STARTUP.
@@ -220,7 +217,7 @@ class Watcher:
 
     async def _on_log(self, formatted: dict, received: datetime) -> None:
         try:
-            fill = decode_order_filled(raw_log(formatted))
+            fill = decode_fill(raw_log(formatted))
         except (MalformedLog, KeyError, TypeError, ValueError) as exc:
             log.error(
                 "skipped a malformed log from the provider (reconciliation will "
