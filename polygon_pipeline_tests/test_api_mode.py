@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 
+from polygon_pipeline.chain.exchanges import MAINNET_VENUES
 from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
@@ -55,8 +56,9 @@ def test_stand_in_delays_omits_pages_and_throttles(devnet, leaders):
     end = devnet.mine(blocks=4, fills_per_block=12)["head"]
     url = f"{devnet.data_api_url}/trades"
 
-    def listed(user: str) -> set:
-        trades = requests.get(url, params={"user": user, "limit": 500}, timeout=10).json()
+    def listed(user: str, **params) -> set:
+        query = {"user": user, "limit": 500, "takerOnly": "false", **params}
+        trades = requests.get(url, params=query, timeout=10).json()
         return {t["transactionHash"] for t in trades}
 
     new_txs = {r["tx_hash"] for r in devnet.truth(start, end)}
@@ -65,6 +67,18 @@ def test_stand_in_delays_omits_pages_and_throttles(devnet, leaders):
     expected = leader_trades(devnet.truth(start, end), set(leaders), omitted_keys(devnet))
     got = set().union(*(listed(u) & new_txs for u in leaders))
     assert got == {tx for tx, _ in expected}
+    # As the real API: without takerOnly=false only the user's taker orders are listed (their
+    # own fill names the exchange as taker); a leader's resting maker orders are left out.
+    exchange_addresses = {v.address for v in MAINNET_VENUES}
+    taker_orders = {
+        r["tx_hash"]
+        for r in devnet.truth(start, end)
+        if r["maker"] in leaders and r["taker"] in exchange_addresses
+    }
+    default = set().union(*(listed(u, takerOnly=None) & new_txs for u in leaders))
+    assert default <= taker_orders and default < got
+    refused_offset = requests.get(url, params={"user": leaders[0], "offset": 10_001}, timeout=10)
+    assert refused_offset.status_code == 400 and "offset" in refused_offset.text
     assert omitted_keys(devnet)  # some were dropped, and the stand-in says which
     page = requests.get(
         url, params={"user": leaders[0], "limit": 2, "offset": 1}, timeout=10
