@@ -221,18 +221,20 @@ def test_daily_summaries_of_known_rows():
     rows = [
         {
             **base,
-            "maker_asset_id": 0,
-            "taker_asset_id": 7,
-            "maker_amount": 500_000,
-            "taker_amount": 1_000_000,
-        },  # BUY 1 token for 0.5 USDC
+            "layout": "v1",
+            "side": "BUY",
+            "token_id": 7,
+            "collateral_amount": 500_000,
+            "token_amount": 1_000_000,
+        },  # V1: BUY 1 token for 0.5 USDC.e
         {
             **base,
-            "maker_asset_id": 7,
-            "taker_asset_id": 0,
-            "maker_amount": 2_000_000,
-            "taker_amount": 1_200_000,
-        },  # SELL 2 tokens for 1.2 USDC
+            "layout": "v2",
+            "side": "SELL",
+            "token_id": 7,
+            "collateral_amount": 1_200_000,
+            "token_amount": 2_000_000,
+        },  # V2: SELL 2 tokens for 1.2 pUSD
     ]
     table = daily_summaries(rows)
     assert table.to_dict("records") == [
@@ -244,6 +246,7 @@ def test_daily_summaries_of_known_rows():
             "sells": 1,
             "tokens": 3.0,
             "usdc": 1.7,
+            "avg_price": round(1.7 / 3, 6),
         }
     ]
 

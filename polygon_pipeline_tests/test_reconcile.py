@@ -145,3 +145,23 @@ def test_no_leaders_is_a_clear_error(devnet, make_ctx):
     ctx = make_ctx([])
     with pytest.raises(NothingToFollow, match="no leaders"):
         reconcile(ctx, ["ctf"], 0, 10)
+
+
+def test_blocks_where_no_venue_trades_cost_no_call(devnet, make_ctx, leaders):
+    """A range before every venue's first block (as history before Polymarket deployed) is
+    recorded as covered without asking the provider anything; a range that reaches a venue's
+    first block is queried as usual."""
+    start, end = _mine_range(devnet, 20, per_block=6)
+    first = end - 4  # pretend every venue was deployed here
+    blocks = ",".join(f"{v}={first}.." for v in ("ctf_v1", "negrisk_v1", "ctf_v2", "negrisk_v2"))
+    ctx = make_ctx(leaders, venue_blocks=blocks, backfill_max_range=5)
+    devnet.reset_stats()
+    quiet = reconcile(ctx, ["ctf", "negrisk"], start, first - 1)
+    assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0
+    assert quiet.blocks_done == first - start and quiet.fills_found == 0
+    with ctx.engine.connect() as conn:
+        assert get_cursor(conn, "ctf") == first - 1  # covered: nothing can be there
+    reconcile(ctx, ["ctf", "negrisk"], first, end)
+    assert devnet.stats()["calls"]["eth_getLogs"] == 2  # one 5-block chunk: maker + taker
+    assert _stored(ctx) == leader_fills(devnet.truth(first, end), set(leaders))
+

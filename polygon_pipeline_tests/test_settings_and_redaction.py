@@ -105,3 +105,12 @@ def test_cli_reports_bad_config_in_one_line(clean_env, tmp_path):
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "POLYGON_RPC_MAX_RPS" in lines[0], out.stderr
+
+
+def test_a_bad_venue_blocks_setting_is_one_clear_line(monkeypatch):
+    monkeypatch.setenv("POLYGON_VENUE_BLOCKS", "ctf_v3=1..")
+    with pytest.raises(ConfigError, match="POLYGON_VENUE_BLOCKS: unknown venue 'ctf_v3'"):
+        load_settings()
+    monkeypatch.setenv("POLYGON_VENUE_BLOCKS", "ctf_v2=90..10")
+    with pytest.raises(ConfigError, match="last block is before the first"):
+        load_settings()

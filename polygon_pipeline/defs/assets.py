@@ -71,7 +71,8 @@ def leader_fills(context: AssetExecutionContext, pipeline: PipelineResource) -> 
     group_name="polygon",
     kinds={"pandas", "sql"},
     description="Per leader and UTC day: trades (fills where the leader is maker, each "
-    "order once), buys, sells, tokens and USDC traded.",
+    "order once, V1 and V2 alike), buys, sells, tokens, collateral traded and the average "
+    "price paid.",
 )
 def leader_daily_summaries(pipeline: PipelineResource) -> MaterializeResult:
     with pipeline.store() as engine, engine.connect() as conn:
@@ -107,7 +108,7 @@ def daily_summaries(rows: list[dict]) -> pd.DataFrame:
                 "usdc": float(view.collateral),
             }
         )
-    columns = ["leader", "day", "trades", "buys", "sells", "tokens", "usdc"]
+    columns = ["leader", "day", "trades", "buys", "sells", "tokens", "usdc", "avg_price"]
     if not records:
         return pd.DataFrame(columns=columns)
     frame = pd.DataFrame(records)
@@ -116,4 +117,5 @@ def daily_summaries(rows: list[dict]) -> pd.DataFrame:
         trades=("side", "count"), buys=("buy", "sum"), tokens=("size", "sum"), usdc=("usdc", "sum")
     )
     summary["sells"] = summary["trades"] - summary["buys"]
+    summary["avg_price"] = (summary["usdc"] / summary["tokens"]).round(6)
     return summary[columns].sort_values(["day", "leader"]).reset_index(drop=True)
