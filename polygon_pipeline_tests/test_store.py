@@ -14,7 +14,6 @@ from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.store import cursors, fills_repo, leaders_repo
 from polygon_pipeline.store.engine import make_engine
-from polygon_pipeline.store.schema import fills
 from polygon_pipeline.store.migrate import (
     BASELINE,
     MIGRATIONS,
@@ -22,6 +21,7 @@ from polygon_pipeline.store.migrate import (
     head_revision,
     migrate,
 )
+from polygon_pipeline.store.schema import fills
 
 MAX_U256 = 2**256 - 1
 
