@@ -12,6 +12,7 @@ refusal costs one call, not one per thread.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -25,6 +26,10 @@ Unit = TypeVar("Unit")
 Result = TypeVar("Result")
 
 
+class _Superseded(Exception):
+    """Not sent: another thread was just refused a range this large."""
+
+
 @dataclass(eq=False)
 class Chunk(Generic[Result]):
     """A planned block range and the answers of its queries so far."""
@@ -33,7 +38,6 @@ class Chunk(Generic[Result]):
     hi: int
     left: int  # queries not yet answered
     results: list[Result] = field(default_factory=list)
-    sent: int = 0  # queries handed to a thread
     refused: bool = False
 
     @property
@@ -43,7 +47,9 @@ class Chunk(Generic[Result]):
 
 class ChunkScheduler(Generic[Unit, Result]):
     """Plans chunks over [first, last] and runs `fetch(unit, lo, hi)` for every unit (a
-    leader batch and a role) of each chunk, at most `in_flight` at a time."""
+    leader batch and a role) of each chunk on `in_flight` threads. As many again wait in
+    the pool's queue, so a thread that finishes starts the next query at once instead of
+    waiting for the caller to store a chunk."""
 
     def __init__(
         self,
@@ -64,6 +70,9 @@ class ChunkScheduler(Generic[Unit, Result]):
         self._pending: deque[tuple[Chunk[Result], Unit]] = deque()
         self._running: dict[Future, tuple[Chunk[Result], Unit]] = {}
         self._proven = 0  # the largest chunk size answered since the last refusal
+        # Set by a thread the moment the provider refuses a range, before this scheduler has
+        # shrunk the planner: queries already queued at that size or above are not sent.
+        self._too_large: float = math.inf
 
     def chunks(self) -> Iterator[Chunk[Result]]:
         """Finished chunks, in the order they finish (not block order). Leaving the loop
@@ -84,15 +93,24 @@ class ChunkScheduler(Generic[Unit, Result]):
                     future.cancel()
 
     def _send(self, pool: ThreadPoolExecutor) -> None:
-        while len(self._running) < self.in_flight:
+        while len(self._running) < 2 * self.in_flight:
             if not self._pending and not self._plan():
                 return
             chunk, unit = self._pending[0]
             if chunk.size > self._proven and self._running:
                 return  # a size not yet known to work goes alone
             self._pending.popleft()
-            chunk.sent += 1
-            self._running[pool.submit(self.fetch, unit, chunk.lo, chunk.hi)] = (chunk, unit)
+            self._running[pool.submit(self._fetch, chunk, unit)] = (chunk, unit)
+
+    def _fetch(self, chunk: Chunk[Result], unit: Unit) -> Result:
+        """Runs on a pool thread."""
+        if chunk.size >= self._too_large:
+            raise _Superseded
+        try:
+            return self.fetch(unit, chunk.lo, chunk.hi)
+        except RpcRangeTooLarge:
+            self._too_large = min(self._too_large, chunk.size)
+            raise
 
     def _plan(self) -> bool:
         if not self._unplanned:
@@ -113,6 +131,9 @@ class ChunkScheduler(Generic[Unit, Result]):
             if not chunk.refused:
                 self._refused(chunk, exc.span)
             return None
+        except _Superseded:
+            self._replan({chunk})
+            return None
         if chunk.refused:
             return None  # planned again already; this answer is for the old range
         self._proven = max(self._proven, chunk.size)
@@ -124,14 +145,23 @@ class ChunkScheduler(Generic[Unit, Result]):
         return chunk
 
     def _refused(self, chunk: Chunk[Result], span: int | None) -> None:
-        """Shrink the planner, and plan this chunk again, with the chunks not yet sent that
-        are now too large."""
+        """Shrink the planner, and plan this chunk again, with every chunk now too large
+        whose queries are not all on the wire yet (what is on the wire is answered and
+        dropped)."""
         self.planner.shrink(chunk.size, span)
         self._proven = min(self._proven, self.planner.size)
-        chunk.refused = True
         again = {chunk}
-        again.update(c for c, _ in self._pending if c.sent == 0 and c.size > self.planner.size)
-        self._pending = deque((c, u) for c, u in self._pending if c not in again)
-        for c in again:
-            c.refused = True
-            heapq.heappush(self._unplanned, (c.lo, c.hi))
+        for future, (c, _) in list(self._running.items()):
+            if (c is chunk or c.size > self.planner.size) and future.cancel():
+                del self._running[future]
+                again.add(c)
+        again.update(c for c, _ in self._pending if c.size > self.planner.size)
+        self._replan(again)
+        self._too_large = math.inf  # what is left queued fits the shrunk planner
+
+    def _replan(self, chunks: set[Chunk[Result]]) -> None:
+        self._pending = deque((c, u) for c, u in self._pending if c not in chunks)
+        for c in chunks:
+            if not c.refused:
+                c.refused = True
+                heapq.heappush(self._unplanned, (c.lo, c.hi))
