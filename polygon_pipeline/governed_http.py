@@ -54,6 +54,8 @@ class Permit(Protocol):
 class Limiter(Protocol):
     """What a client needs from the shared budget (implemented in store/limiter.py)."""
 
+    interval: float  # seconds between two sends at the budget's rate
+
     def try_acquire(self) -> Permit | None: ...
     def cooldown_until(self) -> float: ...
     def release(self, permit: Permit, succeeded: bool) -> None: ...
@@ -102,6 +104,11 @@ class GovernedHttp:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
+        # Threads of one process leave at least the limiter's interval between their sends:
+        # a thread that wakes late would otherwise send right before the next one's turn,
+        # and two sends that close put one too many in some 1-second window at the provider.
+        self._send_gate = threading.Lock()
+        self._last_send = 0.0
         self.calls: Counter[str] = Counter()
         self.throttles = 0
 
@@ -191,6 +198,13 @@ class GovernedHttp:
             raise self.transient_error(f"{label}: malformed result: {str(exc)[:200]}") from None
 
     def _take_permit(self) -> Permit:
+        permit = self._reserve()
+        with self._send_gate:
+            time.sleep(max(0.0, self._last_send + self.limiter.interval - time.monotonic()))
+            self._last_send = time.monotonic()
+        return permit
+
+    def _reserve(self) -> Permit:
         poll = _SLOT_POLL_S
         while True:
             permit = self.limiter.try_acquire()
