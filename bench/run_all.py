@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = (
     "bench.rpc_economy",
     "bench.goodput",
+    "bench.inflight",
     "bench.catch_up",
     "bench.decode_store",
     "bench.watch_latency",

@@ -7,6 +7,8 @@ back-off that honours Retry-After; transient failures are retried a bounded numb
 from __future__ import annotations
 
 import logging
+import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -23,7 +25,8 @@ CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
 TRANSIENT_ATTEMPTS = 6
 THROTTLE_GIVE_UP_S = 900.0  # keep backing off this long before failing loudly
-_SLOT_POLL_S = 0.01
+_SLOT_POLL_S = 0.01  # first wait for a free slot; doubles (with jitter) up to the cap
+_SLOT_POLL_CAP_S = 0.08
 
 
 class ProviderError(Exception):
@@ -50,6 +53,8 @@ class Permit(Protocol):
 
 class Limiter(Protocol):
     """What a client needs from the shared budget (implemented in store/limiter.py)."""
+
+    interval: float  # seconds between two sends at the budget's rate
 
     def try_acquire(self) -> Permit | None: ...
     def cooldown_until(self) -> float: ...
@@ -94,7 +99,16 @@ class GovernedHttp:
         self.limiter = limiter
         self.timeout = (CONNECT_TIMEOUT_S, timeout)
         self.transient_attempts = transient_attempts
-        self._session = requests.Session()
+        # Requests go out from several threads at once (reconcile keeps requests in flight):
+        # each thread has its own HTTP session, and the counters are updated under a lock.
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
+        self._lock = threading.Lock()
+        # Threads of one process leave at least the limiter's interval between their sends:
+        # a thread that wakes late would otherwise send right before the next one's turn,
+        # and two sends that close put one too many in some 1-second window at the provider.
+        self._send_gate = threading.Lock()
+        self._last_send = 0.0
         self.calls: Counter[str] = Counter()
         self.throttles = 0
 
@@ -102,7 +116,18 @@ class GovernedHttp:
         return f"{type(self).__name__}({self.shown_url})"
 
     def close(self) -> None:
-        self._session.close()
+        with self._lock:
+            for session in self._sessions:
+                session.close()
+            self._sessions.clear()
+
+    def _thread_session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            with self._lock:
+                self._sessions.append(session)
+        return session
 
     def governed(self, label: str, send: Callable[[], Any], parse: Callable | None = None) -> Any:
         """Run `send` under a permit, retried on throttling and transient failures. `parse`
@@ -118,9 +143,10 @@ class GovernedHttp:
 
     def http(self, label: str, method: str, url: str, **kwargs) -> requests.Response:
         """One HTTP exchange, with throttling and server trouble turned into errors."""
-        self.calls[label] += 1
+        with self._lock:
+            self.calls[label] += 1
         try:
-            resp = self._session.request(method, url, timeout=self.timeout, **kwargs)
+            resp = self._thread_session().request(method, url, timeout=self.timeout, **kwargs)
         except requests.Timeout:
             raise self.transient_error(f"{label}: timed out after {self.timeout[1]:.0f}s") from None
         except requests.RequestException as exc:
@@ -137,7 +163,8 @@ class GovernedHttp:
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, Throttled):
-            self.throttles += 1
+            with self._lock:
+                self.throttles += 1
             delay = self.limiter.throttled(exc.retry_after)
             log.warning(
                 "%s throttled by %s; everyone waits %.2fs", state.args[0], self.shown_url, delay
@@ -171,12 +198,24 @@ class GovernedHttp:
             raise self.transient_error(f"{label}: malformed result: {str(exc)[:200]}") from None
 
     def _take_permit(self) -> Permit:
+        permit = self._reserve()
+        with self._send_gate:
+            time.sleep(max(0.0, self._last_send + self.limiter.interval - time.monotonic()))
+            self._last_send = time.monotonic()
+        return permit
+
+    def _reserve(self) -> Permit:
+        poll = _SLOT_POLL_S
         while True:
             permit = self.limiter.try_acquire()
-            if permit is None:
-                time.sleep(_SLOT_POLL_S)
+            if permit is None:  # every slot busy: ask again, less often the longer it lasts
+                time.sleep(random.uniform(poll / 2, poll))
+                poll = min(_SLOT_POLL_CAP_S, poll * 2)
                 continue
-            time.sleep(max(0.0, permit.send_at - time.time()))
+            wait = permit.send_at - time.time()
+            if wait <= 0:
+                return permit  # reserved past any cooldown, and nothing happened since
+            time.sleep(wait)
             # Someone may have been throttled while we waited for our turn: start over then.
             if self.limiter.cooldown_until() <= time.time():
                 return permit

@@ -13,9 +13,13 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from polygon_pipeline.chain.exchanges import Venue, parse_venue_blocks, with_blocks
+from polygon_pipeline.chain.log_queries import MAKER_POSITION, TAKER_POSITION
 from polygon_pipeline.redact import redact_db_url, redact_url
 
 DEFAULT_DB_PATH = Path(".data") / "polygon_pipeline.db"
+# Which side of a fill a leader is looked for on (the topic position of each query). Every
+# order's fill carries its owner as maker, so `maker` alone finds every leader order.
+ROLE_POSITIONS = {"maker": MAKER_POSITION, "taker": TAKER_POSITION}
 
 
 class ConfigError(Exception):
@@ -50,6 +54,7 @@ class Settings(BaseSettings):
     rpc_max_rps: float = Field(default=5.0, gt=0)
     rpc_max_concurrency: int = Field(default=4, ge=1)
     leader_batch_size: int = Field(default=100, ge=1, le=1000)
+    follow_roles: str = "maker,taker"  # or "maker": every leader order, half the calls
     # Active block ranges of venues, overriding the registry's (the devnet sets its own).
     venue_blocks: str = ""
     # The live watcher (polygon-pipeline watch)
@@ -74,6 +79,22 @@ class Settings(BaseSettings):
     @classmethod
     def _api_scheme(cls, v: SecretStr) -> SecretStr:
         return _check_scheme(v, ("http", "https"))
+
+    @field_validator("follow_roles")
+    @classmethod
+    def _follow_roles(cls, v: str) -> str:
+        roles = [r.strip().lower() for r in v.split(",") if r.strip()]
+        if set(roles) != {"maker"} and set(roles) != {"maker", "taker"}:
+            raise ValueError(
+                "must be maker,taker (every fill a leader is on either side of) or maker "
+                "(every leader order, half the calls)"
+            )
+        return ",".join(sorted(set(roles)))
+
+    @property
+    def follow_positions(self) -> tuple[int, ...]:
+        """The topic positions to query a leader at, maker first."""
+        return tuple(ROLE_POSITIONS[r] for r in self.follow_roles.split(","))
 
     @field_validator("venue_blocks")
     @classmethod

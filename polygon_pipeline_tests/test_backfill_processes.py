@@ -1,5 +1,5 @@
-"""`polygon-pipeline backfill` as real processes: killed at random points and rerun, and four
-at once under one shared budget."""
+"""`polygon-pipeline backfill` as real processes, with requests in flight: killed at random
+points and rerun, and four at once under one shared budget (rate and concurrency)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 
 from sqlalchemy import func, select
 
+from polygon_pipeline.store.coverage import gaps
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
@@ -42,10 +43,25 @@ def _prepare(devnet, db_url, leaders, blocks: int, per_block: int) -> tuple[int,
     return start, end
 
 
+def _everything_below_the_cursor_is_stored(db_url: str, truth: list[dict], leaders, start: int):
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}
+        for exchange in ("ctf", "negrisk"):
+            cursor = get_cursor(conn, exchange)
+            if cursor is None:
+                continue
+            assert gaps(conn, exchange, start, cursor) == []
+            below = [r for r in truth if r["exchange"] == exchange and r["block_number"] <= cursor]
+            assert leader_fills(below, set(leaders)) <= stored
+    engine.dispose()
+
+
 def test_sigkill_at_random_points_then_rerun_is_exact(devnet, db_url, leaders):
     start, end = _prepare(devnet, db_url, leaders, blocks=150, per_block=8)
-    devnet.configure(getlogs_max_range=10)
-    env = environment(devnet, db_url, rpc_max_rps=15)
+    devnet.configure(getlogs_max_range=10, latency_ms=30)  # requests are in flight when killed
+    truth = devnet.truth(start, end)
+    env = environment(devnet, db_url, rpc_max_rps=40, rpc_max_concurrency=4)
     args = ("--from-block", str(start), "--to-block", str(end))
     rng = random.Random(20261124)
     for _ in range(4):
@@ -53,6 +69,8 @@ def test_sigkill_at_random_points_then_rerun_is_exact(devnet, db_url, leaders):
         time.sleep(rng.uniform(0.8, 3.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
+        _everything_below_the_cursor_is_stored(db_url, truth, leaders, start)
+    assert devnet.stats()["peak_in_flight"] > 1
     done = _backfill(env, *args)
     output, _ = done.communicate(timeout=300)
     assert done.returncode == 0, output
@@ -62,7 +80,7 @@ def test_sigkill_at_random_points_then_rerun_is_exact(devnet, db_url, leaders):
         rows = conn.execute(select(func.count()).select_from(fills)).scalar_one()
         cursor = get_cursor(conn, "ctf")
     engine.dispose()
-    assert stored == leader_fills(devnet.truth(start, end), set(leaders))
+    assert stored == leader_fills(truth, set(leaders))
     assert rows == len(stored)
     assert cursor == end
 
@@ -70,7 +88,7 @@ def test_sigkill_at_random_points_then_rerun_is_exact(devnet, db_url, leaders):
 def test_four_processes_share_one_budget(devnet, db_url, leaders):
     start, end = _prepare(devnet, db_url, leaders, blocks=120, per_block=2)
     cap = 10
-    devnet.configure(getlogs_max_range=10, max_rps=cap)
+    devnet.configure(getlogs_max_range=10, max_rps=cap, latency_ms=100)
     devnet.reset_stats()
     env = environment(devnet, db_url, rpc_max_rps=cap, backfill_max_range=10)
     quarter = (end - start + 1) // 4
@@ -93,3 +111,4 @@ def test_four_processes_share_one_budget(devnet, db_url, leaders):
     assert stats["calls"]["eth_getLogs"] >= 4 * 2 * (quarter // 10)
     assert stats["peak_rps_received"] <= cap + 1
     assert stats["throttled_total"] <= max(1, stats["calls_total"] // 100)
+    assert stats["peak_in_flight"] <= 4  # 4 processes of 4 threads, 4 shared slots

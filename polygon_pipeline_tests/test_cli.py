@@ -93,3 +93,21 @@ def test_devnet_truth_export(devnet, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert len(out_file.read_text().splitlines()) == len(devnet.truth())
+
+
+def test_backfill_beyond_the_finalized_head_says_where_it_stopped(devnet, db_env):
+    env = devnet.pipeline_env(db_env["POLYGON_PIPELINE_DB_URL"])
+    run_cli("leaders", "add", *devnet.info()["leaders"], env=env)
+    head = devnet.mine(blocks=40, fills_per_block=2)["head"]
+    finalized = head - 16  # the devnet's finality depth
+    first, asked = finalized - 10, head + 5
+    out = run_cli("backfill", "--from-block", str(first), "--to-block", str(asked), env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert f"blocks {first}..{finalized} " in lines[-2]
+    assert lines[-1].startswith(
+        f"stopped at the finalized head, block {finalized} (asked for {asked})"
+    )
+    assert "--since-cursor" in lines[-1]
+    within = run_cli("backfill", "--from-block", str(first), "--to-block", str(finalized), env=env)
+    assert within.returncode == 0 and "stopped at" not in within.stdout

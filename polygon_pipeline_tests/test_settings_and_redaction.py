@@ -114,3 +114,14 @@ def test_a_bad_venue_blocks_setting_is_one_clear_line(monkeypatch):
     monkeypatch.setenv("POLYGON_VENUE_BLOCKS", "ctf_v2=90..10")
     with pytest.raises(ConfigError, match="last block is before the first"):
         load_settings()
+
+
+def test_follow_roles(clean_env):
+    assert load_settings().follow_roles == "maker,taker"
+    clean_env.setenv("POLYGON_FOLLOW_ROLES", " Maker ")
+    assert load_settings().follow_positions == (2,)  # the maker topic only
+    clean_env.setenv("POLYGON_FOLLOW_ROLES", "taker")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).startswith("POLYGON_FOLLOW_ROLES: must be maker,taker")
+    assert "\n" not in str(err.value)

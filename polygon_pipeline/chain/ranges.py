@@ -26,10 +26,13 @@ class AdaptiveRange:
 
     def shrink(self, attempted: int, span: int | None) -> None:
         """A chunk of `attempted` blocks was refused; `span` is what the provider said works.
-        Raises ValueError at one block: no smaller range can help."""
+        Never grows the size: with chunks in flight, a refusal of a chunk planned before an
+        earlier shrink says nothing new. Raises ValueError at one block: no smaller range
+        can help."""
         if attempted <= 1:
             raise ValueError("a single block was refused")
-        self.size = max(1, min(span, attempted - 1)) if span else max(1, attempted // 2)
+        wanted = max(1, min(span, attempted - 1)) if span else max(1, attempted // 2)
+        self.size = min(self.size, wanted)
         self.limit = self.size
         self._streak = 0
 

@@ -70,6 +70,12 @@ def backfill(
     finally:
         ctx.close()
     click.echo(report.summary())
+    if report.requested_to is not None and report.requested_to > report.to_block:
+        click.echo(
+            f"stopped at the finalized head, block {report.finalized} (asked for "
+            f"{report.requested_to}): later blocks can still be reorganized; rerun with "
+            "--since-cursor once they are final, or run `polygon-pipeline watch` for live fills"
+        )
 
 
 def _describe(report: ReconcileReport | None) -> str:

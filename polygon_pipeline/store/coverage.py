@@ -39,3 +39,21 @@ def gaps(conn: Connection, exchange: str, from_block: int, to_block: int) -> lis
     if reached < to_block:
         holes.append((reached + 1, to_block))
     return holes
+
+
+def covered_through(conn: Connection, exchange: str, from_block: int) -> int:
+    """The last block of the unbroken coverage that starts at `from_block` (from_block - 1
+    when that block itself was never covered): how far a cursor at from_block - 1 may move
+    now that chunks finishing out of order may have closed a hole."""
+    rows = conn.execute(
+        select(reconciled_ranges.c.from_block, reconciled_ranges.c.to_block)
+        .where(reconciled_ranges.c.exchange == exchange)
+        .where(reconciled_ranges.c.to_block >= from_block)
+        .order_by(reconciled_ranges.c.from_block)
+    ).all()
+    reached = from_block - 1
+    for lo, hi in rows:
+        if lo > reached + 1:
+            break
+        reached = max(reached, hi)
+    return reached

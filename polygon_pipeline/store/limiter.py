@@ -121,13 +121,17 @@ class SharedLimiter:
     def throttled(self, retry_after: float | None) -> float:
         """Record a throttle and pause every process: exponential back-off with full jitter
         over the consecutive throttles seen by anyone, never shorter than Retry-After.
-        Returns the seconds until sending may resume."""
+        Throttles arriving while a pause is already in effect are the same burst (requests
+        that were in flight when it began): they lengthen the pause to their Retry-After but
+        do not count again. Returns the seconds until sending may resume."""
         now = time.time()
         with self.engine.begin() as conn:
             row = self._row(conn)
-            streak = row.consecutive_throttles + 1
+            same_burst = row.cooldown_until > now and row.consecutive_throttles > 0
+            streak = row.consecutive_throttles + (0 if same_burst else 1)
             ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (streak - 1))
-            delay = max(retry_after or 0.0, random.uniform(0, ceiling), self.interval)
+            jitter = 0.0 if same_burst else random.uniform(0, ceiling)
+            delay = max(retry_after or 0.0, jitter, self.interval)
             resume = max(row.cooldown_until, now + delay)
             conn.execute(
                 update(rpc_limiter)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Engine, select
 
 from polygon_pipeline.chain.exchanges import Venue, exchange_named, venues_of
 from polygon_pipeline.chain.fills import Fill, decode_fill
@@ -22,13 +22,14 @@ from polygon_pipeline.chain.log_queries import (
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.chain.rpc_errors import RpcPermanent, RpcRangeTooLarge
-from polygon_pipeline.store.coverage import record_range
+from polygon_pipeline.store.coverage import covered_through, record_range
 from polygon_pipeline.store.cursors import advance_cursor, get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.schema import fills as fills_table
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
+from polygon_pipeline.sync.inflight import ChunkScheduler
 
 
 class NothingToFollow(RuntimeError):
@@ -40,6 +41,8 @@ class ReconcileReport:
     exchanges: list[str]
     from_block: int
     to_block: int
+    finalized: int  # the finalized head when it started: the cursor never passes it
+    requested_to: int | None = None  # the last block asked for, when one was given
     blocks_done: int = 0
     chunks: int = 0
     fills_found: int = 0
@@ -89,22 +92,27 @@ def _query(
 
 
 def fetch_chunk(
-    rpc: GovernedRpc, venues: Sequence[Venue], batches: list[list[str]], lo: int, hi: int
+    rpc: GovernedRpc,
+    venues: Sequence[Venue],
+    batches: list[list[str]],
+    lo: int,
+    hi: int,
+    positions: Sequence[int] = (MAKER_POSITION, TAKER_POSITION),
 ) -> list[Fill]:
-    """Every leader fill in [lo, hi]: a maker and a taker query per leader batch, each over
-    every venue active in the chunk (none active: no call at all). A log where both sides
-    are leaders comes back twice and is kept once."""
+    """Every leader fill in [lo, hi]: a query per leader batch and topic position (maker,
+    taker), each over every venue active in the chunk (none active: no call at all). A log
+    where both sides are leaders comes back twice and is kept once."""
     live = active_venues(venues, lo, hi)
     found: dict[tuple, Fill] = {}
     for batch in batches if live else []:
-        for position in (MAKER_POSITION, TAKER_POSITION):
+        for position in positions:
             for fill in _query(rpc, live, batch, position, lo, hi):
                 found[fill.key] = fill
     return list(found.values())
 
 
 def _stale_fills(
-    conn: Connection,
+    engine: Engine,
     rpc: GovernedRpc,
     exchanges: Sequence[str],
     lo: int,
@@ -113,18 +121,20 @@ def _stale_fills(
 ) -> list[tuple[int, str, int]]:
     """Stored fills in [lo, hi] that the chain no longer has: not returned now, and their
     block's hash is no longer the canonical one. (A fill of a leader removed since is still
-    canonical and stays.) Costs RPC only for fills that went missing."""
-    stored = conn.execute(
-        select(
-            fills_table.c.chain_id,
-            fills_table.c.tx_hash,
-            fills_table.c.log_index,
-            fills_table.c.block_number,
-            fills_table.c.block_hash,
-        )
-        .where(fills_table.c.exchange.in_(exchanges))
-        .where(fills_table.c.block_number.between(lo, hi))
-    ).all()
+    canonical and stays.) Costs RPC only for fills that went missing, asked with no
+    database connection held."""
+    with engine.connect() as conn:
+        stored = conn.execute(
+            select(
+                fills_table.c.chain_id,
+                fills_table.c.tx_hash,
+                fills_table.c.log_index,
+                fills_table.c.block_number,
+                fills_table.c.block_hash,
+            )
+            .where(fills_table.c.exchange.in_(exchanges))
+            .where(fills_table.c.block_number.between(lo, hi))
+        ).all()
     missing = [row for row in stored if (row[0], row[1], row[2]) not in fetched]
     canonical: dict[int, str | None] = {}
     stale = []
@@ -135,6 +145,17 @@ def _stale_fills(
         if canonical[row.block_number] != row.block_hash:
             stale.append((row.chain_id, row.tx_hash, row.log_index))
     return stale
+
+
+def _advance_cursor(conn: Connection, exchange: str, run_from: int) -> None:
+    """Move the cursor over every block now covered without a hole: chunks finish out of
+    order, so the one that closes a hole may carry the cursor past later chunks already
+    stored. Without a cursor yet, coverage counts from where this run began."""
+    cursor = get_cursor(conn, exchange)
+    base = run_from if cursor is None else cursor + 1
+    reach = covered_through(conn, exchange, base)
+    if reach >= base:
+        advance_cursor(conn, exchange, reach, covered_from=base)
 
 
 def reconcile(
@@ -169,31 +190,33 @@ def reconcile(
             for c in cursors
         )
     last = head if to_block is None else min(to_block, head)
-    report = ReconcileReport([e.name for e in chosen], from_block, last)
+    report = ReconcileReport([e.name for e in chosen], from_block, last, finalized, to_block)
     calls_before, throttles_before = rpc.calls["eth_getLogs"], rpc.throttles
     planner = AdaptiveRange(settings.backfill_max_range)
     batches = leader_batches(leaders, settings.leader_batch_size)
     venues = venues_of(report.exchanges, settings.venues)
-    start = from_block
-    while start <= last:
-        lo, hi = planner.next_chunk(start, last)
-        try:
-            found = fetch_chunk(rpc, venues, batches, lo, hi)
-        except RpcRangeTooLarge as exc:
-            planner.shrink(hi - lo + 1, exc.span)
-            continue
+
+    def fetch(unit: tuple[list[str], int], lo: int, hi: int) -> list[Fill]:
+        batch, position = unit
+        return fetch_chunk(rpc, venues, [batch], lo, hi, (position,))
+
+    units = [(batch, position) for batch in batches for position in settings.follow_positions]
+    scheduler = ChunkScheduler(
+        planner, from_block, last, units, fetch, settings.rpc_max_concurrency
+    )
+    for chunk in scheduler.chunks():  # in the order they finish, not block order
+        lo, hi = chunk.lo, chunk.hi
+        found = list({f.key: f for part in chunk.results for f in part}.values())
         found = ctx.block_times.fill_in(rpc, found)
-        with ctx.engine.connect() as conn:
-            stale = _stale_fills(conn, rpc, report.exchanges, lo, hi, {f.key for f in found})
-        with ctx.engine.begin() as conn:  # fills and cursor move together, or not at all
+        stale = _stale_fills(ctx.engine, rpc, report.exchanges, lo, hi, {f.key for f in found})
+        with ctx.engine.begin() as conn:  # a chunk's fills, coverage and cursor, or nothing
             retract_fills(conn, stale)
             written = upsert_fills(conn, found, "backfill")
             final_hi = min(hi, finalized)  # unfinalized blocks count as covered only later
             if final_hi >= lo:
                 for exchange in chosen:
                     record_range(conn, exchange.name, lo, final_hi)
-                    advance_cursor(conn, exchange.name, final_hi, covered_from=lo)
-        planner.succeeded(hi - lo + 1)
+                    _advance_cursor(conn, exchange.name, from_block)
         report.chunks += 1
         report.blocks_done += hi - lo + 1
         report.fills_found += len(found)
@@ -205,6 +228,5 @@ def reconcile(
         report.seconds = time.monotonic() - began
         if on_progress:
             on_progress(report)
-        start = hi + 1
     report.seconds = time.monotonic() - began
     return report

@@ -21,12 +21,7 @@ from web3.exceptions import Web3Exception
 
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
-from polygon_pipeline.chain.log_queries import (
-    MAKER_POSITION,
-    TAKER_POSITION,
-    leader_batches,
-    leader_filter,
-)
+from polygon_pipeline.chain.log_queries import leader_batches, leader_filter
 from polygon_pipeline.chain.rpc_errors import RpcError
 from polygon_pipeline.chain.ws_logs import head_header, raw_log
 from polygon_pipeline.redact import scrub
@@ -151,7 +146,7 @@ class Watcher:
             heads = await w3.eth.subscribe("newHeads")
             leaders = await asyncio.to_thread(self._leaders)
             for batch in leader_batches(leaders, self.settings.leader_batch_size):
-                for position in (MAKER_POSITION, TAKER_POSITION):
+                for position in self.ctx.settings.follow_positions:
                     await w3.eth.subscribe("logs", leader_filter(self._venues, batch, position))
             self.status.connected = True
             # Subscribed first, then fill the gap, so nothing falls between the two: after a

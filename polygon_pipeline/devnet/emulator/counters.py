@@ -38,6 +38,8 @@ class Counters:
     removed_logs_sent: int = 0
     first_served_at: float | None = None  # wall clock, for goodput over the busy interval
     last_served_at: float | None = None
+    in_flight: int = 0  # HTTP requests received and not yet answered
+    peak_in_flight: int = 0
     peak_received: WindowPeak = field(default_factory=WindowPeak)
     peak_served: WindowPeak = field(default_factory=WindowPeak)
 
@@ -48,6 +50,13 @@ class Counters:
         wall = time.time()
         self.first_served_at = self.first_served_at or wall
         self.last_served_at = wall
+
+    def request_began(self) -> None:
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+
+    def request_ended(self) -> None:
+        self.in_flight -= 1
 
     def snapshot(self) -> dict:
         return {
@@ -71,4 +80,5 @@ class Counters:
             "last_served_at": self.last_served_at,
             "peak_rps_received": self.peak_received.peak,
             "peak_rps_served": self.peak_served.peak,
+            "peak_in_flight": self.peak_in_flight,
         }

@@ -104,6 +104,14 @@ class ProviderEmulator:
 
     # ---- HTTP JSON-RPC --------------------------------------------------------------------
     async def _handle_http(self, request: web.Request) -> web.Response:
+        counters = self.counters  # a reset while this request is in flight starts afresh
+        counters.request_began()
+        try:
+            return await self._answer_http(request)
+        finally:
+            counters.request_ended()
+
+    async def _answer_http(self, request: web.Request) -> web.Response:
         try:
             payload = json.loads(await request.read())
         except ValueError:
