@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     rpc_max_rps: float = Field(default=5.0, gt=0)
     rpc_max_concurrency: int = Field(default=4, ge=1)
     leader_batch_size: int = Field(default=100, ge=1, le=1000)
+    # History fetched for a leader added without --history-from-block (about a day at 2 s
+    # blocks); 0: none.
+    leader_history_blocks: int = Field(default=43_200, ge=0)
     follow_roles: str = "maker,taker"  # or "maker": every leader order, half the calls
     # Active block ranges of venues, overriding the registry's (the devnet sets its own).
     venue_blocks: str = ""

@@ -161,8 +161,8 @@ def test_coverage_gaps(engine):
 
     with engine.begin() as conn:
         for lo, hi in ((100, 199), (150, 250), (300, 399), (400, 400)):
-            record_range(conn, "ctf", lo, hi)
-        record_range(conn, "negrisk", 0, 1000)
+            record_range(conn, "ctf", lo, hi, leader_set_id=1)
+        record_range(conn, "negrisk", 0, 1000, leader_set_id=1)
     with engine.connect() as conn:
         assert gaps(conn, "ctf", 100, 400) == [(251, 299)]
         assert gaps(conn, "ctf", 50, 450) == [(50, 99), (251, 299), (401, 450)]

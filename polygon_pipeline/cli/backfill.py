@@ -8,10 +8,9 @@ import click
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.chain.rpc_errors import RpcError
-from polygon_pipeline.cli.common import settings_or_exit
-from polygon_pipeline.settings import ConfigError
-from polygon_pipeline.sync.context import SyncContext
-from polygon_pipeline.sync.reconcile import NothingToFollow, ReconcileReport, reconcile
+from polygon_pipeline.cli.common import block_progress, one_line, settings_or_exit, sync_context
+from polygon_pipeline.sync.history import backfill_history
+from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
 
 
 @click.command()
@@ -29,7 +28,8 @@ from polygon_pipeline.sync.reconcile import NothingToFollow, ReconcileReport, re
 @click.option(
     "--since-cursor",
     is_flag=True,
-    help="Start at the exchange cursor less POLYGON_BACKFILL_SAFETY_OVERLAP.",
+    help="Start at the exchange cursor less POLYGON_BACKFILL_SAFETY_OVERLAP; then fetch the "
+    "history new leaders still miss.",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log retries and throttling.")
 def backfill(
@@ -50,35 +50,18 @@ def backfill(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     exchanges = list(EXCHANGES) if exchange == "all" else [exchange]
-    settings = settings_or_exit()
-    try:
-        ctx = SyncContext.from_settings(settings)
-    except (ConfigError, RpcError) as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        with click.progressbar(
-            length=1, label="reconciling", show_pos=True, item_show_func=_describe
-        ) as bar:
-
-            def progress(report: ReconcileReport) -> None:
-                bar.length = max(report.blocks_total, 1)
-                bar.update(report.blocks_done - bar.pos, report)
-
+    with sync_context(settings_or_exit()) as ctx, one_line(NothingToFollow, RpcError):
+        with block_progress("reconciling") as progress:
             report = reconcile(ctx, exchanges, from_block, to_block, on_progress=progress)
-    except (NothingToFollow, RpcError) as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        ctx.close()
-    click.echo(report.summary())
+        click.echo(report.summary())
+        if since_cursor:  # leaders added since the last run: their wanted history
+            with block_progress("leader history") as progress:
+                history = backfill_history(ctx, on_progress=progress)
+            if history.leaders:
+                click.echo(history.summary())
     if report.requested_to is not None and report.requested_to > report.to_block:
         click.echo(
             f"stopped at the finalized head, block {report.finalized} (asked for "
             f"{report.requested_to}): later blocks can still be reorganized; rerun with "
             "--since-cursor once they are final, or run `polygon-pipeline watch` for live fills"
         )
-
-
-def _describe(report: ReconcileReport | None) -> str:
-    if report is None:
-        return ""
-    return f"fills {report.fills_found}, calls {report.getlogs_calls}, 429s {report.throttles}"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Protocol
 
 import click
 from sqlalchemy import Engine
 
+from polygon_pipeline.chain.rpc_errors import RpcError
 from polygon_pipeline.settings import ConfigError, Settings, load_settings
 from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.sync.context import SyncContext
 
 
 def settings_or_exit() -> Settings:
@@ -19,21 +22,49 @@ def settings_or_exit() -> Settings:
         raise click.ClickException(f"config error: {exc}") from None
 
 
+def sync_context(settings: Settings) -> SyncContext:
+    """The use cases' context (database, governed RPC), or a one-line error."""
+    try:
+        return SyncContext.from_settings(settings)
+    except (ConfigError, RpcError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 def store_engine(settings: Settings) -> Engine:
     return make_engine(settings.database_url)
 
 
-def one_line_errors(*kinds: type[Exception]) -> Callable:
-    """Turn the given exceptions into `Error: <message>` and exit status 1, no traceback."""
+@contextlib.contextmanager
+def one_line(*kinds: type[Exception]) -> Iterator[None]:
+    """Turn the given exceptions into `Error: <message>` and exit status 1, no traceback.
+    A context manager, or a decorator of a whole command."""
+    try:
+        yield
+    except kinds as exc:
+        raise click.ClickException(str(exc)) from None
 
-    def wrap(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def inner(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except kinds as exc:
-                raise click.ClickException(str(exc)) from None
 
-        return inner
+class BlockProgress(Protocol):
+    blocks_total: int
+    blocks_done: int
+    fills_found: int
+    getlogs_calls: int
+    throttles: int
 
-    return wrap
+
+@contextlib.contextmanager
+def block_progress(label: str) -> Iterator[Callable[[BlockProgress], None]]:
+    """A progress bar over blocks; yields the `on_progress` callback of a use case."""
+    with click.progressbar(length=1, label=label, show_pos=True, item_show_func=_describe) as bar:
+
+        def update(report: BlockProgress) -> None:
+            bar.length = max(report.blocks_total, 1)
+            bar.update(report.blocks_done - bar.pos, report)
+
+        yield update
+
+
+def _describe(report: BlockProgress | None) -> str:
+    if report is None:
+        return ""
+    return f"fills {report.fills_found}, calls {report.getlogs_calls}, 429s {report.throttles}"

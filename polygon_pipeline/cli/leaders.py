@@ -7,51 +7,100 @@ from pathlib import Path
 import click
 
 from polygon_pipeline.chain.addresses import InvalidAddress
-from polygon_pipeline.cli.common import one_line_errors, settings_or_exit, store_engine
+from polygon_pipeline.chain.rpc_errors import RpcError
+from polygon_pipeline.cli.common import (
+    block_progress,
+    one_line,
+    settings_or_exit,
+    store_engine,
+    sync_context,
+)
 from polygon_pipeline.store import leaders_repo
+from polygon_pipeline.sync.history import backfill_history
+
+history_option = click.option(
+    "--history-from-block",
+    type=click.IntRange(min=0),
+    help="Then store these leaders' fills from block N up to the exchanges' cursors, querying "
+    "only them (default: POLYGON_LEADER_HISTORY_BLOCKS of history, left to the next "
+    "reconciliation).",
+)
 
 
 @click.group()
 def leaders() -> None:
-    """Manage the leader wallets to follow (stored lowercase in the database)."""
+    """Manage the leader wallets to follow (stored lowercase in the database). Follow the
+    address that holds the funds (the proxy wallet or Safe shown on the profile), not the
+    key that signs: it is the `maker` of the leader's order fills."""
+
+
+def _add(addresses: list[str], label: str | None, history_from_block: int | None) -> int:
+    """Add the leaders (validated as a whole first); with an explicit history start, fetch
+    their history now, resuming wherever an earlier attempt stopped."""
+    settings = settings_or_exit()
+    with store_engine(settings).begin() as conn:
+        default = leaders_repo.default_history_start(conn, settings.leader_history_blocks)
+        added = leaders_repo.add_leaders(conn, addresses, label, default)
+        if history_from_block is not None:
+            leaders_repo.want_history(conn, addresses, history_from_block)
+    if history_from_block is not None:
+        with sync_context(settings) as ctx, one_line(RpcError):
+            with block_progress("leader history") as progress:
+                report = backfill_history(ctx, addresses, on_progress=progress)
+            click.echo(report.summary())
+    return added
 
 
 @leaders.command()
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--label", help="A note stored with the new leaders.")
-@one_line_errors(InvalidAddress)
-def add(addresses: tuple[str, ...], label: str | None) -> None:
+@history_option
+@one_line(InvalidAddress)
+def add(addresses: tuple[str, ...], label: str | None, history_from_block: int | None) -> None:
     """Add ADDRESSES; if any is invalid, none is added."""
-    with store_engine(settings_or_exit()).begin() as conn:
-        added = leaders_repo.add_leaders(conn, addresses, label)
+    added = _add(list(addresses), label, history_from_block)
     click.echo(f"added {added} leader(s) ({len(set(addresses)) - added} already present)")
 
 
 @leaders.command()
 @click.argument("addresses", nargs=-1, required=True)
-@one_line_errors(InvalidAddress)
+@one_line(InvalidAddress)
 def remove(addresses: tuple[str, ...]) -> None:
-    """Stop following ADDRESSES."""
+    """Stop following ADDRESSES (their stored fills and coverage stay: adding one again
+    fetches nothing already covered)."""
     with store_engine(settings_or_exit()).begin() as conn:
         removed = leaders_repo.remove_leaders(conn, addresses)
     click.echo(f"removed {removed} leader(s)")
 
 
 @leaders.command("list")
-def list_() -> None:
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="Per leader: fills as maker, the last one's block and time. A leader with none may be "
+    "a signing key instead of the wallet that trades.",
+)
+def list_(stats: bool) -> None:
     """Print the leaders, one a line."""
     with store_engine(settings_or_exit()).connect() as conn:
-        for address in leaders_repo.list_leaders(conn):
-            click.echo(address)
+        if not stats:
+            for address in leaders_repo.list_leaders(conn):
+                click.echo(address)
+            return
+        click.echo(f"{'leader':<42}  {'fills':>7}  {'last block':>10}  last fill (UTC)")
+        for row in leaders_repo.leader_stats(conn):
+            last = row["last_time"].strftime("%Y-%m-%d %H:%M:%S") if row["last_time"] else "-"
+            block = row["last_block"] if row["last_block"] is not None else "-"
+            click.echo(f"{row['address']:<42}  {row['fills_as_maker']:>7}  {block:>10}  {last}")
 
 
 @leaders.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@one_line_errors(InvalidAddress)
-def import_(file: Path) -> None:
+@history_option
+@one_line(InvalidAddress)
+def import_(file: Path, history_from_block: int | None) -> None:
     """Add every address in FILE (one a line, or CSV with the address first; # comments).
     The whole file is checked first: one bad line and nothing is added."""
     addresses = leaders_repo.read_leader_file(file.read_text())
-    with store_engine(settings_or_exit()).begin() as conn:
-        added = leaders_repo.add_leaders(conn, addresses)
+    added = _add(addresses, None, history_from_block)
     click.echo(f"imported {len(addresses)} address(es) from {file}: {added} new")

@@ -2,58 +2,74 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select
 
 from polygon_pipeline.store.schema import reconciled_ranges
 
+Span = tuple[int, int]
 
-def record_range(conn: Connection, exchange: str, from_block: int, to_block: int) -> None:
+
+def record_range(
+    conn: Connection, exchange: str, from_block: int, to_block: int, leader_set_id: int
+) -> None:
+    """Blocks [from_block, to_block] of `exchange` are stored for the leaders of the set."""
     conn.execute(
         insert(reconciled_ranges).values(
             exchange=exchange,
             from_block=from_block,
             to_block=to_block,
             reconciled_at=datetime.now(tz=UTC),
+            leader_set_id=leader_set_id,
         )
     )
 
 
-def gaps(conn: Connection, exchange: str, from_block: int, to_block: int) -> list[tuple[int, int]]:
+def merge(spans: Iterable[Sequence[int]]) -> list[Span]:
+    """Sorted, overlapping or adjacent spans joined."""
+    merged: list[Span] = []
+    for lo, hi in sorted((int(a), int(b)) for a, b in spans):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
+def holes(spans: Sequence[Span], lo: int, hi: int) -> list[Span]:
+    """The parts of [lo, hi] outside the merged `spans`."""
+    found, reached = [], lo - 1
+    for a, b in spans:
+        if b < lo or a > hi:
+            continue
+        if a > reached + 1:
+            found.append((reached + 1, a - 1))
+        reached = max(reached, b)
+    if reached < hi:
+        found.append((reached + 1, hi))
+    return found
+
+
+def _spans(conn: Connection, exchange: str, from_block: int) -> list[Span]:
+    return merge(
+        conn.execute(
+            select(reconciled_ranges.c.from_block, reconciled_ranges.c.to_block)
+            .where(reconciled_ranges.c.exchange == exchange)
+            .where(reconciled_ranges.c.to_block >= from_block)
+        ).all()
+    )
+
+
+def gaps(conn: Connection, exchange: str, from_block: int, to_block: int) -> list[Span]:
     """The sub-ranges of [from_block, to_block] that no reconciliation covered."""
-    rows = conn.execute(
-        select(reconciled_ranges.c.from_block, reconciled_ranges.c.to_block)
-        .where(reconciled_ranges.c.exchange == exchange)
-        .where(reconciled_ranges.c.to_block >= from_block)
-        .where(reconciled_ranges.c.from_block <= to_block)
-        .order_by(reconciled_ranges.c.from_block)
-    ).all()
-    holes, reached = [], from_block - 1
-    for lo, hi in rows:
-        if lo > reached + 1:
-            holes.append((reached + 1, min(lo - 1, to_block)))
-        reached = max(reached, hi)
-        if reached >= to_block:
-            break
-    if reached < to_block:
-        holes.append((reached + 1, to_block))
-    return holes
+    return holes(_spans(conn, exchange, from_block), from_block, to_block)
 
 
 def covered_through(conn: Connection, exchange: str, from_block: int) -> int:
     """The last block of the unbroken coverage that starts at `from_block` (from_block - 1
     when that block itself was never covered): how far a cursor at from_block - 1 may move
     now that chunks finishing out of order may have closed a hole."""
-    rows = conn.execute(
-        select(reconciled_ranges.c.from_block, reconciled_ranges.c.to_block)
-        .where(reconciled_ranges.c.exchange == exchange)
-        .where(reconciled_ranges.c.to_block >= from_block)
-        .order_by(reconciled_ranges.c.from_block)
-    ).all()
-    reached = from_block - 1
-    for lo, hi in rows:
-        if lo > reached + 1:
-            break
-        reached = max(reached, hi)
-    return reached
+    spans = _spans(conn, exchange, from_block)
+    return spans[0][1] if spans and spans[0][0] <= from_block else from_block - 1

@@ -5,23 +5,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select, update
 
 from polygon_pipeline.chain.addresses import normalize_address
-from polygon_pipeline.store.schema import leaders
+from polygon_pipeline.store.schema import exchange_cursors, fills, leaders
 from polygon_pipeline.store.upsert import insert_on_conflict
 
 
-def add_leaders(conn: Connection, addresses: Iterable[str], label: str | None = None) -> int:
+def add_leaders(
+    conn: Connection,
+    addresses: Iterable[str],
+    label: str | None = None,
+    history_from_block: int | None = None,
+) -> int:
     """Add leaders, returning how many were new; raise InvalidAddress (naming the bad one)
-    before writing any."""
+    before writing any. `history_from_block`: how far back the new leaders' fills are wanted
+    (sync/history.py fetches them)."""
     normalized = sorted({normalize_address(a) for a in addresses})
     if not normalized:
         return 0
     now = datetime.now(tz=UTC)
-    stmt = insert_on_conflict(conn, leaders).values(
-        [{"address": a, "label": label, "added_at": now} for a in normalized]
-    )
+    rows = [
+        {"address": a, "label": label, "added_at": now, "history_from_block": history_from_block}
+        for a in normalized
+    ]
+    stmt = insert_on_conflict(conn, leaders).values(rows)
     stmt = stmt.on_conflict_do_nothing(index_elements=["address"]).returning(leaders.c.address)
     return len(conn.execute(stmt).all())
 
@@ -33,6 +41,60 @@ def remove_leaders(conn: Connection, addresses: Iterable[str]) -> int:
 
 def list_leaders(conn: Connection) -> list[str]:
     return list(conn.execute(select(leaders.c.address).order_by(leaders.c.address)).scalars())
+
+
+def want_history(conn: Connection, addresses: Iterable[str], from_block: int) -> None:
+    """Ask for these leaders' fills from `from_block` on (an explicit request replaces the
+    default one set when they were added)."""
+    normalized = {normalize_address(a) for a in addresses}
+    conn.execute(
+        update(leaders)
+        .where(leaders.c.address.in_(normalized))
+        .values(history_from_block=from_block)
+    )
+
+
+def wanted_histories(conn: Connection, addresses: Iterable[str] | None = None) -> dict[str, int]:
+    """{leader: first block wanted} of the leaders (all, or these) that want a history."""
+    query = select(leaders.c.address, leaders.c.history_from_block).where(
+        leaders.c.history_from_block.is_not(None)
+    )
+    if addresses is not None:
+        query = query.where(leaders.c.address.in_({normalize_address(a) for a in addresses}))
+    return {address: start for address, start in conn.execute(query)}
+
+
+def default_history_start(conn: Connection, history_blocks: int) -> int | None:
+    """Where a leader added now starts its history by default: POLYGON_LEADER_HISTORY_BLOCKS
+    below the lowest exchange cursor; None (nothing to fetch) when that setting is 0 or
+    nothing was reconciled yet (the first reconciliation covers every leader)."""
+    lowest = conn.execute(select(func.min(exchange_cursors.c.last_processed_block))).scalar()
+    if history_blocks == 0 or lowest is None:
+        return None
+    return max(0, lowest - history_blocks + 1)
+
+
+def leader_stats(conn: Connection) -> list[dict]:
+    """Per leader: fills as maker, the last one's block and time (a leader with none, or none
+    for long, may be the signing key rather than the funded proxy wallet)."""
+    per_maker = (
+        select(
+            fills.c.maker,
+            func.count().label("fills_as_maker"),
+            func.max(fills.c.block_number).label("last_block"),
+            func.max(fills.c.block_timestamp).label("last_time"),
+        )
+        .group_by(fills.c.maker)
+        .subquery()
+    )
+    query = (
+        select(leaders.c.address, leaders.c.label, per_maker)
+        .outerjoin(per_maker, per_maker.c.maker == leaders.c.address)
+        .order_by(leaders.c.address)
+    )
+    return [
+        {**row._mapping, "fills_as_maker": row.fills_as_maker or 0} for row in conn.execute(query)
+    ]
 
 
 def read_leader_file(text: str) -> list[str]:

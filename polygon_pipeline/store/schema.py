@@ -12,6 +12,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
     UniqueConstraint,
 )
 
@@ -79,6 +80,33 @@ leaders = Table(
     Column("address", String(42), primary_key=True),
     Column("label", String(200)),
     Column("added_at", UtcDateTime(), nullable=False),
+    # How far back this leader's fills are wanted (store/leader_coverage.py keeps what is
+    # complete); NULL: from when it was added.
+    Column("history_from_block", BigInteger),
+)
+
+# Every distinct list of leaders a reconciliation queried, so a stored range says for which
+# leaders it is complete: a leader added later is not covered by ranges reconciled before.
+leader_sets = Table(
+    "leader_sets",
+    metadata,
+    _id(),
+    Column("digest", String(64), nullable=False, unique=True),  # sha256 of `leaders`
+    Column("leaders", Text, nullable=False),  # sorted lowercase addresses, comma-separated
+)
+
+# Block ranges a leader history backfill stored, for the leaders of one set only (they do
+# not count as the exchange's coverage: the other leaders were not queried).
+leader_ranges = Table(
+    "leader_ranges",
+    metadata,
+    _id(),
+    Column("exchange", String(16), nullable=False),
+    Column("from_block", BigInteger, nullable=False),
+    Column("to_block", BigInteger, nullable=False),
+    Column("leader_set_id", BigInteger, nullable=False),
+    Column("reconciled_at", UtcDateTime(), nullable=False),
+    Index("ix_leader_ranges_set", "leader_set_id", "exchange"),
 )
 
 # The shared RPC budget (see store/limiter.py): one row per provider budget, GCRA state.
@@ -131,6 +159,7 @@ reconciled_ranges = Table(
     Column("from_block", BigInteger, nullable=False),
     Column("to_block", BigInteger, nullable=False),
     Column("reconciled_at", UtcDateTime(), nullable=False),
+    Column("leader_set_id", BigInteger),  # the leaders it is complete for (NULL: before 0003)
     Index("ix_reconciled_ranges_exchange", "exchange", "from_block"),
 )
 

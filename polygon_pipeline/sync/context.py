@@ -39,6 +39,12 @@ class SyncContext:
                 )
         return cls(settings, engine, rpc)
 
+    def __enter__(self) -> SyncContext:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self.rpc.close()
         self.rpc.limiter.engine.dispose()

@@ -46,7 +46,7 @@ class Chunk(Generic[Result]):
 
 
 class ChunkScheduler(Generic[Unit, Result]):
-    """Plans chunks over [first, last] and runs `fetch(unit, lo, hi)` for every unit (a
+    """Plans chunks over `ranges` and runs `fetch(unit, lo, hi)` for every unit (a
     leader batch and a role) of each chunk on `in_flight` threads. As many again wait in
     the pool's queue, so a thread that finishes starts the next query at once instead of
     waiting for the caller to store a chunk."""
@@ -54,8 +54,7 @@ class ChunkScheduler(Generic[Unit, Result]):
     def __init__(
         self,
         planner: AdaptiveRange,
-        first: int,
-        last: int,
+        ranges: Sequence[tuple[int, int]],
         units: Sequence[Unit],
         fetch: Callable[[Unit, int, int], Result],
         in_flight: int,
@@ -66,7 +65,8 @@ class ChunkScheduler(Generic[Unit, Result]):
         self.units = list(units)
         self.fetch = fetch
         self.in_flight = max(1, in_flight)
-        self._unplanned: list[tuple[int, int]] = [(first, last)] if first <= last else []
+        self._unplanned = [(lo, hi) for lo, hi in ranges if lo <= hi]
+        heapq.heapify(self._unplanned)
         self._pending: deque[tuple[Chunk[Result], Unit]] = deque()
         self._running: dict[Future, tuple[Chunk[Result], Unit]] = {}
         self._proven = 0  # the largest chunk size answered since the last refusal

@@ -4,7 +4,7 @@ partitions, the CLI). Per exchange, never per leader; exactly once; reorg-safe."
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -25,6 +25,7 @@ from polygon_pipeline.chain.rpc_errors import RpcPermanent, RpcRangeTooLarge
 from polygon_pipeline.store.coverage import covered_through, record_range
 from polygon_pipeline.store.cursors import advance_cursor, get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
+from polygon_pipeline.store.leader_coverage import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.schema import fills as fills_table
 from polygon_pipeline.sync.context import SyncContext
@@ -158,6 +159,33 @@ def _advance_cursor(conn: Connection, exchange: str, run_from: int) -> None:
         advance_cursor(conn, exchange, reach, covered_from=base)
 
 
+def scan(
+    ctx: SyncContext,
+    planner: AdaptiveRange,
+    venues: Sequence[Venue],
+    leaders: Sequence[str],
+    ranges: Sequence[tuple[int, int]],
+) -> Iterator[tuple[int, int, list[Fill]]]:
+    """(lo, hi, fills) for every chunk of `ranges`, in the order chunks finish (not block
+    order), with up to POLYGON_RPC_MAX_CONCURRENCY queries in flight: every fill of these
+    leaders at these venues, once each, with block timestamps."""
+    rpc, settings = ctx.rpc, ctx.settings
+
+    def fetch(unit: tuple[list[str], int], lo: int, hi: int) -> list[Fill]:
+        batch, position = unit
+        return fetch_chunk(rpc, venues, [batch], lo, hi, (position,))
+
+    units = [
+        (batch, position)
+        for batch in leader_batches(leaders, settings.leader_batch_size)
+        for position in settings.follow_positions
+    ]
+    scheduler = ChunkScheduler(planner, ranges, units, fetch, settings.rpc_max_concurrency)
+    for chunk in scheduler.chunks():
+        found = list({f.key: f for part in chunk.results for f in part}.values())
+        yield chunk.lo, chunk.hi, ctx.block_times.fill_in(rpc, found)
+
+
 def reconcile(
     ctx: SyncContext,
     exchanges: Sequence[str],
@@ -193,21 +221,10 @@ def reconcile(
     report = ReconcileReport([e.name for e in chosen], from_block, last, finalized, to_block)
     calls_before, throttles_before = rpc.calls["eth_getLogs"], rpc.throttles
     planner = AdaptiveRange(settings.backfill_max_range)
-    batches = leader_batches(leaders, settings.leader_batch_size)
     venues = venues_of(report.exchanges, settings.venues)
-
-    def fetch(unit: tuple[list[str], int], lo: int, hi: int) -> list[Fill]:
-        batch, position = unit
-        return fetch_chunk(rpc, venues, [batch], lo, hi, (position,))
-
-    units = [(batch, position) for batch in batches for position in settings.follow_positions]
-    scheduler = ChunkScheduler(
-        planner, from_block, last, units, fetch, settings.rpc_max_concurrency
-    )
-    for chunk in scheduler.chunks():  # in the order they finish, not block order
-        lo, hi = chunk.lo, chunk.hi
-        found = list({f.key: f for part in chunk.results for f in part}.values())
-        found = ctx.block_times.fill_in(rpc, found)
+    with ctx.engine.begin() as conn:
+        set_id = leader_set_id(conn, leaders)
+    for lo, hi, found in scan(ctx, planner, venues, leaders, [(from_block, last)]):
         stale = _stale_fills(ctx.engine, rpc, report.exchanges, lo, hi, {f.key for f in found})
         with ctx.engine.begin() as conn:  # a chunk's fills, coverage and cursor, or nothing
             retract_fills(conn, stale)
@@ -215,7 +232,7 @@ def reconcile(
             final_hi = min(hi, finalized)  # unfinalized blocks count as covered only later
             if final_hi >= lo:
                 for exchange in chosen:
-                    record_range(conn, exchange.name, lo, final_hi)
+                    record_range(conn, exchange.name, lo, final_hi, set_id)
                     _advance_cursor(conn, exchange.name, from_block)
         report.chunks += 1
         report.blocks_done += hi - lo + 1

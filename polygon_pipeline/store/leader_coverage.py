@@ -1,0 +1,65 @@
+"""Per-leader coverage: the block ranges for which a leader's fills are known complete.
+
+A range is complete for a leader when the query that covered it held the leader: every
+reconciled range records the set of leaders its run queried, and a history backfill records
+its own ranges for the new leaders only. So a leader added today is not taken as covered by
+yesterday's ranges, a killed history backfill resumes where it stopped, and a leader removed
+and added again is not fetched again where it was covered."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, insert, select, union_all
+
+from polygon_pipeline.store.coverage import Span, merge
+from polygon_pipeline.store.schema import leader_ranges, leader_sets, reconciled_ranges
+from polygon_pipeline.store.upsert import insert_on_conflict
+
+
+def leader_set_id(conn: Connection, leaders: Iterable[str]) -> int:
+    """The id of this set of leaders (addresses lowercase), created on first use."""
+    text = ",".join(sorted(set(leaders)))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    stmt = insert_on_conflict(conn, leader_sets).values(digest=digest, leaders=text)
+    conn.execute(stmt.on_conflict_do_nothing(index_elements=["digest"]))
+    return conn.execute(select(leader_sets.c.id).where(leader_sets.c.digest == digest)).scalar_one()
+
+
+def record_leader_range(conn: Connection, exchange: str, lo: int, hi: int, set_id: int) -> None:
+    conn.execute(
+        insert(leader_ranges).values(
+            exchange=exchange,
+            from_block=lo,
+            to_block=hi,
+            leader_set_id=set_id,
+            reconciled_at=datetime.now(tz=UTC),
+        )
+    )
+
+
+def _sets_with(conn: Connection, leader: str) -> list[int]:
+    # Addresses are fixed-length lowercase hex, so a substring match is an exact match.
+    return list(
+        conn.execute(
+            select(leader_sets.c.id).where(leader_sets.c.leaders.contains(leader))
+        ).scalars()
+    )
+
+
+def covered(conn: Connection, leader: str, exchange: str) -> list[Span]:
+    """The merged ranges where `leader`'s fills of `exchange` are complete."""
+    sets = _sets_with(conn, leader)
+    if not sets:
+        return []
+    spans = union_all(
+        *(
+            select(t.c.from_block, t.c.to_block)
+            .where(t.c.exchange == exchange)
+            .where(t.c.leader_set_id.in_(sets))
+            for t in (reconciled_ranges, leader_ranges)
+        )
+    )
+    return merge(conn.execute(spans).all())

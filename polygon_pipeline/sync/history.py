@@ -1,0 +1,116 @@
+"""A leader's history: its fills from a chosen block up to where the exchanges' cursors are
+(the finalized head where there is no cursor yet), with OR lists that hold only the leaders
+that need it, so the calls grow with the new leaders' batches, not with all leaders.
+
+What each leader already has is read from its coverage (store/leader_coverage.py): a rerun
+after a kill resumes, and a leader removed and added again is not fetched again where it
+was covered. Leaders whose holes are the same are queried together, both exchanges in one
+filter where their holes agree."""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
+from polygon_pipeline.chain.ranges import AdaptiveRange
+from polygon_pipeline.store.coverage import Span, holes
+from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.fills_repo import upsert_fills
+from polygon_pipeline.store.leader_coverage import covered, leader_set_id, record_leader_range
+from polygon_pipeline.store.leaders_repo import wanted_histories
+from polygon_pipeline.sync.context import SyncContext
+from polygon_pipeline.sync.head import finalized_head
+from polygon_pipeline.sync.reconcile import scan
+
+
+@dataclass
+class HistoryReport:
+    leaders: int = 0  # leaders that had holes
+    blocks_total: int = 0
+    blocks_done: int = 0
+    fills_found: int = 0
+    fills_written: int = 0
+    getlogs_calls: int = 0  # the client's own telemetry; claims use the provider's counters
+    throttles: int = 0
+    holes: dict[str, list[Span]] = field(default_factory=dict)  # per leader, before the run
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"history of {self.leaders} leader(s): {self.blocks_done} blocks, "
+            f"{self.fills_found} fills found, {self.fills_written} written; "
+            f"{self.getlogs_calls} eth_getLogs calls, {self.seconds:.1f}s"
+        )
+
+
+def history_holes(
+    ctx: SyncContext, leaders: Sequence[str] | None = None
+) -> dict[str, dict[str, list[Span]]]:
+    """{leader: {exchange: holes}} in each leader's wanted history (history_from_block up to
+    the exchange's cursor, or the finalized head without one); leaders without a wanted
+    history, or with none missing, are left out."""
+    with ctx.engine.connect() as conn:
+        wanted = wanted_histories(conn, leaders)
+        ends = {name: get_cursor(conn, name) for name in EXCHANGES}
+    if wanted and None in ends.values():
+        head = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
+        ends = {name: head if end is None else end for name, end in ends.items()}
+    missing: dict[str, dict[str, list[Span]]] = {}
+    with ctx.engine.connect() as conn:
+        for leader, start in wanted.items():
+            per_exchange = {
+                name: holes(covered(conn, leader, name), start, end)
+                for name, end in ends.items()
+                if start <= end
+            }
+            if any(per_exchange.values()):
+                missing[leader] = {k: v for k, v in per_exchange.items() if v}
+    return missing
+
+
+def backfill_history(
+    ctx: SyncContext,
+    leaders: Sequence[str] | None = None,
+    on_progress: Callable[[HistoryReport], None] | None = None,
+) -> HistoryReport:
+    """Store the missing history of `leaders` (default: every leader with a wanted history)."""
+    began = time.monotonic()
+    missing = history_holes(ctx, leaders)
+    report = HistoryReport(leaders=len(missing))
+    report.holes = {
+        leader: sorted({span for spans in per.values() for span in spans})
+        for leader, per in missing.items()
+    }
+    jobs: dict[tuple[Span, ...], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for leader, per_exchange in missing.items():  # same holes -> one query for all of them
+        for exchange, spans in per_exchange.items():
+            jobs[tuple(spans)][leader].append(exchange)
+    work: dict[tuple[tuple[Span, ...], tuple[str, ...]], list[str]] = defaultdict(list)
+    for spans, by_leader in jobs.items():
+        for leader, exchanges in by_leader.items():
+            work[(spans, tuple(sorted(exchanges)))].append(leader)
+    report.blocks_total = sum(hi - lo + 1 for spans, _ in work for lo, hi in spans)
+    calls_before, throttles_before = ctx.rpc.calls["eth_getLogs"], ctx.rpc.throttles
+    for (spans, exchanges), group in work.items():
+        with ctx.engine.begin() as conn:
+            set_id = leader_set_id(conn, group)
+        planner = AdaptiveRange(ctx.settings.backfill_max_range)
+        venues = venues_of(exchanges, ctx.settings.venues)
+        for lo, hi, found in scan(ctx, planner, venues, group, list(spans)):
+            with ctx.engine.begin() as conn:  # fills and their coverage, or nothing
+                written = upsert_fills(conn, found, "backfill")
+                for exchange in exchanges:
+                    record_leader_range(conn, exchange, lo, hi, set_id)
+            report.blocks_done += hi - lo + 1
+            report.fills_found += len(found)
+            report.fills_written += written
+            report.getlogs_calls = ctx.rpc.calls["eth_getLogs"] - calls_before
+            report.throttles = ctx.rpc.throttles - throttles_before
+            report.seconds = time.monotonic() - began
+            if on_progress:
+                on_progress(report)
+    report.seconds = time.monotonic() - began
+    return report
