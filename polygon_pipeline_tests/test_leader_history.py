@@ -153,3 +153,53 @@ def test_leaders_list_stats_shows_fills_as_maker(devnet, env, db_url, leaders):
     assert int(rows[leaders[0]][1]) == len(makes) > 0
     assert int(rows[leaders[0]][2]) == max(r["block_number"] for r in makes)
     assert rows[quiet][1:3] == ["0", "-"]
+
+
+def test_dagster_registers_a_leader_and_its_history_run_fills_it(
+    devnet, env, db_url, leaders, monkeypatch, tmp_path
+):
+    """The sensor gives each new leader a partition and requests the history run of one that
+    wants a history; the run stores it; the check lists the leader while holes remain."""
+    from dagster import DagsterInstance, build_sensor_context, materialize
+
+    from polygon_pipeline.defs.leader_history import (
+        leader_histories_complete,
+        leader_history,
+        leader_partitions,
+        leaders_sensor,
+    )
+    from polygon_pipeline.defs.resources import PipelineResource
+
+    start, end = _mine(devnet, 20)
+    _ok(run_cli("leaders", "add", leaders[0], env=env))
+    _ok(run_cli("backfill", "--from-block", str(start), "--to-block", str(end), env=env))
+    for key, value in env.items():
+        if key.startswith("POLYGON_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("POLYGON_LEADER_HISTORY_BLOCKS", "20")
+    _ok(run_cli("leaders", "add", leaders[1], env={**env, "POLYGON_LEADER_HISTORY_BLOCKS": "20"}))
+    instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
+    resources = {"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)}
+    tick = leaders_sensor(build_sensor_context(instance=instance, resources=resources))
+    (added,) = tick.dynamic_partitions_requests
+    assert set(added.partition_keys) == {leaders[0], leaders[1]}
+    assert [r.partition_key for r in tick.run_requests] == [leaders[1]]
+    instance.add_dynamic_partitions(leader_partitions.name, list(added.partition_keys))
+
+    result = materialize(
+        [leader_history, leader_histories_complete],
+        instance=instance,
+        partition_key=leaders[1],
+        resources=resources,
+    )
+    assert result.success
+    metadata = result.asset_materializations_for_node("leader_history")[0].metadata
+    assert metadata["blocks"].value == 20 and metadata["eth_getLogs_calls"].value > 0
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    assert leader_fills(devnet.truth(end - 19, end), {leaders[1]}) <= _stored(db_url)
+
+    _ok(run_cli("leaders", "add", leaders[2], env={**env, "POLYGON_LEADER_HISTORY_BLOCKS": "20"}))
+    pending = leader_histories_complete(pipeline=resources["pipeline"])
+    assert not pending.passed and pending.metadata["leaders_with_holes"].value == 1
+    assert leaders[2] in pending.metadata["holes"].value

@@ -3,6 +3,7 @@
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -67,7 +68,7 @@ def leader_fills(context: AssetExecutionContext, pipeline: PipelineResource) -> 
 
 
 @asset(
-    deps=[leader_fills],
+    deps=[leader_fills, AssetKey("leader_history")],
     group_name="polygon",
     kinds={"pandas", "sql"},
     description="Per leader and UTC day: trades (fills where the leader is maker, each "

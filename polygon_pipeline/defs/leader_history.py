@@ -1,0 +1,113 @@
+"""Leader history in Dagster: one partition per leader, registered by a sensor when a leader
+is added, whose run stores the leader's missing history (sync/history.py) and can be rerun
+from the UI; a check lists the leaders whose wanted history still has holes."""
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    DefaultSensorStatus,
+    DynamicPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    asset,
+    asset_check,
+    define_asset_job,
+    sensor,
+)
+
+from polygon_pipeline.defs.assets import RPC_POOL
+from polygon_pipeline.defs.live_feed import live_fills
+from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
+from polygon_pipeline.sync.history import backfill_history, history_holes
+
+leader_partitions = DynamicPartitionsDefinition(name="leaders")
+
+
+def _spans(spans: list[tuple[int, int]]) -> str:
+    return ", ".join(f"{lo}..{hi}" for lo, hi in spans) or "-"
+
+
+@asset(
+    partitions_def=leader_partitions,
+    deps=[live_fills],
+    pool=RPC_POOL,
+    group_name="polygon",
+    kinds={"sql"},
+    description="A leader's history: its fills from its wanted first block up to the "
+    "exchanges' cursors, queried for this leader only; a rerun fetches only what is missing.",
+)
+def leader_history(context: AssetExecutionContext, pipeline: PipelineResource) -> MaterializeResult:
+    leader = context.partition_key
+    with pipeline.sync_context() as ctx:
+        report = backfill_history(ctx, [leader])
+    return MaterializeResult(
+        metadata={
+            "holes_before": MetadataValue.text(_spans(report.holes.get(leader, []))),
+            "blocks": report.blocks_done,
+            "fills_found": report.fills_found,
+            "fills_written": report.fills_written,
+            "eth_getLogs_calls": report.getlogs_calls,
+            "throttled_429s": report.throttles,
+            "duration_s": MetadataValue.float(round(report.seconds, 3)),
+        }
+    )
+
+
+@asset_check(
+    asset=leader_history,
+    description="Every leader's wanted history is stored: lists the leaders whose history "
+    "still has holes (expected while a new leader's history is being fetched).",
+)
+def leader_histories_complete(pipeline: PipelineResource) -> AssetCheckResult:
+    with pipeline.sync_context(check_chain=False) as ctx:
+        missing = history_holes(ctx)
+    table = "\n".join(
+        f"| {leader} | {exchange} | {_spans(spans)} |"
+        for leader, per in sorted(missing.items())
+        for exchange, spans in sorted(per.items())
+    )
+    return AssetCheckResult(
+        passed=not missing,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "leaders_with_holes": len(missing),
+            "holes": MetadataValue.md(
+                "| leader | exchange | missing blocks |\n|---|---|---|\n" + table
+                if missing
+                else "none"
+            ),
+        },
+    )
+
+
+leader_history_job = define_asset_job(
+    "leader_history_job", selection=[leader_history], partitions_def=leader_partitions
+)
+
+
+@sensor(
+    job=leader_history_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Registers a partition for each leader added, and requests the history run "
+    "of each one that wants a history (no RPC call).",
+)
+def leaders_sensor(context: SensorEvaluationContext, pipeline: PipelineResource) -> SensorResult:
+    with pipeline.store() as engine, engine.connect() as conn:
+        leaders = list_leaders(conn)
+        wanted = wanted_histories(conn, leaders)
+    known = set(context.instance.get_dynamic_partitions(leader_partitions.name))
+    new = [leader for leader in leaders if leader not in known]
+    return SensorResult(
+        run_requests=[
+            RunRequest(partition_key=leader, run_key=f"history {leader} from {wanted[leader]}")
+            for leader in leaders
+            if leader in wanted
+        ],
+        dynamic_partitions_requests=[leader_partitions.build_add_request(new)] if new else [],
+    )
