@@ -66,6 +66,12 @@ class Settings(BaseSettings):
     watch_health_port: int = Field(default=8787, ge=0, le=65535)  # 0: any free port
     watch_leaders_poll_s: float = Field(default=5.0, gt=0)
     watch_reconnect_max_s: float = Field(default=30.0, gt=0)
+    # Dagster: block windows (partitions of leader_fills) and automation
+    partition_window_blocks: int = Field(default=10_000, ge=10, le=10_000_000)
+    partitions_start_block: int | None = Field(default=None, ge=0)
+    reconcile_cron: str = "*/5 * * * *"  # checked where the schedule is defined
+    window_sensor_interval_s: int = Field(default=30, ge=5, le=86_400)
+    windows_per_run: int = Field(default=50, ge=1, le=10_000)  # a backfill's windows per run
     # API mode: the Polymarket Data API poller
     data_api_url: SecretStr = SecretStr("https://data-api.polymarket.com")
     data_api_max_rps: float = Field(default=2.0, gt=0)

@@ -8,11 +8,10 @@ from __future__ import annotations
 import signal
 
 import pytest
-from dagster import DagsterInstance, MultiPartitionKey, materialize
+from dagster import DagsterInstance, materialize
 
-from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs.assets import daily_summaries, leader_fills
-from polygon_pipeline.defs.partitions import window_key, window_partitions
+from polygon_pipeline.defs.partitions import register_windows, window_key
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.handle import start_devnet
 from polygon_pipeline.store.engine import make_engine
@@ -143,15 +142,14 @@ def test_a_dagster_partition_across_the_cutover(devnet, db_url, leaders, monkeyp
     _load_leaders(db_url, leaders)
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
     key = window_key(lo, window)
-    instance.add_dynamic_partitions(window_partitions.name, [key])
-    for exchange in EXCHANGES:
-        result = materialize(
-            [leader_fills],
-            instance=instance,
-            partition_key=MultiPartitionKey({"exchange": exchange, "window": key}),
-            resources={"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)},
-        )
-        assert result.success
+    register_windows(instance, [key])
+    result = materialize(
+        [leader_fills],
+        instance=instance,
+        partition_key=key,
+        resources={"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)},
+    )
+    assert result.success
     truth = devnet.truth(lo, lo + window - 1)
     rows = _stored(db_url)
     assert rows.keys() == truth_fills(truth, set(leaders))

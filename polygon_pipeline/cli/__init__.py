@@ -11,6 +11,7 @@ from polygon_pipeline.cli.devnet import devnet
 from polygon_pipeline.cli.doctor import doctor
 from polygon_pipeline.cli.leaders import leaders
 from polygon_pipeline.cli.watch import watch
+from polygon_pipeline.cli.windows import windows
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,7 +20,7 @@ def cli() -> None:
     """Every Polymarket leader fill on Polygon, once, fast, provider-friendly."""
 
 
-for command in (devnet, leaders, backfill, watch, api_poll, compare, doctor, demo):
+for command in (devnet, leaders, backfill, watch, windows, api_poll, compare, doctor, demo):
     cli.add_command(command)
 
 

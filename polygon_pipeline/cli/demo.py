@@ -94,6 +94,7 @@ def _interrupt(_signum, _frame) -> None:
 
 
 DAGSTER_PORT = 3000
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -106,8 +107,8 @@ def _spawn_dagster(env: dict[str, str], log: Path) -> subprocess.Popen:
     command = [
         dagster,
         "dev",
-        "-m",
-        "polygon_pipeline.defs",
+        "-w",
+        str(WORKSPACE),
         "-h",
         "127.0.0.1",
         "-p",

@@ -3,7 +3,7 @@ both sources (it reads only what they stored)."""
 
 from dagster import MaterializeResult, MetadataValue, asset
 
-from polygon_pipeline.defs.assets import leader_fills
+from polygon_pipeline.defs.assets import REFRESH, leader_fills
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.sync.api_poller import ApiContext, poll_once
@@ -35,6 +35,7 @@ def api_trades(pipeline: PipelineResource) -> MaterializeResult:
 
 @asset(
     deps=[live_fills, leader_fills, api_trades],
+    automation_condition=REFRESH,
     group_name="polygon",
     kinds={"pandas", "matplotlib"},
     description="Per leader trade: which source saw it first and whether either missed "

@@ -1,97 +1,147 @@
-"""What runs by itself: a sensor that registers block windows as the finalized head passes
-them and requests their runs, and the schedule of the mini-reconciliation."""
-
-import os
+"""What runs by itself: the sensor that registers block windows as the finalized head passes
+them and requests their runs, the mini-reconciliation and checks schedules, the watcher's
+health reported without runs, and the automation of the derived assets."""
 
 from dagster import (
+    AssetCheckEvaluation,
+    AssetCheckSeverity,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DagsterInvalidDefinitionError,
+    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    MultiPartitionKey,
     RunRequest,
+    RunsFilter,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
+    SkipReason,
+    schedule,
     sensor,
 )
 
-from polygon_pipeline.chain.exchanges import EXCHANGES
+from polygon_pipeline.defs.api_mode import source_comparison
+from polygon_pipeline.defs.assets import leader_daily_summaries
+from polygon_pipeline.defs.checks import watcher_health, watcher_heartbeat_recent
 from polygon_pipeline.defs.jobs import (
     RPC_TAGS,
+    fill_checks_job,
     reconcile_recent_job,
     reconcile_windows_job,
-    watcher_health_job,
 )
 from polygon_pipeline.defs.partitions import (
+    register_windows,
     window_blocks,
-    window_key,
     window_of,
-    window_partitions,
+    windows_between,
 )
 from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.settings import ConfigError, load_settings
 from polygon_pipeline.sync.head import finalized_head
 
 MAX_NEW_WINDOWS = 200  # per evaluation, so a first start far behind stays a quick tick
-SENSOR_INTERVAL_S = int(os.environ.get("POLYGON_WINDOW_SENSOR_INTERVAL_S", "30"))
-RECONCILE_CRON = os.environ.get("POLYGON_RECONCILE_CRON", "*/5 * * * *")
+_SETTINGS = load_settings()
+_UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+]
 
 
 def first_window(finalized: int, size: int) -> int:
     """POLYGON_PARTITIONS_START_BLOCK's window, else the last window already closed."""
-    configured = os.environ.get("POLYGON_PARTITIONS_START_BLOCK")
-    if configured:
-        return window_of(int(configured), size)
+    configured = load_settings().partitions_start_block
+    if configured is not None:
+        return window_of(configured, size)
     return max(0, window_of(finalized, size) - size)
 
 
 @sensor(
     job=reconcile_windows_job,
-    minimum_interval_seconds=SENSOR_INTERVAL_S,
+    minimum_interval_seconds=_SETTINGS.window_sensor_interval_s,
     default_status=DefaultSensorStatus.RUNNING,
     description="Registers each block window once the finalized head has passed it, and "
-    "requests its reconciliation on both exchanges (one RPC call per evaluation).",
+    "requests its reconciliation (one RPC call per evaluation).",
 )
 def block_windows_sensor(context: SensorEvaluationContext, pipeline: PipelineResource):
-    ctx = pipeline.sync_context(check_chain=False)
-    try:
+    with pipeline.sync_context(check_chain=False) as ctx:
         finalized = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
-    finally:
-        ctx.close()
     size = window_blocks()
     start = int(context.cursor) if context.cursor else first_window(finalized, size)
-    new_keys = []
-    while start + size - 1 <= finalized and len(new_keys) < MAX_NEW_WINDOWS:
-        new_keys.append(window_key(start, size))
-        start += size
-    if not new_keys:
+    last = min(finalized, start + MAX_NEW_WINDOWS * size - 1)
+    closed = windows_between(start, last, size)
+    if not closed:
         return SensorResult(
             skip_reason=f"no window closed yet (finalized head {finalized})", cursor=str(start)
         )
+    register_windows(context.instance, closed)  # ascending, older windows included
     return SensorResult(
-        run_requests=[
-            RunRequest(
-                run_key=f"{exchange}|{key}",
-                partition_key=MultiPartitionKey({"exchange": exchange, "window": key}),
-                tags=RPC_TAGS,
-            )
-            for key in new_keys
-            for exchange in EXCHANGES
-        ],
-        dynamic_partitions_requests=[window_partitions.build_add_request(new_keys)],
-        cursor=str(start),
+        run_requests=[RunRequest(run_key=key, partition_key=key, tags=RPC_TAGS) for key in closed],
+        cursor=str(start + len(closed) * size),
     )
 
 
-watcher_health_schedule = ScheduleDefinition(
-    job=watcher_health_job,
-    cron_schedule="*/2 * * * *",
+@sensor(
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Reports the live watcher's heartbeat check every minute, without a run.",
+)
+def watcher_health_sensor(context: SensorEvaluationContext, pipeline: PipelineResource):
+    passed, metadata = watcher_health(pipeline)
+    (check_key,) = watcher_heartbeat_recent.check_keys
+    return SensorResult(
+        asset_events=[
+            AssetCheckEvaluation(
+                asset_key=check_key.asset_key,
+                check_name=check_key.name,
+                passed=passed,
+                severity=AssetCheckSeverity.WARN,
+                metadata=metadata,
+            )
+        ]
+    )
+
+
+def _reconcile_recent_schedule():
+    try:
+
+        @schedule(
+            job=reconcile_recent_job,
+            cron_schedule=_SETTINGS.reconcile_cron,
+            default_status=DefaultScheduleStatus.RUNNING,
+            description="Mini-reconciliation from the cursor to the finalized head "
+            "(POLYGON_RECONCILE_CRON, default every 5 minutes); a tick is skipped while the "
+            "previous one is still queued or running.",
+        )
+        def reconcile_recent_schedule(context: ScheduleEvaluationContext):
+            waiting = context.instance.get_runs_count(
+                RunsFilter(job_name=reconcile_recent_job.name, statuses=_UNFINISHED)
+            )
+            if waiting:
+                return SkipReason("the previous mini-reconciliation has not finished yet")
+            return RunRequest()
+
+    except DagsterInvalidDefinitionError as exc:
+        raise ConfigError(f"POLYGON_RECONCILE_CRON: {exc}") from None
+    return reconcile_recent_schedule
+
+
+reconcile_recent_schedule = _reconcile_recent_schedule()
+
+fill_checks_schedule = ScheduleDefinition(
+    job=fill_checks_job,
+    cron_schedule="*/10 * * * *",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Runs the watcher heartbeat check every two minutes (no RPC).",
+    description="The fills table's checks every ten minutes (no RPC).",
 )
 
-reconcile_recent_schedule = ScheduleDefinition(
-    job=reconcile_recent_job,
-    cron_schedule=RECONCILE_CRON,
-    default_status=DefaultScheduleStatus.RUNNING,
-    description="Mini-reconciliation from the cursor to the finalized head "
-    "(POLYGON_RECONCILE_CRON, default every 5 minutes).",
+derived_assets_automation = AutomationConditionSensorDefinition(
+    "derived_assets_automation",
+    target=AssetSelection.assets(leader_daily_summaries, source_comparison),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Keeps the daily summaries and the source comparison fresh (their "
+    "automation conditions: every 15 minutes).",
 )

@@ -9,7 +9,6 @@ from dagster import (
     MetadataValue,
     asset_check,
 )
-from sqlalchemy import func, select
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs.assets import leader_fills
@@ -20,54 +19,63 @@ from polygon_pipeline.store.coverage import gaps
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.heartbeats import last_beat
 from polygon_pipeline.store.live_comparison import compare_live, first_sighting_block
-from polygon_pipeline.store.schema import fills
-from polygon_pipeline.sync.watcher import ROLE as WATCHER_ROLE
+from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
 
 HEARTBEAT_MAX_AGE_S = 60
 
 
-@asset_check(
-    asset=leader_fills,
-    description="Each log is stored once: no two rows share (chain_id, tx_hash, log_index).",
-)
-def no_duplicate_fills(pipeline: PipelineResource) -> AssetCheckResult:
-    identity = (fills.c.chain_id, fills.c.tx_hash, fills.c.log_index)
-    with pipeline.store() as engine, engine.connect() as conn:
-        duplicated = conn.execute(
-            select(func.count()).select_from(
-                select(*identity).group_by(*identity).having(func.count() > 1).subquery()
-            )
-        ).scalar_one()
-        total = conn.execute(select(func.count()).select_from(fills)).scalar_one()
-    return AssetCheckResult(
-        passed=duplicated == 0, metadata={"duplicated_identities": duplicated, "fills": total}
-    )
+def _run_blocks(context: AssetCheckExecutionContext) -> tuple[int, int] | None:
+    """The blocks of the windows this run reconciled, when the check runs inside a window
+    run (a backfill): the check is then scoped to them, so it costs little and never fails
+    on older windows the backfill has not reached yet. None: a check run on its own."""
+    if not context.has_partition_key_range:
+        return None
+    windows = [parse_window(key) for key in context.partition_keys]
+    return min(lo for lo, _ in windows), max(hi for _, hi in windows)
+
+
+def _registered_start(context: AssetCheckExecutionContext) -> tuple[int | None, list[str]]:
+    """The first registered window's first block, and any malformed keys (a mistyped key
+    added by hand is reported, never fatal)."""
+    starts, bad_keys = [], []
+    for key in context.instance.get_dynamic_partitions(window_partitions.name):
+        try:
+            starts.append(parse_window(key)[0])
+        except ValueError:
+            bad_keys.append(key)
+    return (min(starts) if starts else None), bad_keys
 
 
 @asset_check(
     asset=leader_fills,
-    description="Reconciled coverage has no hole between the "
-    "first registered block window and each exchange's cursor.",
+    description="Reconciled coverage has no hole: in a window run, across its windows; on its "
+    "own, between the first registered window and each exchange's cursor.",
 )
 def no_coverage_gaps(
     context: AssetCheckExecutionContext, pipeline: PipelineResource
 ) -> AssetCheckResult:
-    windows = context.instance.get_dynamic_partitions(window_partitions.name)
-    if not windows:
-        return AssetCheckResult(passed=True, metadata={"note": "no block window registered yet"})
-    first = min(parse_window(key)[0] for key in windows)
+    scope = _run_blocks(context)
+    first, bad_keys = _registered_start(context)
     holes: dict[str, list[tuple[int, int]]] = {}
     cursors = {}
     with pipeline.store() as engine, engine.connect() as conn:
         for exchange in EXCHANGES:
             cursors[exchange] = get_cursor(conn, exchange)
-            if cursors[exchange] is not None and cursors[exchange] >= first:
-                holes[exchange] = gaps(conn, exchange, first, cursors[exchange])
+            lo, hi = scope or (first, cursors[exchange])
+            if lo is not None and hi is not None and hi >= lo:
+                holes[exchange] = gaps(conn, exchange, lo, hi)
     missing_blocks = sum(hi - lo + 1 for found in holes.values() for lo, hi in found)
     return AssetCheckResult(
-        passed=missing_blocks == 0,
+        passed=missing_blocks == 0 and not bad_keys,
+        severity=AssetCheckSeverity.WARN,  # holes a running backfill of older windows will close
         metadata={
-            "first_window_start": first,
+            "scope": MetadataValue.text(
+                f"this run's windows, blocks {scope[0]}..{scope[1]}"
+                if scope
+                else "first registered window to each cursor"
+            ),
+            "bad_window_keys": MetadataValue.json(bad_keys),
+            "first_window_start": MetadataValue.int(first or 0),
             "cursors": MetadataValue.json(cursors),
             "gaps": MetadataValue.json({e: [list(g) for g in found] for e, found in holes.items()}),
             "blocks_missing": missing_blocks,
@@ -81,36 +89,46 @@ def no_coverage_gaps(
     "says it is healthy (connected, hearing new heads).",
 )
 def watcher_heartbeat_recent(pipeline: PipelineResource) -> AssetCheckResult:
+    passed, metadata = watcher_health(pipeline)
+    return AssetCheckResult(passed=passed, severity=AssetCheckSeverity.WARN, metadata=metadata)
+
+
+def watcher_health(pipeline: PipelineResource) -> tuple[bool, dict]:
+    """Whether the watcher's last heartbeat is recent and healthy, with the figures (shared
+    by the check and the sensor that reports it without a run)."""
     with pipeline.store() as engine, engine.connect() as conn:
         found = last_beat(conn, WATCHER_ROLE)
     if found is None:
-        return AssetCheckResult(
-            passed=False,
-            severity=AssetCheckSeverity.WARN,
-            metadata={"note": "no watcher has ever run on this database"},
-        )
+        return False, {"note": "no watcher has ever run on this database"}
     updated_at, status = found
     age = (datetime.now(tz=UTC) - updated_at).total_seconds()
-    return AssetCheckResult(
-        passed=age <= HEARTBEAT_MAX_AGE_S and bool(status.get("healthy")),
-        severity=AssetCheckSeverity.WARN,
-        metadata={"heartbeat_age_s": round(age, 1), "status": MetadataValue.json(status)},
-    )
+    return age <= HEARTBEAT_MAX_AGE_S and bool(status.get("healthy")), {
+        "heartbeat_age_s": round(age, 1),
+        "status": MetadataValue.json(status),
+    }
 
 
 @asset_check(
     asset=leader_fills,
     description="For blocks reconciliation has closed (up to "
-    "each exchange's cursor, since the live feed's first sighting): fills the live "
-    "watcher missed, and fills it stored that reconciliation did not keep.",
+    "each exchange's cursor, since the live feed's first sighting; in a window run, within "
+    "its windows): fills the live watcher missed, and fills it stored that reconciliation "
+    "did not keep.",
 )
-def live_feed_matches_reconciliation(pipeline: PipelineResource) -> AssetCheckResult:
+def live_feed_matches_reconciliation(
+    context: AssetCheckExecutionContext, pipeline: PipelineResource
+) -> AssetCheckResult:
+    scope = _run_blocks(context)
     figures = {}
     with pipeline.store() as engine, engine.connect() as conn:
         for exchange in EXCHANGES:
             start, cursor = first_sighting_block(conn, exchange), get_cursor(conn, exchange)
             if start is None or cursor is None or cursor < start:
                 continue
+            if scope:
+                start, cursor = max(start, scope[0]), min(cursor, scope[1])
+                if cursor < start:
+                    continue
             result = compare_live(conn, exchange, start, cursor)
             figures[exchange] = {"from_block": start, "to_block": cursor, **vars(result)}
     if not figures:

@@ -1,56 +1,95 @@
-"""Jobs: reconciling block windows (launched by the sensor or the UI) and the periodic
-mini-reconciliation from the cursor."""
+"""Jobs: reconciling block windows (launched by the sensor or a backfill), the periodic
+mini-reconciliation from the cursor, the checks on their own cadence, and registering
+windows in bulk. Every step is light (it waits on the provider): all run in process."""
 
-from dagster import AssetSelection, OpExecutionContext, Output, define_asset_job, job, op
+from dagster import (
+    AssetObservation,
+    AssetSelection,
+    Config,
+    OpExecutionContext,
+    define_asset_job,
+    in_process_executor,
+    job,
+    op,
+)
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.defs.assets import RPC_POOL, leader_fills
-from polygon_pipeline.defs.checks import watcher_heartbeat_recent
+from polygon_pipeline.defs.assets import RPC_POOL, leader_fills, reconcile_metadata
+from polygon_pipeline.defs.checks import live_feed_matches_reconciliation, no_coverage_gaps
+from polygon_pipeline.defs.partitions import register_windows, window_blocks, windows_between
 from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.reconcile import reconcile
 
 # Runs with this tag are limited by dagster.yaml's tag_concurrency_limits.
 RPC_TAGS = {"polygon_pipeline/rpc": "reconcile"}
+# The mini-reconciliation goes ahead of queued backfill runs (higher runs first).
+PRIORITY_TAGS = {**RPC_TAGS, "dagster/priority": "10"}
 
 reconcile_windows_job = define_asset_job(
     "reconcile_windows",
-    selection=[leader_fills],
+    selection=AssetSelection.assets(leader_fills).without_checks(),
     tags=RPC_TAGS,
-    description="Reconcile block windows of the leader fills, one exchange per run.",
+    executor_def=in_process_executor,
+    description="Reconcile block windows of the leader fills, all exchanges at once.",
 )
 
-
-watcher_health_job = define_asset_job(
-    "watcher_health",
-    selection=AssetSelection.checks(watcher_heartbeat_recent),
-    description="The live watcher's heartbeat check on its own, for the schedule.",
+fill_checks_job = define_asset_job(
+    "fill_checks",
+    selection=AssetSelection.checks(no_coverage_gaps, live_feed_matches_reconciliation),
+    executor_def=in_process_executor,
+    description="The checks on the fills table, on their own cadence (no RPC).",
 )
 
 
 @op(pool=RPC_POOL)
-def reconcile_recent(context: OpExecutionContext, pipeline: PipelineResource) -> Output[str]:
-    """Both exchanges from the cursor (less the safety overlap) to the finalized head: catches
-    whatever the live watcher missed, a few blocks at a time."""
-    ctx = pipeline.sync_context()
-    try:
+def reconcile_recent(context: OpExecutionContext, pipeline: PipelineResource) -> None:
+    """Every exchange from the cursor (less the safety overlap) to the finalized head:
+    catches whatever the live watcher missed, a few blocks at a time. Recorded as an
+    observation of leader_fills, so the lineage shows it."""
+    with pipeline.sync_context() as ctx:
         report = reconcile(ctx, list(EXCHANGES))
-    finally:
-        ctx.close()
     context.log.info(report.summary())
-    return Output(
-        report.summary(),
-        metadata={
-            "from_block": report.from_block,
-            "to_block": report.to_block,
-            "fills_found": report.fills_found,
-            "fills_written": report.fills_written,
-            "fills_retracted": report.retracted,
-            "eth_getLogs_calls": report.getlogs_calls,
-            "throttled_429s": report.throttles,
-        },
+    context.log_event(
+        AssetObservation(
+            asset_key=leader_fills.key,
+            description="mini-reconciliation from the cursor",
+            metadata=reconcile_metadata([report]),
+        )
     )
 
 
-@job(tags=RPC_TAGS, description="Periodic mini-reconciliation of the newest finalized blocks.")
+@job(
+    tags=PRIORITY_TAGS,
+    executor_def=in_process_executor,
+    description="Periodic mini-reconciliation of the newest finalized blocks.",
+)
 def reconcile_recent_job() -> None:
     reconcile_recent()
+
+
+class WindowRange(Config):
+    """Blocks to cover with windows; the last defaults to the finalized head."""
+
+    from_block: int
+    to_block: int | None = None
+
+
+@op
+def register_block_windows(
+    context: OpExecutionContext, config: WindowRange, pipeline: PipelineResource
+) -> None:
+    """Register every whole window in the range, in ascending order, so that a year of
+    history is one backfill over a range in the UI."""
+    last = config.to_block
+    if last is None:
+        with pipeline.sync_context(check_chain=False) as ctx:
+            last = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
+    keys = windows_between(config.from_block, last, window_blocks())
+    added = register_windows(context.instance, keys)
+    context.log.info(f"{len(added)} new window(s) of {len(keys)} in {config.from_block}..{last}")
+
+
+@job(executor_def=in_process_executor, description="Register block windows in bulk.")
+def register_windows_job() -> None:
+    register_block_windows()

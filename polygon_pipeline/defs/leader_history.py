@@ -19,7 +19,7 @@ from dagster import (
     sensor,
 )
 
-from polygon_pipeline.defs.assets import RPC_POOL
+from polygon_pipeline.defs.assets import RECONCILE_RETRY, RPC_POOL
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
@@ -36,6 +36,7 @@ def _spans(spans: list[tuple[int, int]]) -> str:
     partitions_def=leader_partitions,
     deps=[live_fills],
     pool=RPC_POOL,
+    retry_policy=RECONCILE_RETRY,
     group_name="polygon",
     kinds={"sql"},
     description="A leader's history: its fills from its wanted first block up to the "

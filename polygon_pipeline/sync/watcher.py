@@ -33,11 +33,10 @@ from polygon_pipeline.store.live_comparison import forget_sightings, record_sigh
 from polygon_pipeline.store.single_flight import SingleFlight
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.reconcile import reconcile
-from polygon_pipeline.sync.watcher_status import WatcherStatus
+from polygon_pipeline.sync.watcher_status import WATCHER_ROLE, WatcherStatus
 
 log = logging.getLogger(__name__)
 
-ROLE = "watcher"
 HEARTBEAT_S = 5.0
 HTTP_HEAD_EVERY_S = 15.0
 WS_OPEN_TIMEOUT_S = 10.0
@@ -70,7 +69,7 @@ class Watcher:
         self.ctx = ctx
         self.settings = ctx.settings
         self.status = WatcherStatus(silence_s=ctx.settings.watch_silence_s)
-        self.flight = SingleFlight(ctx.engine, ROLE)
+        self.flight = SingleFlight(ctx.engine, WATCHER_ROLE)
         self.on_report = on_report
         self._secrets = [
             s.get_secret_value()
@@ -287,7 +286,7 @@ class Watcher:
 
     def _beat(self) -> None:
         with self.ctx.engine.begin() as conn:
-            beat(conn, ROLE, self.flight.holder, self.status.as_json())
+            beat(conn, WATCHER_ROLE, self.flight.holder, self.status.as_json())
 
     async def _keep_alive(self, stop: asyncio.Event) -> None:
         """Renew the lease, write the heartbeat, poll the HTTP head for the lag figure, and

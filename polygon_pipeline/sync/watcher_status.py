@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+WATCHER_ROLE = "watcher"  # its single-flight lease and heartbeat row
+
 
 @dataclass
 class WatcherStatus:

@@ -1,0 +1,48 @@
+"""`polygon-pipeline windows register`: Dagster block windows in bulk, in ascending order."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from polygon_pipeline.chain.rpc_errors import RpcError
+from polygon_pipeline.cli.common import one_line, settings_or_exit, sync_context
+from polygon_pipeline.sync.head import finalized_head
+
+
+@click.group()
+def windows() -> None:
+    """Block windows: the partitions of `leader_fills` in Dagster (DAGSTER_HOME's instance)."""
+
+
+@windows.command()
+@click.option("--from-block", type=click.IntRange(min=0), required=True, help="First block.")
+@click.option(
+    "--to-block", type=click.IntRange(min=0), help="Last block (default: the finalized head)."
+)
+def register(from_block: int, to_block: int | None) -> None:
+    """Register every whole window from the one holding --from-block up to --to-block, so a
+    year of history is one backfill over a range in the UI (Materialize -> Launch
+    backfill). Windows are kept in ascending order, older ones included."""
+    if not os.environ.get("DAGSTER_HOME"):
+        raise click.ClickException(
+            "DAGSTER_HOME is not set: which Dagster instance to register in?"
+        )
+    settings = settings_or_exit()
+    if to_block is None:
+        with sync_context(settings) as ctx, one_line(RpcError):
+            to_block = finalized_head(ctx.rpc, settings.confirmation_blocks)
+    if to_block < from_block:
+        raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")
+    from dagster import DagsterInstance  # Dagster only for this command: a slow import
+
+    from polygon_pipeline.defs.partitions import register_windows, windows_between
+
+    keys = windows_between(from_block, to_block, settings.partition_window_blocks)
+    with DagsterInstance.get() as instance:
+        added = register_windows(instance, keys)
+    click.echo(
+        f"{len(added)} new window(s) of {len(keys)} between blocks {from_block} and {to_block} "
+        f"({settings.partition_window_blocks} blocks each)"
+    )
