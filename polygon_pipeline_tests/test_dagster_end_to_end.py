@@ -4,99 +4,28 @@ executed by the daemon, fills and asset checks verified."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import requests
 from dagster import AssetKey, DagsterInstance
 
-from polygon_pipeline.devnet.anvil import free_port
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline_tests.dagster_dev import (
+    ADD_PARTITION,
+    REPO,
+    DagsterDev,
+    backfill_status,
+    launch_backfill,
+)
 from polygon_pipeline_tests.sync_helpers import environment, leader_fills
 from polygon_pipeline_tests.watcher_process import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 20
 FINALITY = 16
-REPO = {"repositoryLocationName": "polygon_pipeline", "repositoryName": "__repository__"}
-
-
-class DagsterDev:
-    def __init__(self, env: dict[str, str], log: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/graphql"
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "dagster"),
-                "dev",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def query(self, text: str, **variables) -> dict:
-        resp = requests.post(self.url, json={"query": text, "variables": variables}, timeout=60)
-        resp.raise_for_status()
-        body = resp.json()
-        assert "errors" not in body, body
-        return body["data"]
-
-    def ready(self) -> bool:
-        try:
-            return self.query("{ version }")["version"] is not None
-        except (requests.RequestException, AssertionError):
-            return False
-
-    def stop(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, sig)
-                try:
-                    self.proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    continue
-        self._log.close()
-
-
-ADD_PARTITION = """
-mutation($repo: RepositorySelector!, $key: String!) {
-  addDynamicPartition(repositorySelector: $repo, partitionsDefName: "block_windows",
-                      partitionKey: $key) { __typename }
-}"""
-
-LAUNCH_BACKFILL = """
-mutation($names: [String!]) {
-  launchPartitionBackfill(backfillParams: {
-      assetSelection: [{path: ["leader_fills"]}], partitionNames: $names}) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message }
-  }
-}"""
-
-BACKFILL_STATUS = """
-query($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    ... on PartitionBackfill { status }
-  }
-}"""
 
 
 @pytest.fixture
@@ -140,22 +69,8 @@ def test_backfill_launched_through_the_webserver(devnet, dagster_dev, leaders):
     for key in windows:
         added = dev.query(ADD_PARTITION, repo=REPO, key=key)["addDynamicPartition"]
         assert added["__typename"] == "AddDynamicPartitionSuccess", added
-    launched = dev.query(LAUNCH_BACKFILL, names=windows)["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    status = wait_for(
-        lambda: (
-            (
-                s := dev.query(BACKFILL_STATUS, id=launched["backfillId"])[
-                    "partitionBackfillOrError"
-                ]["status"]
-            )
-            in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED")
-            and s
-        ),
-        240,
-        "the backfill to finish",
-        every=2,
-    )
+    backfill = launch_backfill(dev, windows)
+    status = wait_for(lambda: backfill_status(dev, backfill), 240, "the backfill", every=2)
     assert status == "COMPLETED_SUCCESS"
     with engine.connect() as conn:
         stored = {(r["tx_hash"], r["log_index"]) for r in fetch_fills(conn)}

@@ -164,4 +164,3 @@ def test_blocks_where_no_venue_trades_cost_no_call(devnet, make_ctx, leaders):
     reconcile(ctx, ["ctf", "negrisk"], first, end)
     assert devnet.stats()["calls"]["eth_getLogs"] == 2  # one 5-block chunk: maker + taker
     assert _stored(ctx) == leader_fills(devnet.truth(first, end), set(leaders))
-

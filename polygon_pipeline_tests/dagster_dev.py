@@ -1,0 +1,101 @@
+"""`dagster dev` as a user starts it, driven through the webserver's GraphQL API exactly as
+the UI drives it: what the end-to-end tests and the Dagster backfill benchmark share."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import requests
+
+from polygon_pipeline.devnet.anvil import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO = {"repositoryLocationName": "polygon_pipeline", "repositoryName": "__repository__"}
+
+
+class DagsterDev:
+    def __init__(self, env: dict[str, str], log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/graphql"
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def query(self, text: str, **variables) -> dict:
+        resp = requests.post(self.url, json={"query": text, "variables": variables}, timeout=60)
+        resp.raise_for_status()
+        body = resp.json()
+        assert "errors" not in body, body
+        return body["data"]
+
+    def ready(self) -> bool:
+        try:
+            return self.query("{ version }")["version"] is not None
+        except (requests.RequestException, AssertionError):
+            return False
+
+    def stop(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, sig)
+                try:
+                    self.proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    continue
+        self._log.close()
+
+
+ADD_PARTITION = """
+mutation($repo: RepositorySelector!, $key: String!) {
+  addDynamicPartition(repositorySelector: $repo, partitionsDefName: "block_windows",
+                      partitionKey: $key) { __typename }
+}"""
+
+LAUNCH_BACKFILL = """
+mutation($names: [String!]) {
+  launchPartitionBackfill(backfillParams: {
+      assetSelection: [{path: ["leader_fills"]}], partitionNames: $names}) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}"""
+
+BACKFILL_STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    ... on PartitionBackfill { status }
+  }
+}"""
+
+
+def launch_backfill(dev: DagsterDev, windows: list[str]) -> str:
+    """Launch a backfill of `leader_fills` over these windows, as the UI's dialog does."""
+    launched = dev.query(LAUNCH_BACKFILL, names=windows)["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
+
+
+def backfill_status(dev: DagsterDev, backfill_id: str) -> str | None:
+    """The backfill's status once it has ended, else None."""
+    status = dev.query(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"]["status"]
+    return status if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED") else None
