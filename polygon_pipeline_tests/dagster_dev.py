@@ -99,3 +99,37 @@ def backfill_status(dev: DagsterDev, backfill_id: str) -> str | None:
     """The backfill's status once it has ended, else None."""
     status = dev.query(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"]["status"]
     return status if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED") else None
+
+
+LAUNCH_RANGE_RUN = """
+mutation($repo: String!, $start: String!, $end: String!) {
+  launchPipelineExecution(executionParams: {
+      selector: {repositoryLocationName: $repo, repositoryName: "__repository__",
+                 pipelineName: "__ASSET_JOB", assetSelection: [{path: ["leader_fills"]}]},
+      mode: "default",
+      executionMetadata: {tags: [
+        {key: "dagster/asset_partition_range_start", value: $start},
+        {key: "dagster/asset_partition_range_end", value: $end}]}}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+
+RUN_STATUS = """
+query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
+
+
+def launch_range_run(dev: DagsterDev, first: str, last: str) -> str:
+    """One run over the windows first..last: the launch dialog's "Launch as single run"."""
+    launched = dev.query(
+        LAUNCH_RANGE_RUN, repo=REPO["repositoryLocationName"], start=first, end=last
+    )["launchPipelineExecution"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]
+
+
+def run_status(dev: DagsterDev, run_id: str) -> str | None:
+    """The run's status once it has ended, else None."""
+    status = dev.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
+    return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None

@@ -11,6 +11,7 @@ import time
 
 from sqlalchemy import func, select
 
+from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.store.coverage import gaps
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.engine import make_engine
@@ -47,7 +48,7 @@ def _everything_below_the_cursor_is_stored(db_url: str, truth: list[dict], leade
     engine = make_engine(db_url)
     with engine.connect() as conn:
         stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}
-        for exchange in ("ctf", "negrisk"):
+        for exchange in EXCHANGES:
             cursor = get_cursor(conn, exchange)
             if cursor is None:
                 continue

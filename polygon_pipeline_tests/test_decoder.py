@@ -119,6 +119,13 @@ COMMON = {
 }
 
 
+def test_the_layout_is_read_from_the_log_not_assumed_from_the_venue():
+    """A venue found emitting the other known layout is still decoded right."""
+    v2_at_a_v1_venue = decode_fill({**V2_SELL, "address": VENUES["ctf_v1"].address})
+    assert (v2_at_a_v1_venue.venue, v2_at_a_v1_venue.layout) == ("ctf_v1", "v2")
+    assert v2_at_a_v1_venue.side == "SELL" and v2_at_a_v1_venue.builder is not None
+
+
 def test_decoder_reads_known_logs_of_each_layout_exactly():
     assert decode_fill(V1_BUY) == Fill(
         **COMMON,
@@ -153,9 +160,9 @@ def test_decoder_reads_known_logs_of_each_layout_exactly():
     [
         (V1_BUY, {"address": "0x" + "99" * 20}, "not a known exchange"),
         (V1_BUY, {"topics": V1_BUY["topics"][:3]}, "4 topics"),
-        (V1_BUY, {"topics": ["0x" + "00" * 32, *V1_BUY["topics"][1:]]}, "not the v1"),
-        (V1_BUY, {"topics": [V2.topic0, *V1_BUY["topics"][1:]]}, "not the v1"),  # wrong layout
-        (V2_SELL, {"topics": [V1.topic0, *V2_SELL["topics"][1:]]}, "not the v2"),
+        (V1_BUY, {"topics": ["0x" + "00" * 32, *V1_BUY["topics"][1:]]}, "not a known OrderFilled"),
+        (V1_BUY, {"topics": [V2.topic0, *V1_BUY["topics"][1:]]}, "224 bytes"),  # V2 topic, V1 data
+        (V2_SELL, {"topics": [V1.topic0, *V2_SELL["topics"][1:]]}, "160 bytes"),
         (V1_BUY, {"data": V1_BUY["data"][:-2]}, "160 bytes"),
         (V2_SELL, {"data": V1_BUY["data"]}, "224 bytes"),
         (V2_SELL, {"data": "0x" + f"{2:064x}" + V2_SELL["data"][66:]}, "side must be 0 or 1"),

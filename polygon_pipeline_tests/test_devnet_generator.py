@@ -27,7 +27,7 @@ def test_trades_cover_both_exchanges_both_roles_and_multi_fill_matches(devnet, l
     end = devnet.mine(blocks=10, fills_per_block=12)["head"]
     truth = devnet.truth(start, end)
     lead = set(leaders)
-    assert {r["exchange"] for r in truth} == set(EXCHANGES)
+    assert {"ctf", "negrisk"} <= {r["exchange"] for r in truth} <= set(EXCHANGES)
     assert any(r["maker"] in lead for r in truth)
     assert any(r["taker"] in lead for r in truth)
     per_tx: dict[str, int] = {}
@@ -51,7 +51,7 @@ def test_the_cutover_moves_trading_to_the_v2_venues(devnet):
         expected = "v2" if row["block_number"] >= cutover else "v1"
         assert row["layout"] == venues[row["venue"]].layout.name == expected
     v2 = [r for r in truth if r["layout"] == "v2"]
-    assert {r["venue"] for r in v2} == {"ctf_v2", "negrisk_v2"}
+    assert {"ctf_v2", "negrisk_v2"} <= {r["venue"] for r in v2} <= {"ctf_v2", "negrisk_v2", "v3"}
     assert {r["fee_asset"] for r in v2} == {"collateral"}
     own_fills = [r for r in v2 if r["taker"] == venues[r["venue"]].address]
     assert len({r["tx_hash"] for r in own_fills}) == len({r["tx_hash"] for r in v2})

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from polygon_pipeline.chain.block_times import BlockTimestamps
+from polygon_pipeline.chain.exchanges import EXCHANGES, VENUES
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.schema import fills
@@ -16,6 +17,8 @@ from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
 from polygon_pipeline_tests.sync_helpers import leader_fills
 
 FINALITY = 16  # the devnet's finality depth
+
+ALL = list(EXCHANGES)  # every exchange family, as the CLI's `--exchange all`
 
 
 def _stored(ctx) -> set[tuple[str, int]]:
@@ -46,7 +49,7 @@ def test_exact_ground_truth_through_a_hostile_provider(
     )
     # the client is told a higher rate than the provider allows, so it meets 429s
     ctx = make_ctx(leaders, rpc_max_rps=20, backfill_max_range=500)
-    report = reconcile(ctx, ["ctf", "negrisk"], start, end)
+    report = reconcile(ctx, ALL, start, end)
     truth = leader_fills(devnet.truth(start, end), set(leaders))
     assert _stored(ctx) == truth
     assert report.fills_found == len(truth) > 0
@@ -54,21 +57,21 @@ def test_exact_ground_truth_through_a_hostile_provider(
     assert stats["throttled_total"] > 0 and sum(stats["faults"].values()) > 0  # it was hostile
     with ctx.engine.connect() as conn:
         assert get_cursor(conn, "ctf") == get_cursor(conn, "negrisk") == end
-    again = reconcile(ctx, ["ctf", "negrisk"], start, end)  # idempotent rerun
+    again = reconcile(ctx, ALL, start, end)  # idempotent rerun
     assert again.fills_written == 0 and _stored(ctx) == truth
 
 
 def test_calls_grow_with_leader_batches_not_leaders(devnet, make_ctx, leaders):
     start, end = _mine_range(devnet, 40, per_block=4)
     ctx = make_ctx(leaders, backfill_max_range=10, leader_batch_size=3)
-    reconcile(ctx, ["ctf", "negrisk"], start, end)
+    reconcile(ctx, ALL, start, end)
     chunks = math.ceil((end - start + 1) / 10)
     batches = math.ceil(len(leaders) / 3)
     calls = devnet.stats()["calls"]["eth_getLogs"]
     assert calls == chunks * 2 * batches  # maker + taker query per chunk per batch
     devnet.reset_stats()
     wide = make_ctx(leaders, backfill_max_range=10, leader_batch_size=100)
-    reconcile(wide, ["ctf", "negrisk"], start, end)
+    reconcile(wide, ALL, start, end)
     assert devnet.stats()["calls"]["eth_getLogs"] == chunks * 2  # 8 leaders, one batch
 
 
@@ -86,13 +89,13 @@ def test_range_shrinks_to_the_suggestion_and_rarely_reprobes(devnet, make_ctx, l
     start, end = _mine_range(devnet, 200, per_block=2)
     devnet.configure(getlogs_max_range=10)
     ctx = make_ctx(leaders, backfill_max_range=500)
-    report = reconcile(ctx, ["ctf", "negrisk"], start, end)
+    report = reconcile(ctx, ALL, start, end)
     assert set(report.range_sizes) <= {10, 20} and max(report.range_sizes) == 10
     assert devnet.stats()["range_errors"] <= 2
     devnet.configure(getlogs_max_range=None, getlogs_max_results=15)
     devnet.reset_stats()
     wide = make_ctx(leaders, backfill_max_range=500)
-    reconcile(wide, ["ctf", "negrisk"], start, end)
+    reconcile(wide, ALL, start, end)
     assert _stored(wide) == leader_fills(devnet.truth(start, end), set(leaders))
     assert devnet.stats()["result_cap_errors"] > 0
 
@@ -102,7 +105,7 @@ def test_block_timestamps_fetched_once_per_block_when_logs_lack_them(devnet, mak
     devnet.configure(strip_block_timestamp=True)
     ctx = make_ctx(leaders)
     ctx.block_times = BlockTimestamps()
-    reconcile(ctx, ["ctf", "negrisk"], start, end)
+    reconcile(ctx, ALL, start, end)
     truth = {(r["tx_hash"], r["log_index"]): r for r in devnet.truth(start, end)}
     with ctx.engine.connect() as conn:
         rows = fetch_fills(conn)
@@ -117,11 +120,11 @@ def test_stops_at_the_finalized_head_and_follows_the_cursor(devnet, make_ctx, le
     devnet.mine(blocks=5, fills_per_block=6)
     ctx = make_ctx(leaders, backfill_safety_overlap=3, backfill_startup_blocks=20)
     head = devnet.head()
-    first = reconcile(ctx, ["ctf", "negrisk"])
+    first = reconcile(ctx, ALL)
     assert first.to_block == head - FINALITY
     assert first.from_block == head - FINALITY - 20 + 1  # no cursor yet: the startup window
     devnet.mine(blocks=10, fills_per_block=6)
-    second = reconcile(ctx, ["ctf", "negrisk"])
+    second = reconcile(ctx, ALL)
     assert second.from_block == first.to_block - 3
     assert second.to_block == first.to_block + 10
     covered = devnet.truth(first.from_block, second.to_block)
@@ -131,11 +134,11 @@ def test_stops_at_the_finalized_head_and_follows_the_cursor(devnet, make_ctx, le
 def test_reorged_fills_are_retracted(devnet, make_ctx, leaders):
     start, end = _mine_range(devnet, 10, per_block=10)
     ctx = make_ctx(leaders)
-    reconcile(ctx, ["ctf", "negrisk"], start, end)
+    reconcile(ctx, ALL, start, end)
     before = _stored(ctx)
     devnet.reorg(FINALITY + 4)  # deeper than finality: the safety net must still hold
     devnet.mine(blocks=FINALITY)
-    report = reconcile(ctx, ["ctf", "negrisk"], start, end)
+    report = reconcile(ctx, ALL, start, end)
     after = leader_fills(devnet.truth(start, end), set(leaders))
     assert _stored(ctx) == after
     assert report.retracted == len(before - after) > 0
@@ -153,14 +156,14 @@ def test_blocks_where_no_venue_trades_cost_no_call(devnet, make_ctx, leaders):
     first block is queried as usual."""
     start, end = _mine_range(devnet, 20, per_block=6)
     first = end - 4  # pretend every venue was deployed here
-    blocks = ",".join(f"{v}={first}.." for v in ("ctf_v1", "negrisk_v1", "ctf_v2", "negrisk_v2"))
+    blocks = ",".join(f"{venue}={first}.." for venue in VENUES)
     ctx = make_ctx(leaders, venue_blocks=blocks, backfill_max_range=5)
     devnet.reset_stats()
-    quiet = reconcile(ctx, ["ctf", "negrisk"], start, first - 1)
+    quiet = reconcile(ctx, ALL, start, first - 1)
     assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0
     assert quiet.blocks_done == first - start and quiet.fills_found == 0
     with ctx.engine.connect() as conn:
         assert get_cursor(conn, "ctf") == first - 1  # covered: nothing can be there
-    reconcile(ctx, ["ctf", "negrisk"], first, end)
+    reconcile(ctx, ALL, first, end)
     assert devnet.stats()["calls"]["eth_getLogs"] == 2  # one 5-block chunk: maker + taker
     assert _stored(ctx) == leader_fills(devnet.truth(first, end), set(leaders))

@@ -11,6 +11,7 @@ import pytest
 from dagster import DagsterInstance
 from sqlalchemy.engine import make_url
 
+from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs.checks import live_feed_matches_reconciliation
 from polygon_pipeline.defs.live_feed import LIVE_FILLS
 from polygon_pipeline.defs.resources import PipelineResource
@@ -21,6 +22,8 @@ from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.sync_helpers import environment, leader_fills
 from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
+
+ALL = list(EXCHANGES)  # every exchange family, as the CLI's `--exchange all`
 
 
 @pytest.fixture
@@ -239,7 +242,7 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
             monkeypatch.setenv(key, value)
     pipeline = PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)
     ctx = pipeline.sync_context()
-    reconcile(ctx, ["ctf", "negrisk"], live_start, gap_end)
+    reconcile(ctx, ALL, live_start, gap_end)
     ctx.close()
     result = live_feed_matches_reconciliation(pipeline=pipeline)
     missed = leader_fills(devnet.truth(live_end + 1, gap_end), set(leaders))

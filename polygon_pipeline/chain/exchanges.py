@@ -53,11 +53,13 @@ EXCHANGES: dict[str, Exchange] = {
     for e in (
         Exchange("ctf", "CTF Exchange: binary markets"),
         Exchange("negrisk", "NegRisk CTF Exchange: multi-outcome (negative risk) markets"),
+        Exchange("v3", "ExchangeV3: Protocol V2 markets and Combos (PositionManager ids)"),
     )
 }
 
-# Mainnet facts (README, "Chain facts", names the source of each). V1's last block is left
-# open: a V1 address in a V2-era filter costs no call, and a late V1 fill is still found.
+# Mainnet facts (README, "Chain facts", names the source of each). Blocks are lower bounds:
+# a venue queried before it traded costs no call (all venues share each filter). V1's last
+# block is left open for the same reason, so a late V1 fill is still found.
 MAINNET_VENUES: tuple[Venue, ...] = (
     Venue("ctf_v1", "ctf", "0x4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e", V1, USDC_E, 33_605_403),
     Venue(
@@ -77,6 +79,7 @@ MAINNET_VENUES: tuple[Venue, ...] = (
         PUSD,
         84_000_000,
     ),
+    Venue("v3", "v3", "0xe3333700ca9d93003f00f0f71f8515005f6c00aa", V2, PUSD, 84_000_000),
 )
 
 VENUE_BY_ADDRESS: dict[str, Venue] = {v.address: v for v in MAINNET_VENUES}

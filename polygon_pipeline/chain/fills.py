@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from polygon_pipeline.chain.events import V1
+from polygon_pipeline.chain.events import LAYOUT_BY_TOPIC, V1
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, VENUE_BY_ADDRESS
 
 COLLATERAL_ASSET_ID = 0  # V1 names collateral as asset id 0
@@ -137,11 +137,14 @@ def decode_fill(log: dict, chain_id: int = POLYGON_CHAIN_ID) -> Fill:
     venue = VENUE_BY_ADDRESS.get(address)
     if venue is None:
         raise MalformedLog(f"log from {address!r}, which is not a known exchange")
-    layout, topics = venue.layout, log.get("topics")
+    topics = log.get("topics")
     if not isinstance(topics, list) or len(topics) != 4:
         raise MalformedLog(f"OrderFilled needs 4 topics, got {topics!r}")
-    if str(topics[0]).lower() != layout.topic0:
-        raise MalformedLog(f"topic0 {topics[0]!r} is not the {layout.name} OrderFilled")
+    # The layout is read from topic0, not assumed from the venue: a venue that emits another
+    # known layout than expected is still decoded right.
+    layout = LAYOUT_BY_TOPIC.get(str(topics[0]).lower())
+    if layout is None:
+        raise MalformedLog(f"topic0 {topics[0]!r} is not a known OrderFilled layout")
     data = log.get("data")
     if not isinstance(data, str) or len(data) != layout.data_hex_len:
         raise MalformedLog(

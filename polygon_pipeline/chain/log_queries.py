@@ -7,7 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from polygon_pipeline.chain.addresses import address_topic
+from polygon_pipeline.chain.events import LAYOUTS
 from polygon_pipeline.chain.exchanges import Venue
+
+# Every known layout's topic0 in every query: an OR in one position costs no call, and a
+# venue found emitting another layout than expected is still seen.
+ORDER_FILLED_TOPICS = sorted(layout.topic0 for layout in LAYOUTS.values())
 
 MAKER_POSITION, TAKER_POSITION = 2, 3
 
@@ -33,8 +38,7 @@ def leader_filter(
     when given. Values in one position are ORed; positions are ANDed."""
     if not venues:
         raise ValueError("a log filter needs at least one venue")
-    topic0 = sorted({v.layout.topic0 for v in venues})
-    topics: list = [topic0 if len(topic0) > 1 else topic0[0], None, None, None][: position + 1]
+    topics: list = [ORDER_FILLED_TOPICS, None, None, None][: position + 1]
     topics[position] = [address_topic(a) for a in leaders]
     query: dict = {"address": [v.address for v in venues], "topics": topics}
     if blocks is not None:

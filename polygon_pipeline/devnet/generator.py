@@ -1,8 +1,8 @@
 """The trade generator: realistic Polymarket matches on both exchanges, and their ground truth.
 
 It models the CLOB V2 cutover: blocks before `v2_from_block` trade on the V1 venues with the
-V1 event, blocks from it on the V2 venues with the V2 event (matchOrders only: V2 has no
-operator fillOrder).
+V1 event, blocks from it on the V2 venues and ExchangeV3 with the V2 event (matchOrders
+only: V2 has no operator fillOrder).
 
 It sends transactions to anvil (directly: it is part of the outside world, not a client of
 the provider), mines each block itself, and checks every receipt, so nothing it emits is
@@ -52,7 +52,7 @@ class GeneratorConfig:
         cut = self.v2_from_block
         return with_blocks(
             {"ctf_v1": (0, None), "negrisk_v1": (0, None), "ctf_v2": (cut, None)}
-            | {"negrisk_v2": (cut, None)}
+            | {"negrisk_v2": (cut, None), "v3": (cut, None)}
         )
 
     def update(self, changes: dict) -> None:
@@ -149,9 +149,11 @@ class TradeGenerator:
         )
 
     def _venue(self, block: int) -> Venue:
-        """Where a trade in `block` settles: ctf or negrisk, of the generation live then."""
-        layout = V2 if block >= self.config.v2_from_block else V1
-        family = "ctf" if self.rng.random() < 0.6 else "negrisk"
+        """Where a trade in `block` settles: ctf (60 %), negrisk, or after the cutover also
+        ExchangeV3 (10 %), on the venue of the generation live then."""
+        v2 = block >= self.config.v2_from_block
+        layout, draw = (V2 if v2 else V1), self.rng.random()
+        family = "ctf" if draw < 0.6 else "negrisk" if draw < 0.9 or not v2 else "v3"
         return next(v for v in self.config.venues() if v.exchange == family and v.layout is layout)
 
     async def close(self) -> None:
