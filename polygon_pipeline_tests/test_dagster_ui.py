@@ -95,16 +95,22 @@ def test_a_backfill_launched_from_the_partitions_page(ui, devnet, leaders, tmp_p
 
         def materialized() -> bool:
             page.goto(f"{base}/assets/leader_fills?view=partitions")
-            return page.get_by_text(f"Materialized ({WINDOWS})").count() > 0
+            counts = page.locator(r"text=/Materialized \(\d+\)/ >> visible=true").first
+            counts.wait_for(timeout=30_000)  # the page has loaded its partition counts
+            return counts.inner_text().strip() == f"Materialized ({WINDOWS})"
 
         wait_for(materialized, 240, "the windows shown as materialized", every=3)
         _screenshot(page, "dagster-partitions.png", tmp_path)
         page.goto(f"{base}/assets/leader_fills?view=checks")
         for check in ("no_coverage_gaps", "live_feed_matches_reconciliation"):
-            page.get_by_text(check).first.wait_for(timeout=60_000)
-        page.get_by_text("Passed").or_(page.get_by_text("Succeeded")).first.wait_for(timeout=60_000)
+            page.locator(f"text={check} >> visible=true").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(tmp_path / "checks.png"))
+        page.locator("text=Passed >> visible=true").first.wait_for(timeout=60_000)
         page.goto(f"{base}/assets/leader_fills?view=lineage")
-        page.get_by_text("leader_daily_summaries").first.wait_for(timeout=60_000)
+        page.locator("text=leader_daily_summaries >> visible=true").first.wait_for(timeout=60_000)
+        page.locator("text=Loading…").or_(page.locator("text=Loading...")).first.wait_for(
+            state="hidden", timeout=30_000
+        )
         _screenshot(page, "dagster-lineage.png", tmp_path)
         browser.close()
     with engine.connect() as conn:

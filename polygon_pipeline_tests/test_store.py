@@ -189,7 +189,7 @@ def test_live_feed_comparison(engine):
         record_sighting(conn, make_fill(60), seen)  # ... and one it withdrew itself
         forget_sightings(conn, [make_fill(60).key])
     with engine.connect() as conn:
-        assert first_sighting_block(conn, "ctf") == 1000
+        assert first_sighting_block(conn) == 1000
         result = compare_live(conn, "ctf", 1000, 1010)
     assert (result.reconciled, result.misses, result.extras) == (20, 5, 1)
 

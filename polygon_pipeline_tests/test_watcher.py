@@ -8,7 +8,7 @@ import signal
 
 import psycopg
 import pytest
-from dagster import DagsterInstance
+from dagster import DagsterInstance, build_asset_check_context
 from sqlalchemy.engine import make_url
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
@@ -244,7 +244,7 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
     ctx = pipeline.sync_context()
     reconcile(ctx, ALL, live_start, gap_end)
     ctx.close()
-    result = live_feed_matches_reconciliation(pipeline=pipeline)
+    result = live_feed_matches_reconciliation(build_asset_check_context(), pipeline=pipeline)
     missed = leader_fills(devnet.truth(live_end + 1, gap_end), set(leaders))
     assert not result.passed
     assert result.metadata["misses"].value == len(missed) > 0
@@ -252,18 +252,19 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
 
 
 def test_heartbeat_check_follows_the_watcher(devnet, start_watcher, db_url, leaders, tmp_path):
-    from dagster import AssetCheckKey, DagsterInstance
+    """The health sensor reports the heartbeat check without a run: passing while the watcher
+    runs, failing once it stopped."""
+    from dagster import DagsterInstance, build_sensor_context
 
-    from polygon_pipeline.defs import defs
+    from polygon_pipeline.defs.automation import watcher_health_sensor
 
-    job = defs.resolve_job_def("watcher_health")
     resources = {"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)}
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
-    key = AssetCheckKey(LIVE_FILLS, "watcher_heartbeat_recent")
 
     def evaluation():
-        result = job.execute_in_process(resources=resources, instance=instance)
-        (found,) = [e for e in result.get_asset_check_evaluations() if e.asset_check_key == key]
+        tick = watcher_health_sensor(build_sensor_context(instance=instance, resources=resources))
+        (found,) = tick.asset_events
+        assert found.asset_key == LIVE_FILLS and found.check_name == "watcher_heartbeat_recent"
         return found
 
     watcher = start_watcher(leaders)

@@ -121,8 +121,9 @@ def live_feed_matches_reconciliation(
     scope = _run_blocks(context)
     figures = {}
     with pipeline.store() as engine, engine.connect() as conn:
+        first = first_sighting_block(conn)
         for exchange in EXCHANGES:
-            start, cursor = first_sighting_block(conn, exchange), get_cursor(conn, exchange)
+            start, cursor = first, get_cursor(conn, exchange)
             if start is None or cursor is None or cursor < start:
                 continue
             if scope:

@@ -34,11 +34,10 @@ def forget_sightings(conn: Connection, keys: Sequence[tuple[int, str, int]]) -> 
         conn.execute(delete(live_sightings).where(identity.in_(list(keys))))
 
 
-def first_sighting_block(conn: Connection, exchange: str) -> int | None:
-    """Where the live feed's record starts for `exchange`."""
-    return conn.execute(
-        select(func.min(live_sightings.c.block_number)).where(live_sightings.c.exchange == exchange)
-    ).scalar_one()
+def first_sighting_block(conn: Connection) -> int | None:
+    """Where the live feed's record starts: its first sighting on any exchange (the watcher
+    subscribes to every venue at once, so a quiet exchange was watched from there too)."""
+    return conn.execute(select(func.min(live_sightings.c.block_number))).scalar_one()
 
 
 @dataclass(frozen=True)
