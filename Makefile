@@ -26,7 +26,7 @@ $(DAGSTER_HOME_DIR)/dagster.yaml: dagster.yaml
 	cp dagster.yaml $@
 
 demo: install $(DAGSTER_HOME_DIR)/dagster.yaml
-	DAGSTER_HOME=$(DAGSTER_HOME_DIR) $(BIN)/polygon-pipeline demo
+	DAGSTER_HOME=$(DAGSTER_HOME_DIR) exec $(BIN)/polygon-pipeline demo $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest

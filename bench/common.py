@@ -9,19 +9,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
-
-PG_ADMIN_URL = os.environ.get(
-    "POLYGON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
+from polygon_pipeline.devnet.scratch_db import scratch_postgres
 
 
 @contextlib.contextmanager
@@ -37,22 +32,8 @@ def running_devnet(*args: str) -> Iterator[DevnetHandle]:
 @contextlib.contextmanager
 def scratch_databases() -> Iterator[dict[str, str]]:
     """A fresh SQLite file and a fresh PostgreSQL database, dropped afterwards."""
-    name = f"pp_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        with tempfile.TemporaryDirectory(prefix="pp-bench-") as tmp:
-            yield {
-                "sqlite": f"sqlite:///{tmp}/bench.db",
-                "postgresql": make_url(PG_ADMIN_URL)
-                .set(database=name)
-                .render_as_string(hide_password=False),
-            }
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres("pp_bench") as pg_url, tempfile.TemporaryDirectory() as tmp:
+        yield {"sqlite": f"sqlite:///{tmp}/bench.db", "postgresql": pg_url}
 
 
 def markdown_table(header: list[str], rows: list[list[object]]) -> str:

@@ -11,12 +11,15 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from polygon_pipeline.chain.exchanges import Venue, parse_venue_blocks, with_blocks
 from polygon_pipeline.chain.log_queries import MAKER_POSITION, TAKER_POSITION
 from polygon_pipeline.redact import redact_db_url, redact_url
 
 DEFAULT_DB_PATH = Path(".data") / "polygon_pipeline.db"
+DB_BACKENDS = ("sqlite", "postgresql")  # the store is tested on both, and only on these
 # Which side of a fill a leader is looked for on (the topic position of each query). Every
 # order's fill carries its owner as maker, so `maker` alone finds every leader order.
 ROLE_POSITIONS = {"maker": MAKER_POSITION, "taker": TAKER_POSITION}
@@ -78,6 +81,8 @@ class Settings(BaseSettings):
     data_api_poll_s: float = Field(default=2.0, gt=0)
     data_api_page_size: int = Field(default=100, ge=1, le=500)
     data_api_overlap_s: float = Field(default=300.0, ge=0)  # re-read this far back: late indexing
+    # The API refuses an offset beyond 10,000; deeper pages go by time window (`end`).
+    data_api_max_offset: int = Field(default=10_000, ge=0, le=10_000)
 
     @field_validator("rpc_url")
     @classmethod
@@ -120,6 +125,23 @@ class Settings(BaseSettings):
     @classmethod
     def _ws_scheme(cls, v: SecretStr | None) -> SecretStr | None:
         return _check_scheme(v, ("ws", "wss"))
+
+    @field_validator("db_url")
+    @classmethod
+    def _db_url(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None:
+            return None
+        raw = v.get_secret_value().strip()
+        try:
+            backend = make_url(raw).get_backend_name()
+        except ArgumentError:
+            backend = None
+        if backend not in DB_BACKENDS:
+            raise ValueError(
+                "must be a sqlite:///PATH or postgresql://USER:PASSWORD@HOST/DB URL, got "
+                f"{redact_db_url(raw)!r}"
+            )
+        return SecretStr(raw)
 
     @property
     def database_url(self) -> str:

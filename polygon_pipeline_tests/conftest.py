@@ -4,24 +4,18 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
+from polygon_pipeline.devnet.scratch_db import scratch_postgres
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline_tests.sync_helpers import environment
-
-PG_ADMIN_URL = os.environ.get(
-    "POLYGON_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @pytest.fixture(scope="session")
@@ -46,26 +40,22 @@ def leaders(devnet: DevnetHandle) -> list[str]:
     return devnet.info()["leaders"]
 
 
-def _fresh_postgres_database() -> Iterator[str]:
-    name = f"pp_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
     """A new, empty database: a SQLite file, then a PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
-        yield from _fresh_postgres_database()
+        with scratch_postgres("pp_test") as url:
+            yield url
+
+
+@pytest.fixture
+def engine(db_url):
+    """An engine on the fresh database, schema migrated."""
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.api_trades_repo import fetch_api_trades
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import add_leaders
-from polygon_pipeline.sync.api_poller import ApiContext, poll_once
+from polygon_pipeline.sync.api_poller import poll_once
 from polygon_pipeline.sync.compare import compare_sources
+from polygon_pipeline.sync.context import ApiContext
 from polygon_pipeline_tests.sync_helpers import environment
 from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
 
@@ -48,7 +49,7 @@ def api_env(devnet, db_url, leaders, monkeypatch):
         add_leaders(conn, leaders)
     yield env, engine
     engine.dispose()
-    devnet.data_api(delay_s=5.0, omit_share=0.0, max_rps=20.0)
+    devnet.data_api(delay_s=5.0, omit_share=0.0, max_rps=20.0, max_offset=10_000)
 
 
 def test_stand_in_delays_omits_pages_and_throttles(devnet, leaders):
@@ -103,14 +104,13 @@ def test_poller_is_incremental_and_makes_no_rpc(devnet, api_env, leaders, monkey
     start = devnet.head() + 1
     end = devnet.mine(blocks=5, fills_per_block=12)["head"]
     devnet.reset_stats()
-    api = ApiContext.from_settings(load_settings())
-    first = poll_once(api)
-    assert first.new_trades >= len(
-        leader_trades(devnet.truth(start, end), set(leaders), omitted_keys(devnet))
-    )
-    requests_before = devnet.data_api()["requests"]
-    second = poll_once(api)
-    api.close()
+    with ApiContext.from_settings(load_settings()) as api:
+        first = poll_once(api)
+        assert first.new_trades >= len(
+            leader_trades(devnet.truth(start, end), set(leaders), omitted_keys(devnet))
+        )
+        requests_before = devnet.data_api()["requests"]
+        second = poll_once(api)
     assert second.new_trades == 0
     # only what is new: a page per leader (one more where a block's trades fill a page)
     assert len(leaders) <= devnet.data_api()["requests"] - requests_before < 2 * len(leaders)
@@ -121,6 +121,25 @@ def test_poller_is_incremental_and_makes_no_rpc(devnet, api_env, leaders, monkey
     with engine.connect() as conn:
         since_start = fetch_api_trades(conn, start_time)
     assert (result.matched, result.only_chain, result.only_api) == (0, 0, len(since_start))
+
+
+def test_poller_pages_past_the_offset_ceiling_by_time_window(devnet, api_env, leaders, monkeypatch):
+    # The stand-in refuses offsets past 10 here (10,000 on the real API): a leader with more
+    # trades than that is read on by windows ending at the oldest trade seen.
+    monkeypatch.setenv("POLYGON_DATA_API_MAX_OFFSET", "10")
+    devnet.data_api(delay_s=0.0, omit_share=0.0, max_rps=1000, max_offset=10)
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=20, fills_per_block=20)["head"]
+    truth = devnet.truth(start, end)
+    expected = {(r["maker"], r["tx_hash"]) for r in truth if r["maker"] in leaders and trade_of(r)}
+    per_leader = {leader: sum(1 for m, _ in expected if m == leader) for leader in leaders}
+    assert max(per_leader.values()) > 15  # deeper than offset 10 + a page of 5
+    with ApiContext.from_settings(load_settings()) as api:
+        poll_once(api)
+    _, engine = api_env
+    with engine.connect() as conn:
+        stored = {(t["leader"], t["tx_hash"]) for t in fetch_api_trades(conn)}
+    assert {pair for pair in stored if pair[1] in {tx for _, tx in expected}} == expected
 
 
 def test_comparator_reports_the_known_delay_and_omissions(devnet, api_env, leaders, tmp_path):
@@ -176,9 +195,8 @@ def test_comparison_asset_calls_no_provider(devnet, api_env, db_url, leaders, tm
 
     devnet.data_api(delay_s=0.0, omit_share=0.0, max_rps=1000)
     devnet.mine(blocks=3, fills_per_block=10)
-    api = ApiContext.from_settings(load_settings())
-    poll_once(api)
-    api.close()
+    with ApiContext.from_settings(load_settings()) as api:
+        poll_once(api)
     devnet.reset_stats()
     api_requests = devnet.data_api()["requests"]
     result = materialize(

@@ -7,7 +7,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 from sqlalchemy import func, select
 
@@ -19,6 +18,7 @@ from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline_tests.sync_helpers import environment, leader_fills
+from polygon_pipeline_tests.watcher_process import wait_for
 
 FINALITY = 16
 
@@ -31,6 +31,20 @@ def _backfill(env: dict, *args: str) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _backfill_until(env: dict, args, devnet, answered: int) -> subprocess.Popen:
+    """A backfill process once the provider has answered `answered` more of its queries (or
+    it ended): a point inside the backfill however long the process takes to start."""
+    target = devnet.stats()["served"].get("eth_getLogs", 0) + answered
+    proc = _backfill(env, *args)
+    wait_for(
+        lambda: devnet.stats()["served"].get("eth_getLogs", 0) >= target or proc.poll() is not None,
+        120,
+        "the backfill under way",
+        every=0.02,
+    )
+    return proc
 
 
 def _prepare(devnet, db_url, leaders, blocks: int, per_block: int) -> tuple[int, int]:
@@ -66,8 +80,9 @@ def test_sigkill_at_random_points_then_rerun_is_exact(devnet, db_url, leaders):
     args = ("--from-block", str(start), "--to-block", str(end))
     rng = random.Random(20261124)
     for _ in range(4):
-        proc = _backfill(env, *args)
-        time.sleep(rng.uniform(0.8, 3.0))
+        # Killed after a random number of answered queries, counted by the provider: a point
+        # inside the backfill however long the process takes to start on a busy machine.
+        proc = _backfill_until(env, args, devnet, answered=rng.randint(1, 25))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         _everything_below_the_cursor_is_stored(db_url, truth, leaders, start)
@@ -79,11 +94,11 @@ def test_sigkill_at_random_points_then_rerun_is_exact(devnet, db_url, leaders):
     with engine.connect() as conn:
         stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}
         rows = conn.execute(select(func.count()).select_from(fills)).scalar_one()
-        cursor = get_cursor(conn, "ctf")
+        cursors = {exchange: get_cursor(conn, exchange) for exchange in EXCHANGES}
     engine.dispose()
     assert stored == leader_fills(truth, set(leaders))
     assert rows == len(stored)
-    assert cursor == end
+    assert cursors == dict.fromkeys(EXCHANGES, end)
 
 
 def test_four_processes_share_one_budget(devnet, db_url, leaders):

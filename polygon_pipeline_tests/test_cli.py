@@ -111,3 +111,26 @@ def test_backfill_beyond_the_finalized_head_says_where_it_stopped(devnet, db_env
     assert "--since-cursor" in lines[-1]
     within = run_cli("backfill", "--from-block", str(first), "--to-block", str(finalized), env=env)
     assert within.returncode == 0 and "stopped at" not in within.stdout
+
+
+def test_four_processes_starting_on_one_empty_database(devnet, db_url):
+    """The schema is created once, under a lock: no process fails on a table another one is
+    creating (each used to crash with DuplicateTable or `table fills already exists`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGON_")}
+    env.update(devnet.pipeline_env(db_url))
+    a, b = "0x" + "a1" * 20, "0x" + "b2" * 20
+    commands = [("leaders", "add", a), ("leaders", "add", b), *[("api-poll", "--once")] * 2]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "polygon_pipeline", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for args in commands
+    ]
+    outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0] * 4, outputs
+    listing = run_cli("leaders", "list", env={"POLYGON_PIPELINE_DB_URL": db_url})
+    assert listing.stdout.split() == [a, b]

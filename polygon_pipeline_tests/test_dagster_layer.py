@@ -294,7 +294,7 @@ def test_dagster_storage_on_postgres(devnet, dagster_env, leaders, tmp_path, mon
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from polygon_pipeline_tests.conftest import PG_ADMIN_URL
+    from polygon_pipeline.devnet.scratch_db import PG_ADMIN_URL
 
     name = f"pp_dagster_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")

@@ -57,9 +57,11 @@ EXCHANGES: dict[str, Exchange] = {
     )
 }
 
-# Mainnet facts (README, "Chain facts", names the source of each). Blocks are lower bounds:
-# a venue queried before it traded costs no call (all venues share each filter). V1's last
-# block is left open for the same reason, so a late V1 fill is still found.
+# Mainnet facts (README, "Chain facts", names the source of each). First blocks are the
+# deployment blocks (a contract emits nothing before it exists); ExchangeV3's is not
+# published, so it takes the first V2 deployment as a lower bound: a venue queried before it
+# traded costs no call (all venues share each filter). V1's last block is left open for the
+# same reason, so a late V1 fill is still found.
 MAINNET_VENUES: tuple[Venue, ...] = (
     Venue("ctf_v1", "ctf", "0x4bfb41d5b3570defd03c39a9a4d8de6bd8b8982e", V1, USDC_E, 33_605_403),
     Venue(
@@ -70,16 +72,16 @@ MAINNET_VENUES: tuple[Venue, ...] = (
         USDC_E,
         50_505_492,
     ),
-    Venue("ctf_v2", "ctf", "0xe111180000d2663c0091e4f400237545b87b996b", V2, PUSD, 84_000_000),
+    Venue("ctf_v2", "ctf", "0xe111180000d2663c0091e4f400237545b87b996b", V2, PUSD, 84_902_353),
     Venue(
         "negrisk_v2",
         "negrisk",
         "0xe2222d279d744050d28e00520010520000310f59",
         V2,
         PUSD,
-        84_000_000,
+        85_058_176,
     ),
-    Venue("v3", "v3", "0xe3333700ca9d93003f00f0f71f8515005f6c00aa", V2, PUSD, 84_000_000),
+    Venue("v3", "v3", "0xe3333700ca9d93003f00f0f71f8515005f6c00aa", V2, PUSD, 84_902_353),
 )
 
 VENUE_BY_ADDRESS: dict[str, Venue] = {v.address: v for v in MAINNET_VENUES}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from polygon_pipeline.cli.api_mode import api_poll, compare
 from polygon_pipeline.cli.backfill import backfill
+from polygon_pipeline.cli.common import environment_error
 from polygon_pipeline.cli.demo import demo
 from polygon_pipeline.cli.devnet import devnet
 from polygon_pipeline.cli.doctor import doctor
@@ -14,7 +16,18 @@ from polygon_pipeline.cli.watch import watch
 from polygon_pipeline.cli.windows import windows
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class PipelineCli(click.Group):
+    """Every subcommand reports an unreachable or refusing database, or a file or socket it
+    cannot use, as one line naming the problem, instead of a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (SQLAlchemyError, OSError) as exc:
+            raise click.ClickException(environment_error(exc)) from None
+
+
+@click.group(cls=PipelineCli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="polygon_pipeline")
 def cli() -> None:
     """Every Polymarket leader fill on Polygon, once, fast, provider-friendly."""

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from polygon_pipeline.cli.common import settings_or_exit
+from polygon_pipeline.cli.common import one_line, settings_or_exit
 from polygon_pipeline.governed_http import ProviderError
 from polygon_pipeline.logging_setup import configure_logging
 from polygon_pipeline.store.engine import make_engine
-from polygon_pipeline.sync.api_poller import ApiContext, PollReport, poll_once, run_poller
+from polygon_pipeline.sync.api_poller import PollReport, poll_once, run_poller
 from polygon_pipeline.sync.compare import compare_sources
+from polygon_pipeline.sync.context import ApiContext
 
 log = logging.getLogger("polygon_pipeline.api_poll")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -29,8 +30,7 @@ def api_poll(once: bool) -> None:
     every POLYGON_DATA_API_POLL_S seconds, under its own shared budget. Never calls the RPC."""
     settings = settings_or_exit()
     configure_logging(settings)
-    api = ApiContext.from_settings(settings)
-    try:
+    with ApiContext.from_settings(settings) as api, one_line(ProviderError):
         if once:
             click.echo(_describe(poll_once(api)))
             return
@@ -38,10 +38,6 @@ def api_poll(once: bool) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
         run_poller(api, stop, on_report=lambda r: log.info(_describe(r)))
-    except ProviderError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        api.close()
 
 
 def _describe(report: PollReport) -> str:
@@ -54,10 +50,12 @@ def _describe(report: PollReport) -> str:
 def parse_since(value: str) -> datetime:
     """`30m`, `2h`, `7d` (ago) or an ISO timestamp (UTC if no zone)."""
     found = _DURATION.match(value.strip())
-    if found:
-        return datetime.now(tz=UTC) - timedelta(**{_UNITS[found[2]]: int(found[1])})
     try:
+        if found:
+            return datetime.now(tz=UTC) - timedelta(**{_UNITS[found[2]]: int(found[1])})
         moment = datetime.fromisoformat(value)
+    except OverflowError:
+        raise click.BadParameter(f"{value!r}: reaches before the year 1") from None
     except ValueError:
         raise click.BadParameter(
             f"{value!r}: give a duration like 30m, 2h, 7d or an ISO time"

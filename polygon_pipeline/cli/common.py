@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
 
 from polygon_pipeline.chain.rpc_errors import RpcError
+from polygon_pipeline.redact import scrub
 from polygon_pipeline.settings import ConfigError, Settings, load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.context import SyncContext
@@ -32,6 +35,19 @@ def sync_context(settings: Settings) -> SyncContext:
 
 def store_engine(settings: Settings) -> Engine:
     return make_engine(settings.database_url)
+
+
+def environment_error(exc: Exception) -> str:
+    """One line for a database or operating-system failure: the driver's or the system's own
+    words (without SQLAlchemy's statement dump), secrets scrubbed."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        text = f"database error: {exc.orig}"
+    elif isinstance(exc, OSError):
+        text = str(exc)
+    else:
+        text = f"database error: {exc}"
+    words = " ".join(line.strip() for line in text.splitlines() if line.strip())
+    return scrub(words, [os.environ.get("POLYGON_PIPELINE_DB_URL", "")])[:500]
 
 
 @contextlib.contextmanager

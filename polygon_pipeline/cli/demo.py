@@ -7,12 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import click
 
-from polygon_pipeline.devnet.handle import start_devnet
+from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
 from polygon_pipeline.devnet.runner import DEFAULT_STATE_DIR, env_file
+from polygon_pipeline.lifecycle import die_with_parent
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
@@ -26,13 +28,35 @@ from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
     default=DEFAULT_STATE_DIR,
     show_default=True,
 )
-def demo(block_time: float, state_dir: Path) -> None:
+@click.option(
+    "--port", default=8545, show_default=True, help="The devnet's port (0: any free one)."
+)
+@click.option("--dagster-port", default=3000, show_default=True, help="The Dagster UI's port.")
+def demo(block_time: float, state_dir: Path, port: int, dagster_port: int) -> None:
     """Start the devnet, load its sample leaders, run the live watcher, Dagster and the Data
     API poller (against the devnet's stand-in); until Ctrl-C."""
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    die_with_parent()  # `kill` of `make demo` stops the demo too
     try:
-        devnet = start_devnet(state_dir, block_time=block_time, port=8545, log_to_file=False)
+        devnet = start_devnet(
+            state_dir, block_time=block_time, port=port, log_to_file=False, own_group=True
+        )
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
+    running: list[subprocess.Popen] = [devnet.proc]
+    try:
+        _run(devnet, state_dir, dagster_port, running)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _stop_all(running)
+
+
+def _run(
+    devnet: DevnetHandle, state_dir: Path, dagster_port: int, running: list[subprocess.Popen]
+) -> None:
+    """Load the sample leaders, start the watcher, Dagster and the poller (each added to
+    `running` as it starts), say where everything is, and wait for the devnet to end."""
     os.environ.update(devnet.env)
     settings = load_settings()
     with make_engine(settings.database_url).begin() as conn:
@@ -46,15 +70,15 @@ def demo(block_time: float, state_dir: Path) -> None:
         "POLYGON_PARTITIONS_START_BLOCK": "0",
         "POLYGON_RECONCILE_CRON": "* * * * *",
     }
-    children = [
+    running.append(
         _spawn(
             ["watch"],
             {**demo_env, "POLYGON_BACKFILL_ON_STARTUP": "true"},
             state_dir / "watcher.log",
-        ),
-        _spawn_dagster(demo_env, state_dir / "dagster.log"),
-        _spawn(["api-poll"], demo_env, state_dir / "api-poll.log"),
-    ]
+        )
+    )
+    running.append(_spawn_dagster(demo_env, dagster_port, state_dir / "dagster.log"))
+    running.append(_spawn(["api-poll"], demo_env, state_dir / "api-poll.log"))
     described = settings.describe()
     control = os.environ["POLYGON_DEVNET_CONTROL_URL"]
     click.echo(
@@ -66,34 +90,38 @@ def demo(block_time: float, state_dir: Path) -> None:
         f"  database:                       {described['db_url']} ({added} sample leaders added)\n"
         f"  live watcher:                   http://{settings.watch_health_host}:"
         f"{settings.watch_health_port}/healthz  (log: {state_dir / 'watcher.log'})\n"
-        f"  Dagster UI:                     http://127.0.0.1:{DAGSTER_PORT}  "
+        f"  Dagster UI:                     http://127.0.0.1:{dagster_port}  "
         f"(log: {state_dir / 'dagster.log'})\n"
         "  check everything:               set -a; . .devnet/env; set +a; "
         ".venv/bin/polygon-pipeline doctor\n"
         "Press Ctrl-C to stop.\n"
     )
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
-    try:
-        devnet.proc.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for child in children:
+    devnet.proc.wait()
+
+
+STOP_GRACE_S = 15.0
+
+
+def _stop_all(procs: list[subprocess.Popen]) -> None:
+    """SIGTERM to every process group at once, one shared grace period, then SIGKILL to
+    whatever is left: stopping takes as long as the slowest, not the sum."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-        devnet.stop()
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
 
-DAGSTER_PORT = 3000
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
@@ -101,8 +129,8 @@ def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     return _spawn_command([sys.executable, "-m", "polygon_pipeline", *args], env, log)
 
 
-def _spawn_dagster(env: dict[str, str], log: Path) -> subprocess.Popen:
-    """`dagster dev`: the webserver on 127.0.0.1:3000 and the daemon (sensor, schedule)."""
+def _spawn_dagster(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+    """`dagster dev`: the webserver on 127.0.0.1:`port` and the daemon (sensor, schedule)."""
     dagster = str(Path(sys.executable).parent / "dagster")
     command = [
         dagster,
@@ -112,14 +140,20 @@ def _spawn_dagster(env: dict[str, str], log: Path) -> subprocess.Popen:
         "-h",
         "127.0.0.1",
         "-p",
-        str(DAGSTER_PORT),
+        str(port),
     ]
     return _spawn_command(command, env, log)
 
 
 def _spawn_command(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    # Its own process group, so stopping it stops everything it started.
+    # Its own process group, so stopping it stops everything it started; and it stops if
+    # the demo dies without a chance to stop it.
     with open(log, "ab") as out:
         return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
         )

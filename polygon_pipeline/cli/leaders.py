@@ -55,7 +55,7 @@ def _add(addresses: list[str], label: str | None, history_from_block: int | None
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--label", help="A note stored with the new leaders.")
 @history_option
-@one_line(InvalidAddress)
+@one_line(InvalidAddress, leaders_repo.InvalidLabel)
 def add(addresses: tuple[str, ...], label: str | None, history_from_block: int | None) -> None:
     """Add ADDRESSES; if any is invalid, none is added."""
     added = _add(list(addresses), label, history_from_block)
@@ -101,6 +101,6 @@ def list_(stats: bool) -> None:
 def import_(file: Path, history_from_block: int | None) -> None:
     """Add every address in FILE (one a line, or CSV with the address first; # comments).
     The whole file is checked first: one bad line and nothing is added."""
-    addresses = leaders_repo.read_leader_file(file.read_text())
+    addresses = leaders_repo.read_leader_file(leaders_repo.decode_leader_file(file.read_bytes()))
     added = _add(addresses, None, history_from_block)
     click.echo(f"imported {len(addresses)} address(es) from {file}: {added} new")

@@ -3,46 +3,10 @@ client (its own shared budget, the same 429 back-off)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from polygon_pipeline.chain.addresses import normalize_address
+from polygon_pipeline.data_api.trades import ApiTrade, parse_trade
 from polygon_pipeline.governed_http import GovernedHttp, Permanent
-
-
-@dataclass(frozen=True, slots=True)
-class ApiTrade:
-    leader: str
-    tx_hash: str
-    token_id: int
-    side: str
-    size: Decimal
-    price: Decimal
-    timestamp: int  # unix seconds
-
-    @property
-    def identity(self) -> tuple:
-        return (self.leader, self.tx_hash, self.token_id, self.side, self.size, self.price)
-
-
-def parse_trade(raw: dict) -> ApiTrade:
-    """One `/trades` item; raises ValueError (and kin) on anything malformed."""
-    side = str(raw["side"]).upper()
-    if side not in ("BUY", "SELL"):
-        raise ValueError(f"unknown side {raw['side']!r}")
-    tx_hash = str(raw["transactionHash"]).lower()
-    if len(tx_hash) != 66 or not tx_hash.startswith("0x"):
-        raise ValueError(f"bad transactionHash {tx_hash!r}")
-    return ApiTrade(
-        leader=normalize_address(str(raw["proxyWallet"])),
-        tx_hash=tx_hash,
-        token_id=int(str(raw["asset"])),
-        side=side,
-        size=Decimal(str(raw["size"])),
-        price=Decimal(str(raw["price"])),
-        timestamp=int(raw["timestamp"]),
-    )
 
 
 def _parse_page(resp: Any) -> list[ApiTrade]:
@@ -53,10 +17,13 @@ def _parse_page(resp: Any) -> list[ApiTrade]:
 
 
 class DataApiClient(GovernedHttp):
-    def trades(self, user: str, limit: int, offset: int) -> list[ApiTrade]:
-        """One page of a user's trades, newest first: maker fills too (`takerOnly=false`;
-        the API's default, true, leaves out a leader's limit orders)."""
+    def trades(self, user: str, limit: int, offset: int, end: int | None = None) -> list[ApiTrade]:
+        """One page of a user's trades, newest first, optionally up to `end` (unix seconds):
+        maker fills too (`takerOnly=false`; the API's default, true, leaves out a leader's
+        limit orders)."""
         params = {"user": user, "limit": limit, "offset": offset, "takerOnly": "false"}
+        if end is not None:
+            params["end"] = end
         return self.governed("trades", lambda: self._get("/trades", params), _parse_page)
 
     def _get(self, path: str, params: dict) -> Any:

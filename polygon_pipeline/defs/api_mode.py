@@ -6,8 +6,9 @@ from dagster import MaterializeResult, MetadataValue, asset
 from polygon_pipeline.defs.assets import REFRESH, leader_fills
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.sync.api_poller import ApiContext, poll_once
+from polygon_pipeline.sync.api_poller import poll_once
 from polygon_pipeline.sync.compare import compare_sources
+from polygon_pipeline.sync.context import ApiContext
 
 
 @asset(
@@ -17,11 +18,8 @@ from polygon_pipeline.sync.compare import compare_sources
     "incrementally per leader. Never calls the chain's RPC.",
 )
 def api_trades(pipeline: PipelineResource) -> MaterializeResult:
-    api = ApiContext.from_settings(pipeline.settings())
-    try:
+    with ApiContext.from_settings(pipeline.settings()) as api:
         report = poll_once(api)
-    finally:
-        api.close()
     return MaterializeResult(
         metadata={
             "leaders": report.leaders,

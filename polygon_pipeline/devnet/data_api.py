@@ -5,7 +5,8 @@ a comparison must find). It has its own request budget (HTTP 429 + Retry-After a
 
 Like the real `/trades`, it answers only a user's taker orders unless `takerOnly=false`
 (a maker order's fill has a counterparty in the taker topic; a taker order's own fill has
-the exchange there), and refuses an `offset` beyond MAX_OFFSET."""
+the exchange there), refuses an `offset` beyond MAX_OFFSET, and takes an `end` (unix seconds,
+inclusive) for paging deeper by time window."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class DataApiConfig:
     delay_s: float = 5.0  # indexing delay after the block is mined
     omit_share: float = 0.0  # share of trades never indexed (chosen by identity, reproducible)
     max_rps: float | None = 20.0  # the API's own budget
+    max_offset: int = MAX_OFFSET  # the largest `offset` answered (smaller in tests)
 
     def update(self, changes: dict) -> None:
         apply_changes(self, changes, "data API")
@@ -105,13 +107,24 @@ class DataApiStandIn:
             limit = min(int(request.query.get("limit", 100)), MAX_PAGE)
             offset = int(request.query.get("offset", 0))
             taker_only = request.query.get("takerOnly", "true").lower() != "false"
+            end = int(request.query["end"]) if "end" in request.query else None
         except (KeyError, ValueError):
             return web.json_response(
-                {"error": "user, limit and offset are required numbers"}, status=400
+                {"error": "user is required; limit, offset and end are numbers"}, status=400
             )
-        if offset > MAX_OFFSET:
-            return web.json_response({"error": f"offset must be at most {MAX_OFFSET}"}, status=400)
-        rows = self._visible(user, time.time(), taker_only)
+        if offset > self.config.max_offset:
+            return web.json_response(
+                {
+                    "error": f"offset must be at most {self.config.max_offset}: page deeper "
+                    "history inside start/end windows"
+                },
+                status=400,
+            )
+        rows = [
+            r
+            for r in self._visible(user, time.time(), taker_only)
+            if end is None or r["block_timestamp"] <= end
+        ]
         rows.sort(key=lambda r: (r["block_number"], r["log_index"]), reverse=True)
         trades = [t for t in (api_trade(r) for r in rows) if t is not None]
         return web.json_response(trades[offset : offset + limit])

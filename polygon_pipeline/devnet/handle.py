@@ -14,6 +14,7 @@ from pathlib import Path
 import requests
 
 from polygon_pipeline.devnet.runner import env_file, read_env_file
+from polygon_pipeline.lifecycle import die_with_parent
 
 
 @dataclass
@@ -134,9 +135,11 @@ def start_devnet(
     block_time: float = 0,
     port: int = 0,
     log_to_file: bool = True,
+    own_group: bool = False,
 ) -> DevnetHandle:
     """Start `polygon-pipeline devnet up` as a real process and wait until it serves. By
-    default: a free port, manual mining, output in `state_dir/devnet.log`."""
+    default: a free port, manual mining, output in `state_dir/devnet.log`; `own_group`: in a
+    process group of its own (stopped as a group, like the demo's other processes)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     env_file(state_dir).unlink(missing_ok=True)
     log = open(state_dir / "devnet.log", "ab") if log_to_file else None  # noqa: SIM115
@@ -159,6 +162,8 @@ def start_devnet(
         stdout=log,
         stderr=subprocess.STDOUT if log else None,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        start_new_session=own_group,
+        preexec_fn=die_with_parent,  # never outlives whoever started it
     )
     deadline = time.monotonic() + timeout
     while not env_file(state_dir).exists():

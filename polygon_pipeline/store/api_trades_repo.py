@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, select
 
-from polygon_pipeline.data_api.client import ApiTrade
+from polygon_pipeline.data_api.trades import ApiTrade
 from polygon_pipeline.store.schema import api_cursors, api_trades
 from polygon_pipeline.store.upsert import insert_on_conflict
 

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import codecs
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, select, update
 
-from polygon_pipeline.chain.addresses import normalize_address
+from polygon_pipeline.chain.addresses import InvalidAddress, normalize_address
+from polygon_pipeline.chain.exchanges import VENUE_BY_ADDRESS
 from polygon_pipeline.store.schema import exchange_cursors, fills, leaders
 from polygon_pipeline.store.upsert import insert_on_conflict
+
+LABEL_MAX = leaders.c.label.type.length
+# Rows and parameters per statement: far below PostgreSQL's 65,535 bind parameters and
+# SQLite's 32,766, however many leaders are imported at once.
+ROWS_PER_STATEMENT = 1000
+
+
+class InvalidLabel(ValueError):
+    """A leader label the store cannot hold."""
+
+
+def leader_address(value: str) -> str:
+    """A wallet to follow, lowercase; InvalidAddress for a malformed address or for one of
+    the exchange contracts (they are every fill's taker, never a leader)."""
+    address = normalize_address(value)
+    venue = VENUE_BY_ADDRESS.get(address)
+    if venue is not None:
+        raise InvalidAddress(
+            f"{value.strip()} is the {venue.name} exchange contract, not a wallet: follow the "
+            "leader's proxy wallet or Safe"
+        )
+    return address
+
+
+def _chunks(items: Sequence, size: int = ROWS_PER_STATEMENT) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 def add_leaders(
@@ -21,22 +50,33 @@ def add_leaders(
     """Add leaders, returning how many were new; raise InvalidAddress (naming the bad one)
     before writing any. `history_from_block`: how far back the new leaders' fills are wanted
     (sync/history.py fetches them)."""
-    normalized = sorted({normalize_address(a) for a in addresses})
-    if not normalized:
-        return 0
+    normalized = sorted({leader_address(a) for a in addresses})
+    if label is not None and len(label) > LABEL_MAX:
+        raise InvalidLabel(f"label: at most {LABEL_MAX} characters (got {len(label)})")
     now = datetime.now(tz=UTC)
-    rows = [
-        {"address": a, "label": label, "added_at": now, "history_from_block": history_from_block}
-        for a in normalized
-    ]
-    stmt = insert_on_conflict(conn, leaders).values(rows)
-    stmt = stmt.on_conflict_do_nothing(index_elements=["address"]).returning(leaders.c.address)
-    return len(conn.execute(stmt).all())
+    added = 0
+    for chunk in _chunks(normalized):
+        rows = [
+            {
+                "address": a,
+                "label": label,
+                "added_at": now,
+                "history_from_block": history_from_block,
+            }
+            for a in chunk
+        ]
+        stmt = insert_on_conflict(conn, leaders).values(rows)
+        stmt = stmt.on_conflict_do_nothing(index_elements=["address"]).returning(leaders.c.address)
+        added += len(conn.execute(stmt).all())
+    return added
 
 
 def remove_leaders(conn: Connection, addresses: Iterable[str]) -> int:
-    normalized = {normalize_address(a) for a in addresses}
-    return conn.execute(delete(leaders).where(leaders.c.address.in_(normalized))).rowcount
+    normalized = sorted({normalize_address(a) for a in addresses})
+    return sum(
+        conn.execute(delete(leaders).where(leaders.c.address.in_(chunk))).rowcount
+        for chunk in _chunks(normalized)
+    )
 
 
 def list_leaders(conn: Connection) -> list[str]:
@@ -46,12 +86,13 @@ def list_leaders(conn: Connection) -> list[str]:
 def want_history(conn: Connection, addresses: Iterable[str], from_block: int) -> None:
     """Ask for these leaders' fills from `from_block` on (an explicit request replaces the
     default one set when they were added)."""
-    normalized = {normalize_address(a) for a in addresses}
-    conn.execute(
-        update(leaders)
-        .where(leaders.c.address.in_(normalized))
-        .values(history_from_block=from_block)
-    )
+    normalized = sorted({normalize_address(a) for a in addresses})
+    for chunk in _chunks(normalized):
+        conn.execute(
+            update(leaders)
+            .where(leaders.c.address.in_(chunk))
+            .values(history_from_block=from_block)
+        )
 
 
 def wanted_histories(conn: Connection, addresses: Iterable[str] | None = None) -> dict[str, int]:
@@ -59,9 +100,10 @@ def wanted_histories(conn: Connection, addresses: Iterable[str] | None = None) -
     query = select(leaders.c.address, leaders.c.history_from_block).where(
         leaders.c.history_from_block.is_not(None)
     )
-    if addresses is not None:
-        query = query.where(leaders.c.address.in_({normalize_address(a) for a in addresses}))
-    return {address: start for address, start in conn.execute(query)}
+    wanted = {address: start for address, start in conn.execute(query)}
+    if addresses is None:
+        return wanted
+    return {a: wanted[a] for a in {normalize_address(a) for a in addresses} if a in wanted}
 
 
 def default_history_start(conn: Connection, history_blocks: int) -> int | None:
@@ -97,16 +139,28 @@ def leader_stats(conn: Connection) -> list[dict]:
     ]
 
 
+def decode_leader_file(data: bytes) -> str:
+    """An import file's text, whatever a spreadsheet saved it as: UTF-8 with or without a
+    BOM, UTF-16 with a BOM, or a legacy 8-bit encoding (only comments and labels can hold
+    non-ASCII; an address never does, so a stray byte surfaces as a bad address on its line)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def read_leader_file(text: str) -> list[str]:
     """Addresses from an import file: one a line; blank lines and `#` comments skipped;
     a CSV line's first field is the address. Errors name the line."""
     found = []
     for number, line in enumerate(text.splitlines(), start=1):
-        entry = line.split("#", 1)[0].split(",", 1)[0].strip()
+        entry = line.split("#", 1)[0].split(",", 1)[0].strip().strip('"')
         if not entry or entry.lower() == "address":
             continue
         try:
-            found.append(normalize_address(entry))
+            found.append(leader_address(entry))
         except ValueError as exc:
             raise type(exc)(f"line {number}: {exc}") from None
     return found

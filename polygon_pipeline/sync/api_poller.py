@@ -7,22 +7,22 @@ sighting. It never calls the chain's RPC."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 
-from sqlalchemy import Engine
-
-from polygon_pipeline.data_api.client import DataApiClient
-from polygon_pipeline.settings import Settings
+from polygon_pipeline.data_api.trades import ApiTrade
 from polygon_pipeline.store.api_trades_repo import advance_api_cursor, api_cursor, insert_api_trades
-from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import list_leaders
-from polygon_pipeline.store.limiter import SharedLimiter
+from polygon_pipeline.sync.context import ApiContext
 
-API_BUDGET = "data_api"
-MAX_PAGES_PER_LEADER = 50
+log = logging.getLogger(__name__)
+
+MAX_PAGES_PER_LEADER = 50  # per poll: older history belongs to the chain feed
 
 
 @dataclass
@@ -34,39 +34,38 @@ class PollReport:
     seconds: float = 0.0
 
 
-@dataclass
-class ApiContext:
-    settings: Settings
-    engine: Engine
-    client: DataApiClient
-    _limiter_engine: Engine = field(repr=False, default=None)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ApiContext:
-        url = settings.database_url
-        limiter_engine = make_engine(url, create_schema=False, serializable=True)
-        limiter = SharedLimiter(
-            limiter_engine, rps=settings.data_api_max_rps, concurrency=2, name=API_BUDGET
-        )
-        client = DataApiClient(settings.data_api_url.get_secret_value(), limiter)
-        return cls(settings, make_engine(url), client, limiter_engine)
-
-    def close(self) -> None:
-        self.client.close()
-        self._limiter_engine.dispose()
-        self.engine.dispose()
+def _pages(api: ApiContext, leader: str) -> Iterator[list[ApiTrade]]:
+    """A leader's trades, newest first, a page at a time: by offset inside a time window, and
+    once the next offset would pass the API's ceiling (POLYGON_DATA_API_MAX_OFFSET), by a new
+    window that ends at the oldest trade seen (each window has its own offset budget). A
+    window ends one second after that trade, so a trade sharing its second is read again
+    (stored once) rather than missed, whether the API's `end` is inclusive or not."""
+    size, ceiling = api.settings.data_api_page_size, api.settings.data_api_max_offset
+    end, offset = None, 0
+    while True:
+        page = api.client.trades(leader, size, offset, end)
+        yield page
+        if len(page) < size:
+            return
+        offset += size
+        if offset + size > ceiling:
+            oldest = page[-1].timestamp
+            if end is not None and oldest + 1 >= end:
+                log.warning(
+                    "%s: more than %d trades within one second; deeper trades not read",
+                    leader,
+                    ceiling,
+                )
+                return
+            end, offset = oldest + 1, 0
 
 
 def poll_leader(api: ApiContext, leader: str, report: PollReport) -> None:
-    settings = api.settings
     with api.engine.connect() as conn:
         cursor = api_cursor(conn, leader)
-    stop_before = None if cursor is None else cursor - settings.data_api_overlap_s
+    stop_before = None if cursor is None else cursor - api.settings.data_api_overlap_s
     newest = cursor or 0
-    for page in range(MAX_PAGES_PER_LEADER):
-        trades = api.client.trades(
-            leader, settings.data_api_page_size, page * settings.data_api_page_size
-        )
+    for trades in islice(_pages(api, leader), MAX_PAGES_PER_LEADER):
         report.pages += 1
         seen_at = datetime.now(tz=UTC)
         fresh = [t for t in trades if stop_before is None or t.timestamp >= stop_before]
@@ -75,9 +74,9 @@ def poll_leader(api: ApiContext, leader: str, report: PollReport) -> None:
             newest = max([newest, *(t.timestamp for t in trades)])
             advance_api_cursor(conn, leader, newest)
         report.new_trades += new
-        if len(trades) < settings.data_api_page_size or len(fresh) < len(trades):
-            return  # the end of the list, or the overlap's depth
-        if cursor is not None and new == 0 and trades[-1].timestamp < cursor:
+        if len(fresh) < len(trades):
+            return  # the overlap's depth
+        if cursor is not None and new == 0 and trades and trades[-1].timestamp < cursor:
             return  # below the cursor and nothing new: late arrivals sit above this
 
 

@@ -15,12 +15,11 @@ from datetime import datetime
 from decimal import Decimal
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.store.api_trades_repo import fetch_api_trades
-from polygon_pipeline.store.leaders_repo import list_leaders
-from polygon_pipeline.store.schema import fills
+from polygon_pipeline.store.fills_repo import leader_maker_fills
 
 SIZE_QUANTUM = Decimal("0.000001")  # 6 decimals: API floats and chain amounts meet here
 PERCENTILES = (50, 95, 99)
@@ -113,11 +112,7 @@ def _size(value: Decimal | str) -> Decimal:
 
 def compare_sources(engine: Engine, since: datetime | None = None) -> Comparison:
     with engine.connect() as conn:
-        leaders = list_leaders(conn)
-        query = select(fills).where(fills.c.maker.in_(leaders))
-        if since is not None:
-            query = query.where(fills.c.block_timestamp >= since)
-        chain_rows = [dict(r._mapping) for r in conn.execute(query)]
+        chain_rows = leader_maker_fills(conn, since)
         api_rows = fetch_api_trades(conn, since)
     chain: dict[tuple, list[dict]] = defaultdict(list)
     chain_latency = []

@@ -1,51 +1,104 @@
-"""Wiring for the use cases: settings -> store engine, shared limiter, governed RPC client."""
+"""Wiring for the use cases: settings -> store engine, shared limiter, governed client.
+
+Both contexts (the chain's and API mode's) are built by one helper and close themselves when
+used as `with ...:`. The store is migrated before the limiter opens its own engine, so a
+process starting on an empty database finds the limiter's tables there."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from sqlalchemy import Engine
 
 from polygon_pipeline.chain.block_times import PROCESS_BLOCK_TIMES, BlockTimestamps
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.chain.rpc_client import GovernedRpc
+from polygon_pipeline.data_api.client import DataApiClient
+from polygon_pipeline.governed_http import GovernedHttp
 from polygon_pipeline.settings import ConfigError, Settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.limiter import SharedLimiter
 
+RPC_BUDGET = "rpc"
+API_BUDGET = "data_api"
+API_CONCURRENCY = 2
+
+Client = TypeVar("Client", bound=GovernedHttp)
+
+
+def _store_and_limiter(
+    settings: Settings, budget: str, rps: float, concurrency: int
+) -> tuple[Engine, SharedLimiter]:
+    """The migrated store engine, then the shared budget `budget` on an engine of its own
+    (short serialized transactions that must not queue behind the store's)."""
+    url = settings.database_url
+    engine = make_engine(url)
+    limiter_engine = make_engine(url, create_schema=False, serializable=True)
+    return engine, SharedLimiter(limiter_engine, rps=rps, concurrency=concurrency, name=budget)
+
 
 @dataclass
-class SyncContext:
+class _Governed(Generic[Client]):
+    """A store engine and a governed client on a shared budget; `with` closes both."""
+
     settings: Settings
     engine: Engine
-    rpc: GovernedRpc
-    block_times: BlockTimestamps = field(default=PROCESS_BLOCK_TIMES)
+    client: Client
 
-    @classmethod
-    def from_settings(cls, settings: Settings, *, check_chain: bool = True) -> SyncContext:
-        url = settings.database_url
-        engine = make_engine(url)
-        limiter = SharedLimiter(
-            make_engine(url, create_schema=False, serializable=True),
-            rps=settings.rpc_max_rps,
-            concurrency=settings.rpc_max_concurrency,
-        )
-        rpc = GovernedRpc(settings.require_rpc_url(), limiter)
-        if check_chain:
-            chain_id = rpc.chain_id()
-            if chain_id != POLYGON_CHAIN_ID:
-                raise ConfigError(
-                    f"POLYGON_RPC_URL: serves chain id {chain_id}, expected {POLYGON_CHAIN_ID}"
-                )
-        return cls(settings, engine, rpc)
-
-    def __enter__(self) -> SyncContext:
+    def __enter__(self):
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        self.rpc.close()
-        self.rpc.limiter.engine.dispose()
+        self.client.close()
+        self.client.limiter.engine.dispose()
         self.engine.dispose()
+
+
+@dataclass
+class SyncContext(_Governed[GovernedRpc]):
+    """What reconciliation and the watcher need: the store and the governed RPC client."""
+
+    block_times: BlockTimestamps = field(default=PROCESS_BLOCK_TIMES)
+
+    @property
+    def rpc(self) -> GovernedRpc:
+        return self.client
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, check_chain: bool = True) -> SyncContext:
+        rpc_url = settings.require_rpc_url()
+        engine, limiter = _store_and_limiter(
+            settings, RPC_BUDGET, settings.rpc_max_rps, settings.rpc_max_concurrency
+        )
+        ctx = cls(settings, engine, GovernedRpc(rpc_url, limiter))
+        try:
+            if check_chain:
+                ctx.check_chain()
+        except BaseException:
+            ctx.close()
+            raise
+        return ctx
+
+    def check_chain(self) -> None:
+        chain_id = self.rpc.chain_id()
+        if chain_id != POLYGON_CHAIN_ID:
+            raise ConfigError(
+                f"POLYGON_RPC_URL: serves chain id {chain_id}, expected {POLYGON_CHAIN_ID}"
+            )
+
+
+@dataclass
+class ApiContext(_Governed[DataApiClient]):
+    """What API mode needs: the store and the Data API client on its own shared budget."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiContext:
+        engine, limiter = _store_and_limiter(
+            settings, API_BUDGET, settings.data_api_max_rps, API_CONCURRENCY
+        )
+        api_url = settings.data_api_url.get_secret_value()
+        return cls(settings, engine, DataApiClient(api_url, limiter))

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
 from polygon_pipeline.chain.exchanges import Venue, exchange_named, venues_of
 from polygon_pipeline.chain.fills import Fill, decode_fill
@@ -24,10 +24,9 @@ from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.chain.rpc_errors import RpcPermanent, RpcRangeTooLarge
 from polygon_pipeline.store.coverage import covered_through, record_range
 from polygon_pipeline.store.cursors import advance_cursor, get_cursor
-from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
+from polygon_pipeline.store.fills_repo import fills_in_blocks, retract_fills, upsert_fills
 from polygon_pipeline.store.leader_coverage import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
-from polygon_pipeline.store.schema import fills as fills_table
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.inflight import ChunkScheduler
@@ -125,17 +124,7 @@ def _stale_fills(
     canonical and stays.) Costs RPC only for fills that went missing, asked with no
     database connection held."""
     with engine.connect() as conn:
-        stored = conn.execute(
-            select(
-                fills_table.c.chain_id,
-                fills_table.c.tx_hash,
-                fills_table.c.log_index,
-                fills_table.c.block_number,
-                fills_table.c.block_hash,
-            )
-            .where(fills_table.c.exchange.in_(exchanges))
-            .where(fills_table.c.block_number.between(lo, hi))
-        ).all()
+        stored = fills_in_blocks(conn, exchanges, lo, hi)
     missing = [row for row in stored if (row[0], row[1], row[2]) not in fetched]
     canonical: dict[int, str | None] = {}
     stale = []
