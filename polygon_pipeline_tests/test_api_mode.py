@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -124,16 +125,21 @@ def test_poller_is_incremental_and_makes_no_rpc(devnet, api_env, leaders, monkey
 
 
 def test_poller_pages_past_the_offset_ceiling_by_time_window(devnet, api_env, leaders, monkeypatch):
-    # The stand-in refuses offsets past 10 here (10,000 on the real API): a leader with more
+    # The stand-in refuses offsets past 20 here (10,000 on the real API): a leader with more
     # trades than that is read on by windows ending at the oldest trade seen.
-    monkeypatch.setenv("POLYGON_DATA_API_MAX_OFFSET", "10")
-    devnet.data_api(delay_s=0.0, omit_share=0.0, max_rps=1000, max_offset=10)
+    ceiling, page = 20, 5
+    monkeypatch.setenv("POLYGON_DATA_API_MAX_OFFSET", str(ceiling))
+    devnet.data_api(delay_s=0.0, omit_share=0.0, max_rps=1000, max_offset=ceiling)
     start = devnet.head() + 1
-    end = devnet.mine(blocks=20, fills_per_block=20)["head"]
-    truth = devnet.truth(start, end)
+    for _ in range(6):  # a few blocks a second, so no second holds a window's worth
+        devnet.mine(blocks=5, fills_per_block=40)
+        time.sleep(1.1)
+    truth = devnet.truth(start, devnet.head())
     expected = {(r["maker"], r["tx_hash"]) for r in truth if r["maker"] in leaders and trade_of(r)}
-    per_leader = {leader: sum(1 for m, _ in expected if m == leader) for leader in leaders}
-    assert max(per_leader.values()) > 15  # deeper than offset 10 + a page of 5
+    per_leader = Counter(maker for maker, _ in expected)
+    per_second = Counter((r["maker"], r["block_timestamp"]) for r in truth)
+    assert max(per_leader.values()) > ceiling + page  # deeper than the offset ceiling
+    assert max(per_second.values()) <= ceiling - page  # a window always moves on
     with ApiContext.from_settings(load_settings()) as api:
         poll_once(api)
     _, engine = api_env

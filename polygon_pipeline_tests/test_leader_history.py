@@ -203,3 +203,58 @@ def test_dagster_registers_a_leader_and_its_history_run_fills_it(
     pending = leader_histories_complete(pipeline=resources["pipeline"])
     assert not pending.passed and pending.metadata["leaders_with_holes"].value == 1
     assert leaders[2] in pending.metadata["holes"].value
+
+
+def test_holes_left_by_a_reconciliation_already_running_get_a_history_run(
+    devnet, env, db_url, leaders, monkeypatch, tmp_path
+):
+    """A leader added (history and all) while a reconciliation that started without it is
+    running: the blocks that reconciliation stores after the history stopped are holes in
+    the new leader's coverage; the sensor requests a run for them, and none once closed."""
+    from dagster import DagsterInstance, build_sensor_context, materialize
+
+    from polygon_pipeline.defs.leader_history import leader_history, leaders_sensor
+    from polygon_pipeline.defs.resources import PipelineResource
+    from polygon_pipeline.settings import load_settings
+    from polygon_pipeline.store.leaders_repo import add_leaders, want_history
+    from polygon_pipeline.sync.context import SyncContext
+    from polygon_pipeline.sync.history import backfill_history
+    from polygon_pipeline.sync.reconcile import reconcile
+
+    for key, value in env.items():
+        if key.startswith("POLYGON_"):
+            monkeypatch.setenv(key, value)
+    monkeypatch.setenv("POLYGON_RPC_MAX_CONCURRENCY", "1")  # chunks commit in block order
+    start, end = _mine(devnet, 60)
+    newcomer = leaders[1]
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        add_leaders(conn, [leaders[0]])
+
+    def add_newcomer_once(report) -> None:
+        if report.chunks != 1:
+            return
+        with engine.begin() as conn:
+            add_leaders(conn, [newcomer])
+            want_history(conn, [newcomer], start)
+        with SyncContext.from_settings(load_settings()) as other:
+            backfill_history(other, [newcomer])  # up to the cursor: the first chunk's end
+
+    with SyncContext.from_settings(load_settings()) as ctx:
+        reconcile(ctx, ["ctf", "negrisk", "v3"], start, end, on_progress=add_newcomer_once)
+    engine.dispose()
+
+    instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
+    resources = {"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)}
+    instance.add_dynamic_partitions("leaders", [leaders[0], newcomer])
+    tick = leaders_sensor(build_sensor_context(instance=instance, resources=resources))
+    (request,) = tick.run_requests
+    assert request.partition_key == newcomer
+    assert request.run_key == f"history {newcomer} missing {start + RANGE}..{end}"
+    result = materialize(
+        [leader_history], instance=instance, partition_key=newcomer, resources=resources
+    )
+    assert result.success
+    assert leader_fills(devnet.truth(start, end), {newcomer}) <= _stored(db_url)
+    again = leaders_sensor(build_sensor_context(instance=instance, resources=resources))
+    assert again.run_requests == []

@@ -22,8 +22,9 @@ from dagster import (
 from polygon_pipeline.defs.assets import RECONCILE_RETRY, RPC_POOL
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.store.cursors import history_end
 from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
-from polygon_pipeline.sync.history import backfill_history, history_holes
+from polygon_pipeline.sync.history import Holes, backfill_history, history_holes, holes_until
 
 leader_partitions = DynamicPartitionsDefinition(name="leaders")
 
@@ -95,20 +96,32 @@ leader_history_job = define_asset_job(
     job=leader_history_job,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Registers a partition for each leader added, and requests the history run "
-    "of each one that wants a history (no RPC call).",
+    description="Registers a partition for each leader added, and requests a history run for "
+    "each leader whose wanted history has holes (no RPC call).",
 )
 def leaders_sensor(context: SensorEvaluationContext, pipeline: PipelineResource) -> SensorResult:
     with pipeline.store() as engine, engine.connect() as conn:
         leaders = list_leaders(conn)
+        end = history_end(conn)
         wanted = wanted_histories(conn, leaders)
+        missing = holes_until(conn, end, leaders) if end is not None else None
     known = set(context.instance.get_dynamic_partitions(leader_partitions.name))
     new = [leader for leader in leaders if leader not in known]
     return SensorResult(
         run_requests=[
-            RunRequest(partition_key=leader, run_key=f"history {leader} from {wanted[leader]}")
+            RunRequest(partition_key=leader, run_key=_history_run_key(leader, wanted, missing))
             for leader in leaders
-            if leader in wanted
+            if leader in wanted and (missing is None or leader in missing)
         ],
         dynamic_partitions_requests=[leader_partitions.build_add_request(new)] if new else [],
     )
+
+
+def _history_run_key(leader: str, wanted: dict[str, int], missing: Holes | None) -> str:
+    """One run per set of holes: a leader whose history is complete gets none, and holes
+    that appear later (blocks a reconciliation started before the leader was added moved
+    the cursor over) get a run of their own."""
+    if missing is None:  # nothing reconciled yet: the run finds its end itself
+        return f"history {leader} from {wanted[leader]}"
+    spans = sorted({span for spans in missing[leader].values() for span in spans})
+    return f"history {leader} missing {_spans(spans)}"

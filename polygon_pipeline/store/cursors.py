@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from polygon_pipeline.store.schema import exchange_cursors
 from polygon_pipeline.store.upsert import insert_on_conflict
@@ -36,3 +36,9 @@ def advance_cursor(conn: Connection, exchange: str, block: int, covered_from: in
         where=(current < stmt.excluded.last_processed_block) & (current >= covered_from - 1),
     ).returning(exchange_cursors.c.exchange)
     return conn.execute(stmt).first() is not None
+
+
+def history_end(conn: Connection) -> int | None:
+    """The highest exchange cursor: where a new leader's history stops (reconciliation
+    covers every leader from there on); None before any reconciliation."""
+    return conn.execute(select(func.max(exchange_cursors.c.last_processed_block))).scalar()

@@ -37,9 +37,8 @@ class PollReport:
 def _pages(api: ApiContext, leader: str) -> Iterator[list[ApiTrade]]:
     """A leader's trades, newest first, a page at a time: by offset inside a time window, and
     once the next offset would pass the API's ceiling (POLYGON_DATA_API_MAX_OFFSET), by a new
-    window that ends at the oldest trade seen (each window has its own offset budget). A
-    window ends one second after that trade, so a trade sharing its second is read again
-    (stored once) rather than missed, whether the API's `end` is inclusive or not."""
+    window that ends at the oldest trade seen (each window has its own offset budget). `end`
+    is inclusive, so the trades sharing that second are read again (and stored once)."""
     size, ceiling = api.settings.data_api_page_size, api.settings.data_api_max_offset
     end, offset = None, 0
     while True:
@@ -50,14 +49,12 @@ def _pages(api: ApiContext, leader: str) -> Iterator[list[ApiTrade]]:
         offset += size
         if offset + size > ceiling:
             oldest = page[-1].timestamp
-            if end is not None and oldest + 1 >= end:
+            if end is not None and oldest >= end:
                 log.warning(
-                    "%s: more than %d trades within one second; deeper trades not read",
-                    leader,
-                    ceiling,
+                    "%s: more than %d trades at one second; older trades not read", leader, ceiling
                 )
                 return
-            end, offset = oldest + 1, 0
+            end, offset = oldest, 0
 
 
 def poll_leader(api: ApiContext, leader: str, report: PollReport) -> None:

@@ -1,6 +1,6 @@
-"""A leader's history: its fills from a chosen block up to where the exchanges' cursors are
-(the finalized head where there is no cursor yet), with OR lists that hold only the leaders
-that need it, so the calls grow with the new leaders' batches, not with all leaders.
+"""A leader's history: its fills from a chosen block up to the highest exchange cursor (the
+finalized head where there is no cursor yet), with OR lists that hold only the leaders that
+need it, so the calls grow with the new leaders' batches, not with all leaders.
 
 What each leader already has is read from its coverage (store/leader_coverage.py): a rerun
 after a kill resumes, and a leader removed and added again is not fetched again where it
@@ -14,16 +14,20 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import Connection
+
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.store.coverage import Span, holes
-from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.cursors import history_end
 from polygon_pipeline.store.fills_repo import upsert_fills
 from polygon_pipeline.store.leader_coverage import covered, leader_set_id, record_leader_range
 from polygon_pipeline.store.leaders_repo import wanted_histories
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.reconcile import scan
+
+Holes = dict[str, dict[str, list[Span]]]
 
 
 @dataclass
@@ -46,29 +50,27 @@ class HistoryReport:
         )
 
 
-def history_holes(
-    ctx: SyncContext, leaders: Sequence[str] | None = None
-) -> dict[str, dict[str, list[Span]]]:
+def holes_until(conn: Connection, end: int, leaders: Sequence[str] | None = None) -> Holes:
     """{leader: {exchange: holes}} in each leader's wanted history (history_from_block up to
-    the exchange's cursor, or the finalized head without one); leaders without a wanted
-    history, or with none missing, are left out."""
-    with ctx.engine.connect() as conn:
-        wanted = wanted_histories(conn, leaders)
-        ends = {name: get_cursor(conn, name) for name in EXCHANGES}
-    if wanted and None in ends.values():
-        head = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
-        ends = {name: head if end is None else end for name, end in ends.items()}
-    missing: dict[str, dict[str, list[Span]]] = {}
-    with ctx.engine.connect() as conn:
-        for leader, start in wanted.items():
-            per_exchange = {
-                name: holes(covered(conn, leader, name), start, end)
-                for name, end in ends.items()
-                if start <= end
-            }
-            if any(per_exchange.values()):
-                missing[leader] = {k: v for k, v in per_exchange.items() if v}
+    `end`, the same block for every exchange so that their holes agree and one query covers
+    them all); leaders without a wanted history, or with none missing, are left out."""
+    missing: Holes = {}
+    for leader, start in wanted_histories(conn, leaders).items():
+        per_exchange = {name: holes(covered(conn, leader, name), start, end) for name in EXCHANGES}
+        if any(per_exchange.values()):
+            missing[leader] = {k: v for k, v in per_exchange.items() if v}
     return missing
+
+
+def history_holes(ctx: SyncContext, leaders: Sequence[str] | None = None) -> Holes:
+    """`holes_until` the highest exchange cursor: a history reaches where reconciliation
+    has reached (the finalized head when nothing was reconciled yet)."""
+    with ctx.engine.connect() as conn:
+        end = history_end(conn)
+    if end is None:
+        end = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
+    with ctx.engine.connect() as conn:
+        return holes_until(conn, end, leaders)
 
 
 def backfill_history(
