@@ -135,7 +135,7 @@ def test_a_dagster_partition_across_the_cutover(devnet, db_url, leaders, monkeyp
     window = 20
     lo = CUTOVER - CUTOVER % window  # the window holding the cutover
     _mine_to(devnet, lo + window + FINALITY)
-    for key, value in environment(devnet, db_url).items():
+    for key, value in environment(devnet, db_url, backfill_max_range=RANGE).items():
         if key.startswith("POLYGON_"):
             monkeypatch.setenv(key, value)
     monkeypatch.setenv("POLYGON_PARTITION_WINDOW_BLOCKS", str(window))
@@ -143,6 +143,8 @@ def test_a_dagster_partition_across_the_cutover(devnet, db_url, leaders, monkeyp
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
     key = window_key(lo, window)
     register_windows(instance, [key])
+    devnet.configure(getlogs_max_range=RANGE)
+    devnet.reset_stats()
     result = materialize(
         [leader_fills],
         instance=instance,
@@ -150,6 +152,8 @@ def test_a_dagster_partition_across_the_cutover(devnet, db_url, leaders, monkeyp
         resources={"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)},
     )
     assert result.success
+    # Two 10-block chunks, a maker and a taker query each, every venue in each query.
+    assert devnet.stats()["calls"]["eth_getLogs"] == (window // RANGE) * 2
     truth = devnet.truth(lo, lo + window - 1)
     rows = _stored(db_url)
     assert rows.keys() == truth_fills(truth, set(leaders))
