@@ -167,3 +167,25 @@ def test_blocks_where_no_venue_trades_cost_no_call(devnet, make_ctx, leaders):
     reconcile(ctx, ALL, first, end)
     assert devnet.stats()["calls"]["eth_getLogs"] == 2  # one 5-block chunk: maker + taker
     assert _stored(ctx) == leader_fills(devnet.truth(first, end), set(leaders))
+
+
+def test_an_older_range_leaves_no_hole_behind_the_cursor(devnet, make_ctx, leaders):
+    """On an empty store, blocks 200..384 of a range and then 0..100: the cursor stops at
+    the hole (101..199) instead of staying past it, and the next catch-up reads the hole
+    (and the safety overlap), not the blocks already reconciled above it."""
+    start, end = _mine_range(devnet, 400, per_block=2)
+    devnet.configure(getlogs_max_range=10)
+    ctx = make_ctx(leaders, backfill_max_range=10, backfill_safety_overlap=20)
+    reconcile(ctx, ALL, start + 200, start + 384)
+    reconcile(ctx, ALL, start, start + 100)
+    with ctx.engine.connect() as conn:
+        assert {e: get_cursor(conn, e) for e in ALL} == dict.fromkeys(ALL, start + 100)
+    devnet.reset_stats()
+    report = reconcile(ctx, ALL)  # `backfill --since-cursor`
+    scanned = (start + 80, start + 199), (start + 385, end)  # overlap + hole, then the rest
+    assert (report.from_block, report.blocks_total) == (start + 80, 120 + end - start - 384)
+    assert _stored(ctx) >= leader_fills(devnet.truth(start, end), set(leaders))
+    chunks = sum(math.ceil((hi - lo + 1) / 10) for lo, hi in scanned)
+    assert devnet.stats()["calls"]["eth_getLogs"] == chunks * 2
+    with ctx.engine.connect() as conn:
+        assert get_cursor(conn, "ctf") >= end

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.chain.fills import Fill
-from polygon_pipeline.store import cursors, fills_repo, leaders_repo
+from polygon_pipeline.store import coverage, cursors, fills_repo, leaders_repo
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.migrate import (
     BASELINE,
@@ -112,18 +112,35 @@ def test_upsert_refuses_an_unknown_source(engine):
         fills_repo.upsert_fills(conn, [make_fill(1)], "api")
 
 
-def test_cursor_only_moves_forward_and_never_across_a_gap(engine):
+def _cover(conn, exchange: str, lo: int, hi: int) -> int | None:
+    """Record [lo, hi] as reconciled, as a reconciliation's chunk does; the new cursor."""
+    coverage.record_range(conn, exchange, lo, hi, leader_set_id=1)
+    return cursors.refresh_cursor(conn, exchange, lo)
+
+
+def test_the_cursor_never_passes_a_hole(engine):
     with engine.begin() as conn:
         assert cursors.get_cursor(conn, "ctf") is None
-        assert cursors.advance_cursor(conn, "ctf", 500, covered_from=100)
-        assert not cursors.advance_cursor(conn, "ctf", 400, covered_from=300)  # backwards
-        assert not cursors.advance_cursor(conn, "ctf", 900, covered_from=600)  # gap 501..599
-        assert cursors.advance_cursor(conn, "ctf", 700, covered_from=480)  # overlaps: moves
-        assert cursors.advance_cursor(conn, "ctf", 750, covered_from=701)  # adjacent: moves
-        cursors.advance_cursor(conn, "negrisk", 7, covered_from=0)
+        assert _cover(conn, "ctf", 100, 500) == 500  # the first write counts from its start
+        assert _cover(conn, "ctf", 300, 400) == 500  # inside: never backwards
+        assert _cover(conn, "ctf", 600, 900) == 500  # a hole 501..599 below it: stays
+        assert _cover(conn, "ctf", 480, 550) == 550  # overlaps: moves
+        assert _cover(conn, "ctf", 551, 599) == 900  # closes the hole: over the later range
+        assert _cover(conn, "ctf", 901, 950) == 950  # adjacent: moves
+        assert _cover(conn, "negrisk", 0, 7) == 7  # per exchange
     with engine.connect() as conn:
-        assert cursors.get_cursor(conn, "ctf") == 750
+        assert cursors.get_cursor(conn, "ctf") == 950
         assert cursors.get_cursor(conn, "negrisk") == 7
+
+
+def test_a_range_below_a_hole_pulls_the_cursor_back_to_it(engine):
+    """`backfill 200..384` then `0..100` on an empty store: the cursor may not stay at 384
+    over the hole 101..199; it counts from the lowest block reconciled, as the first did."""
+    with engine.begin() as conn:
+        assert _cover(conn, "ctf", 200, 384) == 384
+        assert _cover(conn, "ctf", 0, 100) == 100
+        assert coverage.gaps(conn, "ctf", 0, 384) == [(101, 199)]
+        assert _cover(conn, "ctf", 101, 199) == 384  # closing it carries the cursor over
 
 
 def test_leaders_are_validated_lowercased_and_all_or_nothing(engine):

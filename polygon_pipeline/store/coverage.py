@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from polygon_pipeline.store.schema import reconciled_ranges
 
@@ -73,3 +73,12 @@ def covered_through(conn: Connection, exchange: str, from_block: int) -> int:
     now that chunks finishing out of order may have closed a hole."""
     spans = _spans(conn, exchange, from_block)
     return spans[0][1] if spans and spans[0][0] <= from_block else from_block - 1
+
+
+def lowest_covered(conn: Connection, exchange: str) -> int | None:
+    """The first block any reconciliation of `exchange` covered; None when none did."""
+    return conn.execute(
+        select(func.min(reconciled_ranges.c.from_block)).where(
+            reconciled_ranges.c.exchange == exchange
+        )
+    ).scalar()

@@ -1,11 +1,15 @@
-"""Per-exchange reconciliation cursors: the last block whose fills are fully stored."""
+"""Per-exchange reconciliation cursors: the last block of the unbroken coverage that starts at
+the lowest block ever reconciled, so "everything up to here is stored" holds whatever order
+ranges were reconciled in."""
 
 from __future__ import annotations
 
+import zlib
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, select, text
 
+from polygon_pipeline.store.coverage import covered_through, lowest_covered
 from polygon_pipeline.store.schema import exchange_cursors
 from polygon_pipeline.store.upsert import insert_on_conflict
 
@@ -18,24 +22,49 @@ def get_cursor(conn: Connection, exchange: str) -> int | None:
     ).scalar_one_or_none()
 
 
-def advance_cursor(conn: Connection, exchange: str, block: int, covered_from: int) -> bool:
-    """Record that blocks [covered_from, block] are fully stored. The cursor moves only when
-    that range touches it, so it always means "everything up to here": never backwards, and
-    never across a gap (a backfill of a later range leaves it where it is). Returns whether
-    it moved."""
+def _set_cursor(conn: Connection, exchange: str, block: int) -> None:
     stmt = insert_on_conflict(conn, exchange_cursors).values(
         exchange=exchange, last_processed_block=block, updated_at=datetime.now(tz=UTC)
     )
-    current = exchange_cursors.c.last_processed_block
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["exchange"],
-        set_={
-            "last_processed_block": stmt.excluded.last_processed_block,
-            "updated_at": stmt.excluded.updated_at,
-        },
-        where=(current < stmt.excluded.last_processed_block) & (current >= covered_from - 1),
-    ).returning(exchange_cursors.c.exchange)
-    return conn.execute(stmt).first() is not None
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["exchange"],
+            set_={
+                "last_processed_block": stmt.excluded.last_processed_block,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+    )
+
+
+def _lock(conn: Connection, exchange: str) -> None:
+    """Serialize cursor updates of one exchange until the transaction ends, so that one that
+    counted coverage before another committed cannot set the cursor back over it (SQLite
+    transactions that write are serialized already)."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"polygon_pipeline cursor {exchange}".encode())
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+def refresh_cursor(conn: Connection, exchange: str, covered_from: int) -> int | None:
+    """Move the cursor over the coverage just recorded from block `covered_from` on: past
+    every block now covered without a hole (chunks finish out of order, so the one that
+    closes a hole may carry it past later chunks already stored). The first cursor counts
+    from the lowest block reconciled, like every later one; coverage recorded below all
+    earlier coverage counts from there too, so a range reconciled below a hole pulls the
+    cursor back to that hole instead of leaving it behind. Returns the cursor."""
+    _lock(conn, exchange)
+    cursor = get_cursor(conn, exchange)
+    lowest = lowest_covered(conn, exchange)
+    if lowest is None:
+        return cursor
+    from_lowest = cursor is None or covered_from <= lowest
+    base = lowest if from_lowest else cursor + 1
+    reach = covered_through(conn, exchange, base)
+    if (from_lowest and reach != cursor) or (cursor is not None and reach > cursor):
+        _set_cursor(conn, exchange, reach)
+        return reach
+    return cursor
 
 
 def history_end(conn: Connection) -> int | None:

@@ -22,8 +22,8 @@ from polygon_pipeline.chain.log_queries import (
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.chain.rpc_errors import RpcPermanent, RpcRangeTooLarge
-from polygon_pipeline.store.coverage import covered_through, record_range
-from polygon_pipeline.store.cursors import advance_cursor, get_cursor
+from polygon_pipeline.store.coverage import Span, gaps, merge, record_range
+from polygon_pipeline.store.cursors import get_cursor, refresh_cursor
 from polygon_pipeline.store.fills_repo import fills_in_blocks, retract_fills, upsert_fills
 from polygon_pipeline.store.leader_coverage import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
@@ -43,6 +43,7 @@ class ReconcileReport:
     to_block: int
     finalized: int  # the finalized head when it started: the cursor never passes it
     requested_to: int | None = None  # the last block asked for, when one was given
+    blocks_total: int = 0  # blocks to scan: the range less what a catch-up found covered
     blocks_done: int = 0
     chunks: int = 0
     fills_found: int = 0
@@ -52,10 +53,6 @@ class ReconcileReport:
     throttles: int = 0
     range_sizes: list[int] = field(default_factory=list)
     seconds: float = 0.0
-
-    @property
-    def blocks_total(self) -> int:
-        return max(0, self.to_block - self.from_block + 1)
 
     def summary(self) -> str:
         return (
@@ -137,15 +134,18 @@ def _stale_fills(
     return stale
 
 
-def _advance_cursor(conn: Connection, exchange: str, run_from: int) -> None:
-    """Move the cursor over every block now covered without a hole: chunks finish out of
-    order, so the one that closes a hole may carry the cursor past later chunks already
-    stored. Without a cursor yet, coverage counts from where this run began."""
-    cursor = get_cursor(conn, exchange)
-    base = run_from if cursor is None else cursor + 1
-    reach = covered_through(conn, exchange, base)
-    if reach >= base:
-        advance_cursor(conn, exchange, reach, covered_from=base)
+def _catch_up_ranges(
+    conn: Connection, report: ReconcileReport, cursors: Sequence[int | None]
+) -> list[Span]:
+    """What a catch-up reads: everything up to the lowest cursor (the safety overlap), and
+    above it only the blocks some exchange has not covered yet. A cursor pulled back to a
+    hole below ranges already reconciled costs the hole, not the ranges above it."""
+    lo, hi = report.from_block, report.to_block
+    if None in cursors or lo > hi:
+        return [(lo, hi)]
+    overlap_end = min(min(cursors), hi)
+    missing = [span for e in report.exchanges for span in gaps(conn, e, overlap_end + 1, hi)]
+    return merge([(lo, overlap_end), *missing])
 
 
 def scan(
@@ -199,7 +199,8 @@ def reconcile(
         raise NothingToFollow("no leaders configured (polygon-pipeline leaders add ADDRESS)")
     finalized = finalized_head(rpc, settings.confirmation_blocks)
     head = finalized if up_to == "finalized" else max(finalized, rpc.block_number())
-    if from_block is None:
+    catch_up = from_block is None
+    if catch_up:
         from_block = min(
             max(0, c - settings.backfill_safety_overlap)
             if c is not None
@@ -208,12 +209,15 @@ def reconcile(
         )
     last = head if to_block is None else min(to_block, head)
     report = ReconcileReport([e.name for e in chosen], from_block, last, finalized, to_block)
+    with ctx.engine.connect() as conn:
+        ranges = _catch_up_ranges(conn, report, cursors) if catch_up else [(from_block, last)]
+    report.blocks_total = sum(hi - lo + 1 for lo, hi in ranges if hi >= lo)
     calls_before, throttles_before = rpc.calls["eth_getLogs"], rpc.throttles
     planner = AdaptiveRange(settings.backfill_max_range)
     venues = venues_of(report.exchanges, settings.venues)
     with ctx.engine.begin() as conn:
         set_id = leader_set_id(conn, leaders)
-    for lo, hi, found in scan(ctx, planner, venues, leaders, [(from_block, last)]):
+    for lo, hi, found in scan(ctx, planner, venues, leaders, ranges):
         stale = _stale_fills(ctx.engine, rpc, report.exchanges, lo, hi, {f.key for f in found})
         with ctx.engine.begin() as conn:  # a chunk's fills, coverage and cursor, or nothing
             retract_fills(conn, stale)
@@ -222,7 +226,7 @@ def reconcile(
             if final_hi >= lo:
                 for exchange in chosen:
                     record_range(conn, exchange.name, lo, final_hi, set_id)
-                    _advance_cursor(conn, exchange.name, from_block)
+                    refresh_cursor(conn, exchange.name, lo)
         report.chunks += 1
         report.blocks_done += hi - lo + 1
         report.fills_found += len(found)
