@@ -31,6 +31,7 @@ from polygon_pipeline.store.schema import fills as fills_table
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.inflight import ChunkScheduler
+from polygon_pipeline.sync.start_block import start_block
 
 
 class NothingToFollow(RuntimeError):
@@ -211,11 +212,8 @@ def reconcile(
     finalized = finalized_head(rpc, settings.confirmation_blocks)
     head = finalized if up_to == "finalized" else max(finalized, rpc.block_number())
     if from_block is None:
-        from_block = min(
-            max(0, c - settings.backfill_safety_overlap)
-            if c is not None
-            else max(0, head - settings.backfill_startup_blocks + 1)
-            for c in cursors
+        from_block = start_block(
+            cursors, head, settings.backfill_startup_blocks, settings.backfill_safety_overlap
         )
     last = head if to_block is None else min(to_block, head)
     report = ReconcileReport([e.name for e in chosen], from_block, last, finalized, to_block)
