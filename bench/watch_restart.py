@@ -25,7 +25,7 @@ def main() -> None:
         devnet, engine, leaders = st.devnet, st.engine, st.leaders
         devnet.mine(blocks=30, fills_per_block=6)
         devnet.configure(max_rps=CAP, getlogs_max_range=10)
-        env = st.env(rpc_max_rps=CAP, backfill_on_startup="true", backfill_startup_blocks=200)
+        env = st.env(rpc_max_rps=CAP, backfill_on_startup="true")  # window: the default 50
         start = devnet.head() + 1
         devnet.set_clock(args.block_time)
         with pipeline_process("watch", env, st.logs / "watcher1.log"):

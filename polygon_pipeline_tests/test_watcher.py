@@ -4,7 +4,10 @@ lose nothing, single flight, honest health, leaders picked up live, NOTIFY, Dags
 from __future__ import annotations
 
 import json
+import re
 import signal
+import subprocess
+import sys
 
 import psycopg
 import pytest
@@ -15,15 +18,25 @@ from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs.checks import live_feed_matches_reconciliation
 from polygon_pipeline.defs.live_feed import LIVE_FILLS
 from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.devnet.anvil import free_port
+from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
 from polygon_pipeline.store.heartbeats import last_beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.sync_helpers import environment, leader_fills
-from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
+from polygon_pipeline_tests.watcher_process import (
+    WATCH_SETTINGS,
+    WatcherProcess,
+    terminate_lock_holder,
+    wait_for,
+)
 
 ALL = list(EXCHANGES)  # every exchange family, as the CLI's `--exchange all`
+# Wider than the devnet's finality depth (16) plus the safety overlap (20): a startup
+# gap-fill of this many blocks leaves a cursor, and the overlap below it stays inside.
+STARTUP_WINDOW = 40
 
 
 @pytest.fixture
@@ -118,23 +131,108 @@ def test_removed_logs_retract_fills(devnet, start_watcher, engine, leaders):
     assert watcher.wait_healthy()["fills_retracted"] > 0
 
 
+def start_with_cursor(start_watcher, devnet, engine, leaders: list[str], **settings):
+    """A watcher whose startup gap-fill reconciled the last STARTUP_WINDOW blocks, so the
+    store has a cursor (below the head by the devnet's finality depth) and a known first
+    block: every later gap-fill, which starts at the cursor less the safety overlap, stays
+    inside what the test compares. Returns the watcher and that first block."""
+    devnet.mine(blocks=STARTUP_WINDOW, fills_per_block=2)  # a window deep enough
+    first_block = devnet.head() - STARTUP_WINDOW + 1
+    watcher = start_watcher(
+        leaders, backfill_on_startup="true", backfill_startup_blocks=STARTUP_WINDOW, **settings
+    )
+    gap_filled(watcher)
+    with engine.connect() as conn:
+        assert all(get_cursor(conn, name) is not None for name in ALL)
+    return watcher, first_block
+
+
+def gap_filled(watcher: WatcherProcess) -> dict:
+    """The watcher's status once its first gap-fill completed."""
+    return wait_for(
+        lambda: (h := watcher.health()) and h[1]["gap_fills"] >= 1 and h[1],
+        60,
+        f"a gap-fill ({watcher.output()[-2000:]})",
+    )
+
+
+def truth_from(devnet, leaders, first_block: int) -> set:
+    return leader_fills(devnet.truth(first_block, devnet.head()), set(leaders))
+
+
+def exactly_the_truth(engine, devnet, leaders, first_block: int) -> dict:
+    """Wait until the store holds exactly the truth's leader fills from `first_block` on."""
+    end = devnet.head()
+    return wait_until_stored(
+        engine, leader_fills(devnet.truth(first_block, end), set(leaders)), timeout=60
+    )
+
+
 def test_single_flight_and_takeover(devnet, start_watcher, engine, leaders):
-    first = start_watcher(leaders)
-    first.wait_healthy()
-    second = start_watcher([])
+    """A standby that takes over gap-fills from the cursor, whatever
+    POLYGON_BACKFILL_ON_STARTUP says: the fills mined while nobody watched are stored."""
+    first, first_block = start_with_cursor(start_watcher, devnet, engine, leaders)
+    second = start_watcher([])  # POLYGON_BACKFILL_ON_STARTUP: the default, false
     wait_for(
         lambda: "another watcher holds the lease" in second.output(),
         20,
         "the second watcher saying it waits",
     )
     assert second.health()[0] == 503
+    devnet.mine(blocks=2, fills_per_block=10)
+    exactly_the_truth(engine, devnet, leaders, first_block)  # the first, live
+    second.proc.send_signal(signal.SIGSTOP)  # the standby cannot take over before the gap
     first.stop(signal.SIGKILL)
+    devnet.mine(blocks=6, fills_per_block=10)  # nobody watching
+    second.proc.send_signal(signal.SIGCONT)
+    status = gap_filled(second)
+    # the gap-fill came with the takeover, not after some later reconnect
+    assert status["gap_fills"] == 1 and status["reconnects"] == 0
+    assert stored(engine).keys() == truth_from(devnet, leaders, first_block)
+    devnet.mine(blocks=2, fills_per_block=10)
+    exactly_the_truth(engine, devnet, leaders, first_block)  # and live after the takeover
+
+
+def test_restart_after_a_kill_catches_up_from_the_cursor(devnet, start_watcher, engine, leaders):
+    """Killed, 62 blocks mined (more than the startup window), restarted with startup
+    backfill on: the gap-fill starts at the cursor, not at the window, and leaves no hole."""
+    first, first_block = start_with_cursor(start_watcher, devnet, engine, leaders)
+    devnet.mine(blocks=2, fills_per_block=10)
+    exactly_the_truth(engine, devnet, leaders, first_block)
+    first.stop(signal.SIGKILL)
+    devnet.mine(blocks=62, fills_per_block=4)
+    again = start_watcher([], backfill_on_startup="true", backfill_startup_blocks=STARTUP_WINDOW)
+    status = gap_filled(again)
+    assert status["gap_fills"] == 1 and status["reconnects"] == 0  # the startup gap-fill
+    rows = stored(engine)
+    assert rows.keys() == truth_from(devnet, leaders, first_block)
+    assert any(r["source"] == "backfill" for r in rows.values())
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_holder_whose_lock_connection_dies_stops_writing(
+    devnet, start_watcher, engine, db_url, leaders
+):
+    """PostgreSQL: the holder's advisory-lock connection is terminated. The holder must stop
+    writing at once (its writes are fenced), stand by, and the other watcher takes over."""
+    first, first_block = start_with_cursor(start_watcher, devnet, engine, leaders)
+    second = start_watcher([])
+    wait_for(lambda: "another watcher holds" in second.output(), 20, "the standby waiting")
+    devnet.mine(blocks=2, fills_per_block=10)
+    exactly_the_truth(engine, devnet, leaders, first_block)
+    written_before = first.wait_healthy()["fills_written"]
+    terminate_lock_holder(engine)
+    devnet.mine(blocks=3, fills_per_block=10)  # both sockets deliver these
+    wait_for(lambda: "stopped writing; standing by" in first.output(), 20, "the first standing by")
     second.wait_healthy(timeout=30)
-    start = devnet.head() + 1
-    end = devnet.mine(blocks=2, fills_per_block=10)["head"]
-    expected = leader_fills(devnet.truth(start, end), set(leaders))
-    rows = wait_until_stored(engine, expected | set(stored(engine)))
-    assert expected <= rows.keys()
+    exactly_the_truth(engine, devnet, leaders, first_block)
+    assert first.health()[0] == 503
+    assert first.health()[1]["fills_written"] == written_before  # not one write after the loss
+    # The first went back to waiting: it takes over when the second dies.
+    second.stop(signal.SIGKILL)
+    devnet.mine(blocks=2, fills_per_block=10)
+    first.wait_healthy(timeout=30)
+    exactly_the_truth(engine, devnet, leaders, first_block)
 
 
 def test_health_turns_on_silence_and_back_after_reconnect(devnet, start_watcher, leaders):
@@ -143,6 +241,7 @@ def test_health_turns_on_silence_and_back_after_reconnect(devnet, start_watcher,
     devnet.set_clock(0.2)
     devnet.configure(ws_silent=True)
     wait_for(lambda: (h := watcher.health()) and h[0] == 503, 15, "unhealthy when silent")
+    wait_for(lambda: watcher.health()[1]["reconnects"] >= 1, 15, "a reconnect when silent")
     devnet.configure(ws_silent=False)
     status = watcher.wait_healthy(timeout=20)
     assert status["reconnects"] >= 1
@@ -273,3 +372,99 @@ def test_heartbeat_check_follows_the_watcher(devnet, start_watcher, db_url, lead
     watcher.stop()
     stopped = evaluation()
     assert not stopped.passed and stopped.metadata["status"].value["connected"] is False
+
+
+SHUTDOWN_BOUND_S = 30  # a hang check, not a timing claim: a clean stop takes about a second
+
+
+def reconnect_attempts(watcher: WatcherProcess) -> list[int]:
+    """The attempt number of every reconnect the watcher logged, in order."""
+    return [int(n) for n in re.findall(r"reconnect attempt (\d+) in", watcher.output())]
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sigterm_while_reconnecting_exits(devnet, start_watcher, leaders):
+    """The provider's WebSocket refuses connections: the watcher backs off (up to a long
+    cap) and still stops at once on SIGTERM, exit status 0."""
+    closed = f"ws://127.0.0.1:{free_port()}/"
+    watcher = start_watcher(
+        leaders, extra_env={"POLYGON_WS_URL": closed}, watch_reconnect_max_s=600
+    )
+    wait_for(lambda: len(reconnect_attempts(watcher)) >= 4, 60, "four failed attempts")
+    assert reconnect_attempts(watcher)[:4] == [1, 2, 3, 4]  # the back-off grows
+    assert watcher.stop(signal.SIGTERM, timeout=SHUTDOWN_BOUND_S) == 0
+    assert "watcher stopped" in watcher.output()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sigint_during_a_long_gap_fill_exits_and_the_next_resumes(
+    devnet, start_watcher, engine, leaders
+):
+    """A fresh store's startup gap-fill that would take a minute at 1 request/s stops on
+    SIGINT after its chunk in progress, leaving a cursor; the next start resumes from it and
+    the store ends up exactly the truth of the whole window."""
+    devnet.mine(blocks=300, fills_per_block=1)
+    first_block = devnet.head() - 300 + 1
+    window = {"backfill_on_startup": "true", "backfill_startup_blocks": 300}
+    watcher = start_watcher(
+        leaders,
+        backfill_max_range=10,  # 30 chunks, 2 queries each: about 60 s at 1 request/s
+        rpc_max_rps=1,
+        **window,
+    )
+    wait_for(
+        lambda: devnet.stats()["calls"].get("eth_getLogs", 0) >= 4, 60, "the gap-fill underway"
+    )
+    assert watcher.stop(signal.SIGINT, timeout=SHUTDOWN_BOUND_S) == 0
+    assert "gap-fill stopped" in watcher.output() and "watcher stopped" in watcher.output()
+    assert devnet.stats()["calls"]["eth_getLogs"] < 60  # it did not run to the end
+    assert stored(engine).keys() < truth_from(devnet, leaders, first_block)
+    with engine.connect() as conn:
+        assert all(get_cursor(conn, name) is not None for name in ALL)
+    again = start_watcher([], backfill_safety_overlap=0, **window)
+    gap_filled(again)
+    assert stored(engine).keys() == truth_from(devnet, leaders, first_block)
+
+
+def test_backoff_starts_over_after_a_healthy_session(devnet, start_watcher, leaders):
+    """A flapping socket (dropped sooner than POLYGON_WATCH_RECONNECT_MAX_S) climbs the
+    back-off; once a session stays healthy that long, the next drop is attempt 1 again."""
+    watcher = start_watcher(leaders)  # reconnect cap 1 s (WATCH_SETTINGS)
+    watcher.wait_healthy()
+    devnet.configure(ws_drop_every_s=0.3)
+    wait_for(lambda: len(reconnect_attempts(watcher)) >= 4, 30, "four drops in a row")
+    devnet.configure(ws_drop_every_s=None)
+    assert reconnect_attempts(watcher)[:4] == [1, 2, 3, 4]
+    wait_for(
+        lambda: (h := watcher.health()) and h[0] == 200 and h[1]["reconnect_attempt"] == 0,
+        30,
+        "a healthy session resetting the back-off",
+    )
+    before = len(reconnect_attempts(watcher))
+    drops = devnet.stats()["ws_drops"]
+    devnet.configure(ws_drop_every_s=2)  # the current session is older: dropped at once
+    wait_for(lambda: devnet.stats()["ws_drops"] > drops, 10, "one more drop")
+    devnet.configure(ws_drop_every_s=None)
+    wait_for(lambda: len(reconnect_attempts(watcher)) > before, 10, "the reconnect logged")
+    assert reconnect_attempts(watcher)[before] == 1
+    watcher.wait_healthy()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize(
+    ("host", "port", "reason"),
+    [("192.0.2.1", "0", "assign"), ("no-such-host.invalid", "0", "")],
+)
+def test_an_unbindable_health_address_is_one_line(devnet, db_url, host, port, reason):
+    env = environment(devnet, db_url, watch_health_host=host, watch_health_port=port)
+    out = subprocess.run(
+        [sys.executable, "-m", "polygon_pipeline", "watch"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"Error: POLYGON_WATCH_HEALTH_HOST/_PORT: cannot listen on {host}:")
+    assert reason in line

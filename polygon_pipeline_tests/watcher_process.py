@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import requests
+from sqlalchemy import Engine, text
 
 from polygon_pipeline.devnet.anvil import free_port
 
@@ -75,3 +76,16 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, every: floa
             return result
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for: {what}")
+
+
+def terminate_lock_holder(engine: Engine) -> None:
+    """PostgreSQL: terminate the server process holding this database's advisory lock (the
+    watcher lease), as an administrator or a failover would."""
+    with engine.connect() as conn:
+        (pid,) = conn.execute(
+            text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database ="
+                " (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        ).scalars()
+        conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})

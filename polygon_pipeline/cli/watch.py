@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+from collections.abc import Callable
 
 import click
 
-from polygon_pipeline.chain.rpc_errors import RpcError
-from polygon_pipeline.cli.common import settings_or_exit
+from polygon_pipeline.cli.common import one_line, settings_or_exit, sync_context
 from polygon_pipeline.logging_setup import configure_logging
 from polygon_pipeline.settings import ConfigError
-from polygon_pipeline.sync.context import SyncContext
-from polygon_pipeline.sync.health_server import bound_port, start_health_server
-from polygon_pipeline.sync.watcher import LeaseLost, Watcher
+from polygon_pipeline.sync.health_server import HealthServerError, bound_port, start_health_server
+from polygon_pipeline.sync.watcher import Watcher
+from polygon_pipeline.sync.watcher_status import WatcherStatus
 
 log = logging.getLogger("polygon_pipeline.watch")
 
@@ -26,19 +27,22 @@ def watch(verbose: bool) -> None:
     Only one runs per database: a second one waits and takes over when the first dies."""
     settings = settings_or_exit()
     configure_logging(settings, logging.DEBUG if verbose else logging.INFO)
-    try:
+    with one_line(ConfigError):
         settings.require_ws_url()
-        ctx = SyncContext.from_settings(settings)
-    except (ConfigError, RpcError) as exc:
-        raise click.ClickException(str(exc)) from None
-    from polygon_pipeline.defs.live_feed import LiveFeedReporter
+    with sync_context(settings) as ctx, one_line(HealthServerError):
+        asyncio.run(_serve(Watcher(ctx, on_report=_dagster_reporter())))
 
-    try:
-        asyncio.run(_serve(Watcher(ctx, on_report=LiveFeedReporter.from_environment())))
-    except LeaseLost as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        ctx.close()
+
+def _dagster_reporter() -> Callable[[WatcherStatus], None] | None:
+    """Reports to the Dagster instance DAGSTER_HOME names, if any. Dagster is imported only
+    then: a slow import, and the watcher needs none of the Definitions."""
+    if not os.environ.get("DAGSTER_HOME"):
+        return None
+    from dagster import DagsterInstance
+
+    from polygon_pipeline.sync.live_feed_report import LiveFeedReporter
+
+    return LiveFeedReporter(DagsterInstance.get())
 
 
 async def _serve(watcher: Watcher) -> None:

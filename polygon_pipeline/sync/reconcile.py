@@ -30,6 +30,7 @@ from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.inflight import ChunkScheduler
+from polygon_pipeline.sync.start_block import start_block
 
 
 class NothingToFollow(RuntimeError):
@@ -201,11 +202,8 @@ def reconcile(
     head = finalized if up_to == "finalized" else max(finalized, rpc.block_number())
     catch_up = from_block is None
     if catch_up:
-        from_block = min(
-            max(0, c - settings.backfill_safety_overlap)
-            if c is not None
-            else max(0, head - settings.backfill_startup_blocks + 1)
-            for c in cursors
+        from_block = start_block(
+            cursors, head, settings.backfill_startup_blocks, settings.backfill_safety_overlap
         )
     last = head if to_block is None else min(to_block, head)
     report = ReconcileReport([e.name for e in chosen], from_block, last, finalized, to_block)

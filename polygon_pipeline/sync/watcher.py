@@ -1,8 +1,10 @@
 """The live watcher: leader fills from WebSocket subscriptions into the store the moment the
-node announces them, with reconciliation filling any gap after a drop.
+node announces them, with reconciliation from the cursor filling any gap after a drop, a
+restart or a takeover.
 
-One per database (single flight), honest about its health (newHeads, not just logs), and it
-never backfills per leader: its catch-up is `reconcile`, through the shared limiter.
+One per database (single flight, every live write fenced), honest about its health
+(newHeads, not just logs), stoppable wherever it is (connecting, backing off, gap-filling),
+and it never backfills per leader: its catch-up is `reconcile`, through the shared limiter.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 
 import websockets
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 from web3 import AsyncWeb3, WebSocketProvider
 from web3.exceptions import Web3Exception
 
@@ -30,9 +33,9 @@ from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
 from polygon_pipeline.store.heartbeats import beat
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.live_comparison import forget_sightings, record_sighting
-from polygon_pipeline.store.single_flight import SingleFlight
+from polygon_pipeline.store.single_flight import LeaseLost, SingleFlight
 from polygon_pipeline.sync.context import SyncContext
-from polygon_pipeline.sync.reconcile import reconcile
+from polygon_pipeline.sync.reconcile import ReconcileReport, reconcile
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE, WatcherStatus
 
 log = logging.getLogger(__name__)
@@ -40,14 +43,16 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
 HTTP_HEAD_EVERY_S = 15.0
 WS_OPEN_TIMEOUT_S = 10.0
+BACKOFF_FIRST_S = 0.5  # the first reconnect waits up to this; each failed attempt doubles it
 
 
 class SilentSocket(Exception):
     """The socket is open but no new heads arrive while the chain moves on."""
 
 
-class LeaseLost(Exception):
-    """Another watcher took over the lease: this one must stop writing."""
+class GapFillStopped(Exception):
+    """The session that started a gap-fill ended (a drop, shutdown, the lease lost): the
+    gap-fill stops after its chunk in progress; the next one starts from the cursor."""
 
 
 CONNECTION_ERRORS = (
@@ -78,68 +83,119 @@ class Watcher:
         ]
         self._exchanges = list(EXCHANGES)
         self._venues = venues_of(self._exchanges, ctx.settings.venues)  # every generation
-        self._subscribed_before = False  # every later (re)subscription starts with a gap-fill
 
     # ---- lifecycle ------------------------------------------------------------------------
-    async def wait_for_lease(self, stop: asyncio.Event, poll_s: float = 1.0) -> bool:
+    async def run(self, stop: asyncio.Event) -> None:
+        """Hold the lease and stay subscribed until `stop` is set. A watcher that loses the
+        lease stops writing at once and stands by, ready to take over again."""
+        first, pause = True, 0.0
+        while (waited := await self.wait_for_lease(stop, pause)) is not None:
+            # A takeover (or the lease won back) leaves a gap since the last holder's cursor;
+            # a first start catches up only when POLYGON_BACKFILL_ON_STARTUP asks for it.
+            catch_up = waited or not first or self.settings.backfill_on_startup
+            first = False
+            try:
+                await self._hold(stop, catch_up)
+                return
+            except LeaseLost as exc:
+                log.warning("%s: stopped writing; standing by to take over again", exc)
+                pause = HEARTBEAT_S  # a watcher already waiting takes over first
+
+    async def wait_for_lease(
+        self, stop: asyncio.Event, pause: float = 0.0, poll_s: float = 1.0
+    ) -> bool | None:
+        """Take the lease (after `pause`), waiting while another watcher holds it. None if
+        `stop` came first, else whether it had to wait (a takeover)."""
         said = False
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), pause)
         while not stop.is_set():
             if await asyncio.to_thread(self.flight.try_acquire):
                 log.info("watcher lease acquired (%s)", self.flight.holder)
-                return True
+                return said
             if not said:
                 holder = await asyncio.to_thread(self.flight.current_holder)
                 log.warning("another watcher holds the lease (%s); waiting to take over", holder)
                 said = True
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_s)
-        return False
+        return None
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Hold the lease, then stay subscribed until `stop` is set (or the lease is lost)."""
-        if not await self.wait_for_lease(stop):
-            return
+    async def _hold(self, stop: asyncio.Event, catch_up: bool) -> None:
+        """Stay subscribed while a keeper task renews the lease; raise LeaseLost when the
+        keeper or a fenced write finds it gone."""
         keeper = asyncio.create_task(self._keep_alive(stop))
+        lost = False
         try:
-            while not stop.is_set() and not keeper.done():
-                async for attempt in AsyncRetrying(
-                    retry=retry_if_exception_type(CONNECTION_ERRORS),
-                    wait=wait_random_exponential(
-                        multiplier=0.5, max=self.settings.watch_reconnect_max_s
-                    ),
-                    before_sleep=self._on_drop,
-                ):
-                    with attempt:
-                        await self._session(stop, keeper)
+            await self._stay_subscribed(stop, keeper, catch_up)
+            if keeper.done():
+                keeper.result()  # LeaseLost, or whatever else ended the keeper
+        except LeaseLost:
+            lost = True
+            raise
         finally:
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError, LeaseLost):
                 await keeper
             self.status.connected = False
-            await asyncio.to_thread(self._beat)
+            if not lost:  # once lost, the heartbeat row belongs to the new holder
+                await asyncio.to_thread(self._beat)
             await asyncio.to_thread(self.flight.release)
-        if keeper.done() and not keeper.cancelled() and keeper.exception():
-            raise keeper.exception()
 
-    def _on_drop(self, state) -> None:
+    async def _stay_subscribed(
+        self, stop: asyncio.Event, keeper: asyncio.Task, catch_up: bool
+    ) -> None:
+        """One session after another, with back-off after a drop, until `stop` is set or
+        the keeper ends; both are honoured at any point (connecting, consuming, gap-filling,
+        backing off)."""
+        while not stop.is_set() and not keeper.done():
+            try:
+                await self._until_stopped(self._session(catch_up), stop, keeper)
+            except CONNECTION_ERRORS as exc:
+                await self._until_stopped(asyncio.sleep(self._dropped(exc)), stop, keeper)
+            catch_up = True  # every later subscription gap-fills from the cursor
+
+    @staticmethod
+    async def _until_stopped(work: Coroutine, stop: asyncio.Event, keeper: asyncio.Task) -> None:
+        """Run `work` to its end (re-raising its error), or cancel it the moment `stop` is
+        set or the keeper ends."""
+        task = asyncio.create_task(work)
+        stopped = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.wait({task, stopped, keeper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in (task, stopped):
+                pending.cancel()
+            await asyncio.gather(task, stopped, return_exceptions=True)
+        if not task.cancelled():
+            task.result()
+
+    def _dropped(self, exc: BaseException) -> float:
+        """Count a failed or dropped connection; return the back-off before the next attempt:
+        full jitter over BACKOFF_FIRST_S doubled per consecutive failure, capped at
+        POLYGON_WATCH_RECONNECT_MAX_S. The watchdog starts the count over once a session has
+        been healthy for that cap."""
         self.status.connected = False
         self.status.reconnects += 1
-        exc = state.outcome.exception() if state.outcome else None
-        reason = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
-        log.warning(
-            "websocket lost (%s); reconnect %d in %.1fs",
-            reason,
-            self.status.reconnects,
-            state.upcoming_sleep,
+        self.status.reconnect_attempt += 1
+        attempt = self.status.reconnect_attempt
+        ceiling = min(
+            self.settings.watch_reconnect_max_s, BACKOFF_FIRST_S * 2 ** min(attempt - 1, 32)
         )
+        delay = random.uniform(0, ceiling)
+        reason = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
+        log.warning("websocket lost (%s); reconnect attempt %d in %.1fs", reason, attempt, delay)
+        return delay
 
     # ---- one connection -------------------------------------------------------------------
-    async def _session(self, stop: asyncio.Event, keeper: asyncio.Task) -> None:
-        """One connection: subscribe, gap-fill what a previous connection may have missed,
-        then consume until the socket drops, goes silent, or the leader list changes."""
+    async def _session(self, catch_up: bool) -> None:
+        """One connection: subscribe, gap-fill what a previous connection may have missed
+        (when `catch_up`), then consume until the socket drops, goes silent, or the leader
+        list changes."""
         provider = WebSocketProvider(
             self.settings.require_ws_url(),
             websocket_kwargs={"open_timeout": WS_OPEN_TIMEOUT_S, "max_size": None},
+            max_connection_retries=1,  # one back-off policy (ours), not web3's 20 s of retries
         )
         async with AsyncWeb3(provider) as w3:
             heads = await w3.eth.subscribe("newHeads")
@@ -148,15 +204,10 @@ class Watcher:
                 for position in self.ctx.settings.follow_positions:
                     await w3.eth.subscribe("logs", leader_filter(self._venues, batch, position))
             self.status.connected = True
-            # Subscribed first, then fill the gap, so nothing falls between the two: after a
-            # drop from the cursor; at startup only if POLYGON_BACKFILL_ON_STARTUP.
-            if self._subscribed_before:
-                gap = asyncio.create_task(self._reconcile(None))
-            elif self.settings.backfill_on_startup:
-                gap = asyncio.create_task(self._reconcile_from_startup())
-            else:
-                gap = None
-            self._subscribed_before = True
+            # Subscribed first, then fill the gap, so nothing falls between the two.
+            abort = threading.Event()
+            gap = asyncio.create_task(self._gap_fill(abort)) if catch_up and leaders else None
+            subscribed_at = time.monotonic()
             self.status.last_head_at = time.time()  # the silence clock starts now
             self.status.leaders_watched = len(leaders)
             self.status.subscriptions = 1 + 2 * len(
@@ -169,16 +220,31 @@ class Watcher:
             )
             tasks = {
                 asyncio.create_task(self._consume(w3, heads)),
-                asyncio.create_task(self._watchdog(leaders)),
-                asyncio.create_task(stop.wait()),
+                asyncio.create_task(self._watchdog(leaders, subscribed_at)),
             }
             try:
-                await self._until_first_ends(tasks | {keeper}, gap)
+                await self._until_first_ends(tasks, gap)
             finally:
-                for task in (*tasks, gap):
-                    if task is not None:
-                        task.cancel()
-                await asyncio.gather(*tasks, *([gap] if gap else []), return_exceptions=True)
+                abort.set()  # a gap-fill still running stops after its chunk in progress
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                if gap is not None:
+                    await self._join(gap)
+
+    @staticmethod
+    async def _join(gap: asyncio.Task) -> None:
+        """Wait for a gap-fill told to stop, even through a cancellation (shutdown arriving
+        while a dropped session tears down): its thread cannot be interrupted, only told, and
+        the session must not end while it still writes. Its error was the session's."""
+        try:
+            await asyncio.wait({gap})
+        except asyncio.CancelledError:
+            await asyncio.wait({gap})
+            raise
+        finally:
+            if gap.done():
+                gap.exception()  # retrieved here, so never reported as lost
 
     @staticmethod
     async def _until_first_ends(tasks: set[asyncio.Task], gap: asyncio.Task | None) -> None:
@@ -221,8 +287,10 @@ class Watcher:
             return
         if fill.removed:
             with self.ctx.engine.begin() as conn:
-                self.status.fills_retracted += retract_fills(conn, [fill.key])
+                retracted = retract_fills(conn, [fill.key])
                 forget_sightings(conn, [fill.key])
+                self.flight.fence(conn)
+            self.status.fills_retracted += retracted
             return
         if fill.block_timestamp is None:
             (fill,) = await asyncio.to_thread(self.ctx.block_times.fill_in, self.ctx.rpc, [fill])
@@ -230,16 +298,28 @@ class Watcher:
 
     def _store(self, fill: Fill, received: datetime) -> None:
         with self.ctx.engine.begin() as conn:
-            self.status.fills_written += upsert_fills(conn, [fill], "ws", seen_at=received)
+            written = upsert_fills(conn, [fill], "ws", seen_at=received)
             record_sighting(conn, fill, received)
+            self.flight.fence(conn)  # no write commits once another watcher holds the lease
+        self.status.fills_written += written
         self.status.last_fill_at = time.time()
 
-    async def _watchdog(self, leaders: list[str]) -> None:
+    async def _watchdog(self, leaders: list[str], subscribed_at: float) -> None:
         """Returns when the leader list changed (re-subscribe); raises SilentSocket when no
-        head arrived for `watch_silence_s` while the HTTP head moved on."""
+        head arrived for `watch_silence_s` while the HTTP head moved on. A session healthy
+        for POLYGON_WATCH_RECONNECT_MAX_S (longer than any back-off wait) starts the
+        reconnect back-off over: the next drop waits the first step again."""
         next_leader_check = time.monotonic() + self.settings.watch_leaders_poll_s
+        healthy_after = subscribed_at + self.settings.watch_reconnect_max_s
         while True:
             await asyncio.sleep(0.25)
+            if (
+                self.status.reconnect_attempt
+                and time.monotonic() >= healthy_after
+                and self.status.healthy()
+            ):
+                log.info("connection healthy again: the reconnect back-off starts over")
+                self.status.reconnect_attempt = 0
             if time.monotonic() >= next_leader_check:
                 next_leader_check = time.monotonic() + self.settings.watch_leaders_poll_s
                 if await asyncio.to_thread(self._leaders) != leaders:
@@ -247,39 +327,47 @@ class Watcher:
                     return
             age = self.status.head_age()
             if age is not None and age > self.settings.watch_silence_s:
+                # With no head heard yet, compare with the HTTP head last polled: a chain
+                # stalled since startup is not a silent socket.
+                known = self.status.last_head_number
+                known = self.status.http_head if known is None else known
                 http_head = await asyncio.to_thread(self.ctx.rpc.block_number)
                 self.status.http_head = http_head
-                if http_head > (self.status.last_head_number or -1):
+                if known is not None and http_head > known:
                     raise SilentSocket(
                         f"no new head for {age:.0f}s while the chain is at {http_head}"
                     )
                 self.status.last_head_at = time.time()  # the chain itself is stalled
 
     # ---- catch-up -------------------------------------------------------------------------
-    async def _reconcile_from_startup(self) -> None:
-        await self._reconcile(await asyncio.to_thread(self._startup_from))
+    async def _gap_fill(self, abort: threading.Event) -> None:
+        """Reconcile from the cursor (less the safety overlap; no cursor yet: the last
+        POLYGON_BACKFILL_STARTUP_BLOCKS) to the latest block, however far back the cursor
+        is: chunks of at most POLYGON_BACKFILL_MAX_RANGE, paced by the shared limiter. Once
+        `abort` is set it stops after the chunk in progress, as soon as every exchange has a
+        cursor: a fresh store's first catch-up reconciles its lowest chunk first, so that the
+        next catch-up knows where to resume instead of falling back to a window."""
 
-    def _startup_from(self) -> int:
-        """The last POLYGON_BACKFILL_STARTUP_BLOCKS, or from the cursor when that is closer."""
-        latest = self.ctx.rpc.block_number()
-        start = max(0, latest - self.settings.backfill_startup_blocks + 1)
-        with self.ctx.engine.connect() as conn:
-            cursors = [get_cursor(conn, name) for name in self._exchanges]
-        if all(c is not None for c in cursors):
-            start = max(start, min(cursors) - self.settings.backfill_safety_overlap)
-        return start
+        def checkpoint(_report: ReconcileReport) -> None:
+            if abort.is_set() and None not in self._cursors():
+                raise GapFillStopped
 
-    async def _reconcile(self, from_block: int | None) -> None:
-        """Gap-fill through `reconcile` (chunks capped at POLYGON_BACKFILL_MAX_RANGE, paced by
-        the shared limiter), up to the latest block."""
-        report = await asyncio.to_thread(
-            reconcile, self.ctx, self._exchanges, from_block, None, None, "latest"
-        )
+        try:
+            report = await asyncio.to_thread(
+                reconcile, self.ctx, self._exchanges, None, None, checkpoint, "latest"
+            )
+        except GapFillStopped:
+            log.info("gap-fill stopped with its session; the next one resumes from the cursor")
+            return
         self.status.gap_fills += 1
         self.status.fills_written += report.fills_written
         log.info("gap-fill: %s", report.summary())
 
     # ---- liveness bookkeeping -------------------------------------------------------------
+    def _cursors(self) -> list[int | None]:
+        with self.ctx.engine.connect() as conn:
+            return [get_cursor(conn, name) for name in self._exchanges]
+
     def _leaders(self) -> list[str]:
         with self.ctx.engine.connect() as conn:
             return list_leaders(conn)
@@ -294,7 +382,9 @@ class Watcher:
         next_http = 0.0
         while not stop.is_set():
             if not await asyncio.to_thread(self.flight.renew):
-                raise LeaseLost("the watcher lease was taken over by another process")
+                raise LeaseLost(
+                    "the watcher lease was lost (taken over, or its database connection ended)"
+                )
             if time.monotonic() >= next_http:
                 next_http = time.monotonic() + HTTP_HEAD_EVERY_S
                 with contextlib.suppress(RpcError):

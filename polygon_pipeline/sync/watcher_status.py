@@ -18,6 +18,7 @@ class WatcherStatus:
     last_fill_at: float | None = None
     http_head: int | None = None
     reconnects: int = 0
+    reconnect_attempt: int = 0  # failed attempts in a row; 0 once a session was healthy
     leaders_watched: int = 0
     subscriptions: int = 0
     fills_written: int = 0
@@ -53,6 +54,7 @@ class WatcherStatus:
             else round(now - self.last_fill_at, 3),
             "lag_to_http_head": lag,
             "reconnects": self.reconnects,
+            "reconnect_attempt": self.reconnect_attempt,
             "leaders_watched": self.leaders_watched,
             "subscriptions": self.subscriptions,
             "fills_written": self.fills_written,
