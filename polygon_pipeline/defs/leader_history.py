@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from polygon_pipeline.defs.assets import RECONCILE_RETRY, RPC_POOL
+from polygon_pipeline.defs.jobs import HISTORY_TAGS
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
@@ -87,7 +88,10 @@ def leader_histories_complete(pipeline: PipelineResource) -> AssetCheckResult:
 
 
 leader_history_job = define_asset_job(
-    "leader_history_job", selection=[leader_history], partitions_def=leader_partitions
+    "leader_history_job",
+    selection=[leader_history],
+    partitions_def=leader_partitions,
+    tags=HISTORY_TAGS,
 )
 
 

@@ -135,6 +135,47 @@ def fill_keys(conn: Connection, exchange: str | None = None) -> set[tuple[int, s
     return {tuple(row) for row in conn.execute(query)}
 
 
+def maker_fills(
+    conn: Connection, leaders: Iterable[str], since: datetime | None = None
+) -> list[dict]:
+    """Stored fills whose maker is one of `leaders` (each leader order once), from block time
+    `since` on when given; ordered by chain position."""
+    wanted = sorted(set(leaders))
+    rows: list[dict] = []
+    for start in range(0, len(wanted), ROWS_PER_STATEMENT):  # bound parameters per statement
+        query = select(fills).where(fills.c.maker.in_(wanted[start : start + ROWS_PER_STATEMENT]))
+        if since is not None:
+            query = query.where(fills.c.block_timestamp >= since)
+        rows += [dict(row._mapping) for row in conn.execute(query)]
+    return sorted(rows, key=lambda row: (row["block_number"], row["log_index"]))
+
+
+FillKey = tuple[int, str, int]
+
+
+def fill_versions(
+    conn: Connection, exchanges: Sequence[str], from_block: int, to_block: int
+) -> dict[FillKey, tuple]:
+    """(chain_id, tx_hash, log_index) -> (block_number, block_hash, has a timestamp, maker,
+    taker) of the stored fills of `exchanges` in [from_block, to_block]: compared before and
+    after a reconciliation, what it found, wrote and retracted in each part of the range."""
+    query = (
+        select(
+            fills.c.chain_id,
+            fills.c.tx_hash,
+            fills.c.log_index,
+            fills.c.block_number,
+            fills.c.block_hash,
+            fills.c.block_timestamp.is_not(None),
+            fills.c.maker,
+            fills.c.taker,
+        )
+        .where(fills.c.exchange.in_(list(exchanges)))
+        .where(fills.c.block_number.between(from_block, to_block))
+    )
+    return {(r[0], r[1], r[2]): tuple(r[3:]) for r in conn.execute(query)}
+
+
 def fetch_fills(conn: Connection, keys: Sequence[str] | None = None) -> list[dict]:
     """All stored fills as dicts (amounts as exact ints), ordered by chain position."""
     query = select(fills).order_by(fills.c.block_number, fills.c.log_index)
