@@ -110,9 +110,9 @@ def leader_fills(context: AssetExecutionContext, pipeline: PipelineResource) -> 
                 )
             )
         raise _not_final(late, head)
-    for key, metadata in per_window.items():
-        context.add_asset_metadata(metadata, partition_key=key)
-    return MaterializeResult(metadata=run_figures)
+    for key, metadata in per_window.items():  # the window's own figures first, then the run's
+        context.add_asset_metadata({**metadata, **run_figures}, partition_key=key)
+    return MaterializeResult()
 
 
 def _not_final(late: list[str], head: int) -> Failure:
