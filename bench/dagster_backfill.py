@@ -1,9 +1,10 @@
 """Benchmark: a Dagster backfill the way a user launches it. `dagster dev` (webserver and
 daemon) started as `make demo` starts it, windows registered with `polygon-pipeline windows
-register`, and `leader_fills` launched through the webserver's GraphQL API as the UI's launch
-dialog does it: as a backfill (the default), and as one run over the range (the dialog's
-"pass partition range to single run"). The provider emulator adds 150 ms to every answer and
-serves 25 requests/s; `eth_getLogs` ranges of 10 and of 2,000 blocks.
+register`, and `leader_fills` launched through the webserver's GraphQL API with the UI's own
+mutations: as a backfill (what the launch dialog does for several partitions), and as one run
+over the range (the range tags: what the window sensor's runs get). The provider emulator
+adds 150 ms to every answer and serves 25 requests/s; `eth_getLogs` ranges of 10 and of
+2,000 blocks.
 
 Reported per launch: the RPC-bound minimum (the provider's eth_getLogs count / cap), wall time
 from the launch to the end of the last run (the data is complete), the phases of that time
@@ -48,7 +49,7 @@ from polygon_pipeline_tests.watcher_process import wait_for
 CAP = 25
 LATENCY_MS = 150
 RANGES = (10, 2000)
-MODES = ("backfill", "single run")
+MODES = ("backfill", "one run")
 DAEMON_CYCLE_S = 30  # Dagster's backfill daemon interval (dagster/_daemon/controller.py)
 PHASES = (  # run event -> the phase that ends with it
     (DagsterEventType.RUN_DEQUEUED, "queue"),

@@ -121,7 +121,8 @@ query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
 def launch_range_run(dev: DagsterDev, first: str, last: str) -> str:
-    """One run over the windows first..last: the launch dialog's "Launch as single run"."""
+    """One run over the windows first..last (the range tags, as the window sensor's runs get
+    them; the UI of Dagster 1.5 and later launches several partitions as a backfill)."""
     launched = dev.query(
         LAUNCH_RANGE_RUN, repo=REPO["repositoryLocationName"], start=first, end=last
     )["launchPipelineExecution"]

@@ -29,7 +29,7 @@ from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs import defs
 from polygon_pipeline.defs.api_mode import source_comparison
 from polygon_pipeline.defs.assets import (
-    BLOCK_SECONDS,
+    BLOCK_SECONDS_MAX,
     DEFINITION_SETTINGS,
     RPC_POOL,
     daily_summaries,
@@ -443,8 +443,8 @@ def test_freshness_of_leader_fills_follows_the_windows(devnet, dagster_env):
     built = DEFINITION_SETTINGS  # what the definitions were loaded with
     assert policy == freshness_policy(built)
     # a window's run comes once its window has passed, its finality and a sensor interval
-    window_s = built.partition_window_blocks * BLOCK_SECONDS
-    due = window_s + built.confirmation_blocks * BLOCK_SECONDS + built.window_sensor_interval_s
+    window_s = built.partition_window_blocks * BLOCK_SECONDS_MAX
+    due = window_s + built.confirmation_blocks * BLOCK_SECONDS_MAX + built.window_sensor_interval_s
     assert policy.warn_window.to_timedelta() > timedelta(seconds=due)
     assert policy.fail_window.to_timedelta() >= timedelta(seconds=2 * window_s)
     assert _freshness(instance) == FreshnessState.UNKNOWN  # never materialized
