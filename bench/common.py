@@ -68,12 +68,16 @@ def sync_context(devnet: DevnetHandle, db_url: str, leaders: list[str], **settin
     return SyncContext.from_settings(load_settings())
 
 
+MINE_PER_REQUEST = 1000  # blocks per control request, well within its timeout
+
+
 def mine_buried(devnet: DevnetHandle, blocks: int, per_block: int) -> tuple[int, int]:
     """Mine `blocks` blocks of trades and bury them below the finalized head."""
     start = devnet.head() + 1
-    end = devnet.mine(blocks=blocks, fills_per_block=per_block)["head"]
+    for done in range(0, blocks, MINE_PER_REQUEST):
+        end = devnet.mine(blocks=min(MINE_PER_REQUEST, blocks - done), fills_per_block=per_block)
     devnet.mine(blocks=FINALITY)
-    return start, end
+    return start, end["head"]
 
 
 @dataclass

@@ -14,6 +14,7 @@ BENCHMARKS = (
     "bench.watch_latency",
     "bench.watch_restart",
     "bench.compare_sources",
+    "bench.dagster_backfill",
 )
 
 

@@ -121,7 +121,8 @@ query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
 def launch_range_run(dev: DagsterDev, first: str, last: str) -> str:
-    """One run over the windows first..last: the launch dialog's "Launch as single run"."""
+    """One run over the windows first..last (the range tags, as the window sensor's runs get
+    them; the UI of Dagster 1.5 and later launches several partitions as a backfill)."""
     launched = dev.query(
         LAUNCH_RANGE_RUN, repo=REPO["repositoryLocationName"], start=first, end=last
     )["launchPipelineExecution"]
@@ -133,3 +134,25 @@ def run_status(dev: DagsterDev, run_id: str) -> str | None:
     """The run's status once it has ended, else None."""
     status = dev.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
     return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+
+LAUNCH_JOB = """
+mutation($repo: String!, $job: String!) {
+  launchPipelineExecution(executionParams: {
+      selector: {repositoryLocationName: $repo, repositoryName: "__repository__",
+                 pipelineName: $job},
+      mode: "default"}) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def launch_job(dev: DagsterDev, job: str) -> str:
+    """One run of an unpartitioned job, as the job page's "Launch run" does."""
+    launched = dev.query(LAUNCH_JOB, repo=REPO["repositoryLocationName"], job=job)[
+        "launchPipelineExecution"
+    ]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    return launched["run"]["runId"]

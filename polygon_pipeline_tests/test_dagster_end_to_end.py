@@ -1,90 +1,206 @@
 """End to end, as a user drives it: the real `dagster dev` (webserver + daemon), partitions
-added and a backfill launched through the webserver's GraphQL API as the UI does, runs
-executed by the daemon, fills and asset checks verified."""
+added and runs launched through the webserver's GraphQL API as the UI does, runs executed by
+the daemon: a backfill's fills and checks, the mini-reconciliation beside a busy backfill,
+and a run whose worker process is killed."""
 
 from __future__ import annotations
 
+import os
 import shutil
-from pathlib import Path
+import signal
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from polygon_pipeline.defs.partitions import window_key
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline_tests.dagster_dev import (
     ADD_PARTITION,
     REPO,
+    ROOT,
     DagsterDev,
     backfill_status,
     launch_backfill,
+    launch_job,
+    launch_range_run,
 )
 from polygon_pipeline_tests.sync_helpers import environment, leader_fills
+from polygon_pipeline_tests.test_cli import run_cli
 from polygon_pipeline_tests.watcher_process import wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
 WINDOW = 20
 FINALITY = 16
 
 
-@pytest.fixture
-def dagster_dev(devnet, tmp_path, leaders):
-    home = tmp_path / "dagster_home"
+@pytest.fixture(scope="module")
+def dagster_dev(devnet_session, tmp_path_factory):
+    """One `dagster dev` for the module, on the session's devnet; each test mines and
+    registers windows of its own."""
+    tmp = tmp_path_factory.mktemp("dagster_dev")
+    home = tmp / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
-    db_url = f"sqlite:///{tmp_path / 'fills.db'}"
+    db_url = f"sqlite:///{tmp / 'fills.db'}"
     engine = make_engine(db_url)
     with engine.begin() as conn:
-        add_leaders(conn, leaders)
+        add_leaders(conn, devnet_session.info()["leaders"])
     env = {
-        **environment(devnet, db_url),
+        **environment(
+            devnet_session,
+            db_url,
+            partition_window_blocks=WINDOW,
+            # the sensor and the schedule stay out of the way of what is measured
+            partitions_start_block=10**9,
+            reconcile_cron="0 0 1 1 *",
+            backfill_safety_overlap=0,  # a mini-reconciliation from the cursor: a block or two
+        ),
         "DAGSTER_HOME": str(home),
-        "POLYGON_PARTITION_WINDOW_BLOCKS": str(WINDOW),
-        # the sensor and the mini-reconciliation stay out of the way of what is measured
-        "POLYGON_PARTITIONS_START_BLOCK": str(10**9),
-        "POLYGON_RECONCILE_CRON": "0 0 1 1 *",
     }
-    dev = DagsterDev(env, tmp_path / "dagster_dev.log")
+    log = tmp / "dagster_dev.log"
+    dev = DagsterDev(env, log)
     try:
-        wait_for(
-            dev.ready,
-            120,
-            f"dagster dev up ({(tmp_path / 'dagster_dev.log').read_text()[-3000:]})",
-            every=1,
-        )
-        yield dev, engine, home
+        wait_for(dev.ready, 180, f"dagster dev up ({log})", every=1)
+        yield dev, engine, home, env
     finally:
         dev.stop()
         engine.dispose()
 
 
-def test_backfill_launched_through_the_webserver(devnet, dagster_dev, leaders):
-    dev, engine, home = dagster_dev
+def _closed_windows(devnet, count: int) -> tuple[list[str], int, int]:
     start = devnet.head() + 1
     lo = start + (-start) % WINDOW
-    devnet.mine(blocks=lo - start + 2 * WINDOW, fills_per_block=6)
+    devnet.mine(blocks=lo - start + count * WINDOW, fills_per_block=6)
     devnet.mine(blocks=FINALITY)
-    windows = [f"{w:010d}-{w + WINDOW - 1:010d}" for w in (lo, lo + WINDOW)]
+    return [window_key(lo + i * WINDOW, WINDOW) for i in range(count)], lo, lo + count * WINDOW - 1
+
+
+def _stored(engine, lo: int, hi: int) -> set[tuple[str, int]]:
+    with engine.connect() as conn:
+        return {
+            (r["tx_hash"], r["log_index"])
+            for r in fetch_fills(conn)
+            if lo <= r["block_number"] <= hi
+        }
+
+
+def _events(instance: DagsterInstance, run_id: str, kind: DagsterEventType) -> list:
+    return [e for e in instance.all_logs(run_id, of_type=kind)]
+
+
+def _step_started(instance: DagsterInstance, run_id: str) -> bool:
+    return bool(_events(instance, run_id, DagsterEventType.STEP_START))
+
+
+def test_backfill_launched_through_the_webserver(devnet, dagster_dev, leaders):
+    dev, engine, home, _ = dagster_dev
+    windows, lo, hi = _closed_windows(devnet, 2)
     for key in windows:
         added = dev.query(ADD_PARTITION, repo=REPO, key=key)["addDynamicPartition"]
         assert added["__typename"] == "AddDynamicPartitionSuccess", added
     backfill = launch_backfill(dev, windows)
     status = wait_for(lambda: backfill_status(dev, backfill), 240, "the backfill", every=2)
     assert status == "COMPLETED_SUCCESS"
-    with engine.connect() as conn:
-        stored = {(r["tx_hash"], r["log_index"]) for r in fetch_fills(conn)}
-    assert stored == leader_fills(devnet.truth(lo, lo + 2 * WINDOW - 1), set(leaders))
-    instance = DagsterInstance.from_config(str(home))
-    runs = [r for r in instance.get_runs() if r.tags.get("dagster/backfill")]
-    # One run for both adjacent windows (the backfill policy), all exchanges in it; the
-    # checks Dagster adds to a backfill's run look at that run's windows only.
-    assert len(runs) == 1 and runs[0].is_success
-    assert instance.get_materialized_partitions(AssetKey("leader_fills")) == set(windows)
-    checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
-        list(runs[0].asset_check_selection)
-    )
+    assert _stored(engine, lo, hi) == leader_fills(devnet.truth(lo, hi), set(leaders))
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill}))
+        # One run for both adjacent windows (the backfill policy), all exchanges in it; the
+        # checks Dagster adds to a backfill's run look at that run's windows only.
+        assert len(runs) == 1 and runs[0].is_success
+        assert set(windows) <= instance.get_materialized_partitions(AssetKey("leader_fills"))
+        checks = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            list(runs[0].asset_check_selection)
+        )
     assert len(checks) == 2 and all(c.status.value == "SUCCEEDED" for c in checks.values())
     for check in checks.values():
         scope = check.event.dagster_event.asset_check_evaluation_data.metadata.get("scope")
-        assert scope is None or f"blocks {lo}..{lo + 2 * WINDOW - 1}" in scope.value
+        assert scope is None or f"blocks {lo}..{hi}" in scope.value
+
+
+def test_the_mini_reconciliation_runs_while_backfill_runs_hold_the_rpc_pool(
+    devnet, dagster_dev, leaders
+):
+    dev, engine, home, env = dagster_dev
+    windows, lo, hi = _closed_windows(devnet, 10)
+    # every exchange's cursor at the finalized head (from block 0: whatever the module's other
+    # tests left uncovered below), so the mini-reconciliation has a block or two to do
+    caught_up = run_cli("backfill", "--from-block", "0", env=env)
+    assert caught_up.returncode == 0, caught_up.stderr
+    registered = run_cli("windows", "register", "--from-block", str(lo), "--to-block", str(hi),
+                         env=env)  # fmt: skip
+    assert registered.returncode == 0, registered.stderr
+    # a slow provider: each backfill run reconciles 100 blocks a block at a time, for minutes
+    devnet.configure(latency_ms=1000, getlogs_max_range=1)
+    backfills = [launch_backfill(dev, windows[:5]), launch_backfill(dev, windows[5:])]
+    with DagsterInstance.from_config(str(home)) as instance:
+
+        def backfill_steps_running() -> list[str]:
+            runs = [
+                run
+                for backfill in backfills
+                for run in instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill}))
+            ]
+            started = [r.run_id for r in runs if _step_started(instance, r.run_id)]
+            return started if len(started) == 2 else []
+
+        # both slots of the polygon_rpc pool (limit 2) held by backfill steps
+        backfill_runs = wait_for(backfill_steps_running, 240, "both backfill steps", every=2)
+        recent = launch_job(dev, "reconcile_recent_job")
+        done = wait_for(
+            lambda: (run := instance.get_run_by_id(recent)).is_finished and run,
+            180,
+            "the mini-reconciliation",
+            every=1,
+        )
+        assert done.status == DagsterRunStatus.SUCCESS
+        for run_id in backfill_runs:  # it ran while both backfill runs were still reconciling
+            assert instance.get_run_by_id(run_id).status == DagsterRunStatus.STARTED
+        observed = instance.fetch_observations(AssetKey("leader_fills"), limit=1).records
+        assert observed and observed[0].run_id == recent
+    devnet.configure(latency_ms=0, getlogs_max_range=None)
+    for backfill in backfills:
+        status = wait_for(lambda b=backfill: backfill_status(dev, b), 300, "the backfill", 2)
+        assert status == "COMPLETED_SUCCESS"
+    assert _stored(engine, lo, hi) == leader_fills(devnet.truth(lo, hi), set(leaders))
+
+
+def _worker_pid(instance: DagsterInstance, run_id: str) -> int | None:
+    """The run worker's process id, from the engine event it logs when it starts."""
+    for event in _events(instance, run_id, DagsterEventType.ENGINE_EVENT):
+        data = event.dagster_event.engine_event_data
+        if data and "pid" in data.metadata:
+            return int(data.metadata["pid"].value)
+    return None
+
+
+def test_a_run_whose_worker_is_killed_fails_and_is_retried(devnet, dagster_dev, leaders):
+    dev, engine, home, _ = dagster_dev
+    (key,), lo, hi = _closed_windows(devnet, 1)
+    added = dev.query(ADD_PARTITION, repo=REPO, key=key)["addDynamicPartition"]
+    assert added["__typename"] == "AddDynamicPartitionSuccess", added
+    devnet.configure(latency_ms=1000, getlogs_max_range=1)  # the step lasts long enough
+    run_id = launch_range_run(dev, key, key)
+    with DagsterInstance.from_config(str(home)) as instance:
+        wait_for(lambda: _step_started(instance, run_id), 180, "the step to start", every=1)
+        os.kill(_worker_pid(instance, run_id), signal.SIGKILL)
+        devnet.configure(latency_ms=0, getlogs_max_range=None)
+        failed = wait_for(
+            lambda: (run := instance.get_run_by_id(run_id)).is_finished and run,
+            60,
+            "the killed run to end",
+            every=1,
+        )
+        assert failed.status == DagsterRunStatus.FAILURE  # not left STARTED
+        # noticed by the code server that started it (it watches its run processes)
+        crash = [e.message for e in _events(instance, run_id, DagsterEventType.ENGINE_EVENT)]
+        assert any("terminated by signal 9 (SIGKILL)" in (m or "") for m in crash), crash
+
+        def retried():
+            runs = instance.get_runs(RunsFilter(tags={"dagster/parent_run_id": run_id}))
+            return runs and runs[0].is_finished and runs[0]
+
+        retry = wait_for(retried, 180, "the automatic retry", every=2)
+        assert retry.status == DagsterRunStatus.SUCCESS
+        assert retry.tags["dagster/retry_number"] == "1"
+    assert _stored(engine, lo, hi) == leader_fills(devnet.truth(lo, hi), set(leaders))

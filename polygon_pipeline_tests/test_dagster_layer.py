@@ -5,30 +5,54 @@ can fail and do when they should."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from dagster import (
     AssetKey,
+    AssetSelection,
     DagsterEventType,
     DagsterInstance,
     DagsterRunStatus,
     build_schedule_context,
     build_sensor_context,
+    evaluate_automation_conditions,
     materialize,
 )
+from dagster._core.definitions.freshness import FreshnessState
+from dagster._core.definitions.freshness_evaluator import TimeWindowFreshnessPolicyEvaluator
+from dagster._core.loader import LoadingContextForTest
+from dagster._core.test_utils import freeze_time
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs import defs
-from polygon_pipeline.defs.assets import daily_summaries, leader_daily_summaries, leader_fills
+from polygon_pipeline.defs.api_mode import source_comparison
+from polygon_pipeline.defs.assets import (
+    BLOCK_SECONDS_MAX,
+    DEFINITION_SETTINGS,
+    RPC_POOL,
+    daily_summaries,
+    freshness_policy,
+    leader_daily_summaries,
+    leader_fills,
+)
 from polygon_pipeline.defs.automation import (
     block_windows_sensor,
     reconcile_recent_schedule,
     watcher_health_sensor,
 )
-from polygon_pipeline.defs.jobs import reconcile_recent_job
-from polygon_pipeline.defs.partitions import register_windows, window_key, window_partitions
+from polygon_pipeline.defs.checks import live_feed_matches_reconciliation, no_coverage_gaps
+from polygon_pipeline.defs.jobs import RECENT_POOL, RPC_TAG, reconcile_recent_job
+from polygon_pipeline.defs.partitions import (
+    ReorderRefused,
+    register_windows,
+    window_key,
+    window_partitions,
+)
 from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.settings import load_settings
+from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.heartbeats import beat
@@ -39,7 +63,10 @@ from polygon_pipeline_tests.sync_helpers import leader_fills as truth_fills
 
 FINALITY = 16
 WINDOW = 20
+RANGE = 15  # POLYGON_BACKFILL_MAX_RANGE where calls are counted: windows apart would differ
+ROLES = 2  # maker and taker: one query each per chunk (the devnet's leaders fit one batch)
 RANGE_TAGS = ("dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
+CHECKS = (no_coverage_gaps, live_feed_matches_reconciliation)
 
 
 @pytest.fixture
@@ -80,88 +107,238 @@ def _windows(lo: int, count: int) -> list[str]:
     return [window_key(lo + i * WINDOW, WINDOW) for i in range(count)]
 
 
-def _materialize(dagster_env, keys: list[str], *assets, **kwargs):
+def _materialize(dagster_env, keys: list[str], *assets, extra_tags=None, **kwargs):
     """One run over the windows `keys` (a range, as a backfill's run gets them)."""
     return materialize(
         [leader_fills, *assets],
         instance=dagster_env["instance"],
-        tags=dict(zip(RANGE_TAGS, (keys[0], keys[-1]), strict=True)),
+        tags={**dict(zip(RANGE_TAGS, (keys[0], keys[-1]), strict=True)), **(extra_tags or {})},
         resources=dagster_env["resources"],
         **kwargs,
     )
 
 
-def test_one_run_reconciles_several_windows_on_every_exchange(devnet, dagster_env, leaders):
+def _by_window(result) -> dict:
+    """Each window's materialization metadata in a run."""
+    return {m.partition: m.metadata for m in result.asset_materializations_for_node("leader_fills")}
+
+
+def _window_truth(devnet, leaders, lo: int, hi: int) -> set[tuple[str, int]]:
+    return truth_fills(devnet.truth(lo, hi), set(leaders))
+
+
+def test_one_run_reconciles_several_windows_on_every_exchange(
+    devnet, dagster_env, leaders, monkeypatch
+):
+    monkeypatch.setenv("POLYGON_BACKFILL_MAX_RANGE", str(RANGE))
     lo, hi = _closed_windows(devnet, 3)
     keys = _windows(lo, 3)
     register_windows(dagster_env["instance"], keys)
     devnet.reset_stats()
     result = _materialize(dagster_env, keys)
     assert result.success
-    materializations = result.asset_materializations_for_node("leader_fills")
-    assert sorted(m.partition for m in materializations) == keys
-    metadata = materializations[0].metadata
-    assert metadata["windows"].value == 3
-    assert metadata["block_ranges"].value == f"{lo}..{hi}"  # adjacent windows merged
-    truth = devnet.truth(lo, hi)
-    assert metadata["fills_found"].value == len(truth_fills(truth, set(leaders)))
-    assert _stored(dagster_env["engine"]) == truth_fills(truth, set(leaders))
-    # both exchanges in each query: the calls of one pass over the blocks, not two
-    assert devnet.stats()["calls"]["eth_getLogs"] == metadata["eth_getLogs_calls"].value
+    materializations = _by_window(result)
+    assert sorted(materializations) == keys
+    for i, key in enumerate(keys):  # each window reports its own figures
+        w_lo = lo + i * WINDOW
+        own = _window_truth(devnet, leaders, w_lo, w_lo + WINDOW - 1)
+        metadata = materializations[key]
+        assert metadata["block_range"].value == f"{w_lo}..{w_lo + WINDOW - 1}"
+        assert metadata["fills_found"].value == metadata["fills_written"].value == len(own)
+        assert metadata["run_windows"].value == 3
+        assert metadata["run_block_ranges"].value == f"{lo}..{hi}"  # adjacent windows merged
+    total = sum(m["fills_found"].value for m in materializations.values())
+    assert total == materializations[keys[0]]["run_fills_found"].value > 0
+    assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
+    # The provider saw one query per chunk of the merged range and role (maker, taker), both
+    # exchanges in each: 60 blocks in chunks of 15 (windows apart: 6 chunks, exchanges apart:
+    # twice as many).
+    stats = devnet.stats()
+    assert stats["range_errors"] == 0
+    assert stats["calls"]["eth_getLogs"] == -(-(hi - lo + 1) // RANGE) * ROLES
 
 
-def test_a_window_not_yet_final_fails_clearly_without_retries(devnet, dagster_env):
-    key = window_key(devnet.head(), WINDOW)
-    register_windows(dagster_env["instance"], [key])
-    result = materialize(
-        [leader_fills],
-        instance=dagster_env["instance"],
-        raise_on_error=False,
-        partition_key=key,
-        resources=dagster_env["resources"],
-    )
+def test_a_late_window_fails_alone_and_the_final_ones_are_stored(devnet, dagster_env, leaders):
+    instance = dagster_env["instance"]
+    lo, hi = _closed_windows(devnet, 2)
+    late = window_key(hi + 1, WINDOW)  # the head is FINALITY blocks past hi: not final yet
+    keys = [*_windows(lo, 2), late]
+    register_windows(instance, keys)
+    result = _materialize(dagster_env, keys, raise_on_error=False)
     assert not result.success
     (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert "not finalized yet" in message and late in message and keys[0] not in message
+    assert DagsterEventType.STEP_UP_FOR_RETRY not in {e.event_type for e in result.all_events}
+    status = instance.get_status_by_partition(leader_fills.key, keys, window_partitions)
+    assert [status[k].value for k in keys] == ["MATERIALIZED", "MATERIALIZED", "FAILED"]
+    assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
+    alone = _materialize(dagster_env, [late], raise_on_error=False)  # nothing final in it
+    (failure,) = alone.get_step_failure_events()
     assert "not finalized yet" in failure.step_failure_data.error.message
-    kinds = {event.event_type for event in result.all_events}
-    assert DagsterEventType.STEP_UP_FOR_RETRY not in kinds
+    assert DagsterEventType.STEP_UP_FOR_RETRY not in {e.event_type for e in alone.all_events}
+
+
+def test_a_retry_reconciles_only_what_is_not_stored_yet(devnet, dagster_env, leaders, monkeypatch):
+    monkeypatch.setenv("POLYGON_BACKFILL_MAX_RANGE", str(RANGE))
+    lo, hi = _closed_windows(devnet, 2)
+    keys = _windows(lo, 2)
+    register_windows(dagster_env["instance"], keys)
+    assert _materialize(dagster_env, keys[:1]).success  # an attempt that stored one window
+    devnet.reset_stats()
+    retry = _materialize(dagster_env, keys, extra_tags={"dagster/retry_number": "1"})
+    assert retry.success
+    by_key = _by_window(retry)
+    assert by_key[keys[0]]["reconciled_by"].value.startswith("an earlier attempt")
+    assert by_key[keys[1]]["reconciled_by"].value == "this run"
+    assert by_key[keys[0]]["fills_written"].value == 0
+    assert by_key[keys[0]]["fills_found"].value == len(
+        _window_truth(devnet, leaders, lo, lo + WINDOW - 1)
+    )
+    # only the second window was asked for
+    assert devnet.stats()["calls"]["eth_getLogs"] == -(-WINDOW // RANGE) * ROLES
+    assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
+
+
+def test_a_malformed_key_in_a_run_is_skipped_and_reported(devnet, dagster_env, leaders):
+    instance = dagster_env["instance"]
+    lo, hi = _closed_windows(devnet, 1)
+    (key,) = _windows(lo, 1)
+    register_windows(instance, [key])
+    instance.add_dynamic_partitions(window_partitions.name, ["not-a-window"])  # a UI typo
+    result = _materialize(dagster_env, [key, "not-a-window"], *CHECKS)
+    assert result.success
+    by_key = _by_window(result)
+    assert by_key["not-a-window"]["skipped"].value == "not a block window key"
+    assert by_key[key]["fills_found"].value == len(_window_truth(devnet, leaders, lo, hi))
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    coverage = checks["no_coverage_gaps"]
+    assert not coverage.passed and coverage.metadata["bad_window_keys"].value == ["not-a-window"]
+    assert coverage.metadata["blocks_missing"].value == 0
+    assert checks["live_feed_matches_reconciliation"].passed
+
+
+def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_env):
+    instance = dagster_env["instance"]
+    lo, _ = _closed_windows(devnet, 2)
+    older, newer = _windows(lo, 2)
+    register_windows(instance, [older, newer])
+    result = materialize(
+        [leader_fills, *CHECKS],
+        instance=instance,
+        partition_key=newer,
+        resources=dagster_env["resources"],
+    )
+    assert result.success
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    coverage = checks["no_coverage_gaps"]
+    # the older window was never reconciled: a check over everything would fail on it
+    assert coverage.passed, coverage.metadata
+    scope = f"this run's windows, blocks {lo + WINDOW}..{lo + 2 * WINDOW - 1}"
+    assert coverage.metadata["scope"].value == scope
+    assert not _fill_checks(instance)["no_coverage_gaps"].passed  # on its own, it sees the hole
 
 
 def test_windows_stay_in_ascending_order_whatever_is_registered_when(devnet, dagster_env):
     instance = dagster_env["instance"]
     lo, _ = _closed_windows(devnet, 4)
     keys = _windows(lo, 4)
-    assert register_windows(instance, keys[2:]) == keys[2:]
+    first = register_windows(instance, keys[2:])
+    assert first.added == keys[2:] and not first.moved
     result = _materialize(dagster_env, keys[2:3])
     assert result.success
-    assert register_windows(instance, keys[:2]) == keys[:2]  # older windows, added later
-    assert register_windows(instance, keys) == []
+    instance.add_dynamic_partitions(window_partitions.name, ["not-a-window"])  # a UI typo
+    older = register_windows(instance, keys[:2])  # older windows, added later
+    assert older.added == keys[:2] and older.moved == keys[2:]
+    assert older.dropped == ["not-a-window"] and "not-a-window" in older.summary()
+    again = register_windows(instance, keys)
+    assert not again.added and not again.moved and not again.dropped
     assert list(instance.get_dynamic_partitions(window_partitions.name)) == keys
     materialized = instance.get_materialized_partitions(leader_fills.key)
-    assert materialized == {keys[2]}  # kept across the re-registration
+    assert materialized == {keys[2]}  # kept across the move
     with pytest.raises(ValueError, match="not a block window key"):
         register_windows(instance, ["0000000000-00000000019"])
+
+
+def test_older_windows_are_not_inserted_while_windows_are_being_reconciled(devnet, dagster_env):
+    instance = dagster_env["instance"]
+    lo, _ = _closed_windows(devnet, 2)
+    older, newer = _windows(lo, 2)
+    register_windows(instance, [newer])
+    job = defs.resolve_job_def("reconcile_windows")
+    run = instance.create_run_for_job(
+        job, status=DagsterRunStatus.STARTED, tags={"dagster/partition": newer}
+    )
+    with pytest.raises(ReorderRefused, match="1 run"):
+        register_windows(instance, [older])
+    assert list(instance.get_dynamic_partitions(window_partitions.name)) == [newer]
+    instance.report_run_canceled(run)
+    assert register_windows(instance, [older]).moved == [newer]
+    assert list(instance.get_dynamic_partitions(window_partitions.name)) == [older, newer]
+
+
+def _sensor(dagster_env, cursor: str | None = None):
+    context = build_sensor_context(
+        instance=dagster_env["instance"], cursor=cursor, resources=dagster_env["resources"]
+    )
+    return block_windows_sensor(context)
+
+
+def _requested(result) -> list[list[str]]:
+    """The windows of each run requested, in order."""
+    return [
+        [r.partition_key] if r.partition_key else [r.tags[RANGE_TAGS[0]], r.tags[RANGE_TAGS[1]]]
+        for r in result.run_requests
+    ]
 
 
 def test_sensor_registers_closed_windows_once(devnet, dagster_env, monkeypatch):
     lo, hi = _closed_windows(devnet)
     monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(lo))
-    instance, resources = dagster_env["instance"], dagster_env["resources"]
-    result = block_windows_sensor(build_sensor_context(instance=instance, resources=resources))
-    keys = [r.partition_key for r in result.run_requests]
+    instance = dagster_env["instance"]
+    result = _sensor(dagster_env)
+    keys = list(instance.get_dynamic_partitions(window_partitions.name))
     assert keys[0] == window_key(lo, WINDOW) and keys == sorted(keys)
     assert all(int(k.split("-")[1]) <= devnet.head() - FINALITY for k in keys)
-    assert len({r.run_key for r in result.run_requests}) == len(keys)
-    assert list(instance.get_dynamic_partitions(window_partitions.name)) == keys
-    again = block_windows_sensor(
-        build_sensor_context(instance=instance, cursor=result.cursor, resources=resources)
-    )
-    assert not again.run_requests  # nothing requested twice
+    assert _requested(result) == [[keys[0]] if len(keys) == 1 else [keys[0], keys[-1]]]
+    assert not _sensor(dagster_env, result.cursor).run_requests  # nothing requested twice
     devnet.mine(blocks=WINDOW)
-    later = block_windows_sensor(
-        build_sensor_context(instance=instance, cursor=result.cursor, resources=resources)
+    later = _sensor(dagster_env, result.cursor)
+    assert _requested(later) == [[window_key(int(result.cursor), WINDOW)]]
+
+
+def test_sensor_puts_windows_closed_at_once_in_few_runs(devnet, dagster_env, monkeypatch):
+    lo, _ = _closed_windows(devnet, 3)
+    keys = _windows(lo, 3)
+    monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(lo))
+    monkeypatch.setenv("POLYGON_WINDOWS_PER_RUN", "2")
+    result = _sensor(dagster_env)
+    assert _requested(result)[:2] == [keys[:2], [keys[2]]]  # two windows a run, in order
+    first = result.run_requests[0]
+    assert first.tags[RPC_TAG] == "windows" and first.run_key == f"{keys[0]}..{keys[1]}"
+    run = defs.resolve_job_def("reconcile_windows").execute_in_process(
+        instance=dagster_env["instance"], tags=first.tags
     )
-    assert [r.partition_key for r in later.run_requests] == [window_key(int(result.cursor), WINDOW)]
+    assert run.success
+    assert sorted(_by_window(run)) == keys[:2]
+    assert not run.get_asset_check_evaluations()  # window runs carry no checks
+
+
+def test_sensor_waits_while_an_older_window_cannot_be_inserted(devnet, dagster_env, monkeypatch):
+    instance = dagster_env["instance"]
+    lo, _ = _closed_windows(devnet, 2)
+    older, newer = _windows(lo, 2)
+    register_windows(instance, [newer])
+    instance.create_run_for_job(
+        defs.resolve_job_def("reconcile_windows"),
+        status=DagsterRunStatus.STARTED,
+        tags={"dagster/partition": newer},
+    )
+    monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(lo))
+    result = _sensor(dagster_env)
+    assert not result.run_requests and "queued or in progress" in result.skip_reason.skip_message
+    assert result.cursor == str(lo)  # tried again on the next tick
+    assert list(instance.get_dynamic_partitions(window_partitions.name)) == [newer]
 
 
 def test_schedule_reconciles_from_the_cursor_first_and_once(devnet, dagster_env, leaders):
@@ -170,7 +347,10 @@ def test_schedule_reconciles_from_the_cursor_first_and_once(devnet, dagster_env,
         build_schedule_context(instance=instance)
     ).run_requests
     assert request.tags["dagster/schedule_name"] == reconcile_recent_schedule.name
-    assert reconcile_recent_job.tags["dagster/priority"] == "10"  # ahead of backfill runs
+    # its own lane and pool: never behind a backfill's runs or steps (and ahead in the queue)
+    assert reconcile_recent_job.tags == {RPC_TAG: "recent", "dagster/priority": "10"}
+    (node,) = reconcile_recent_job.graph.node_defs
+    assert node.pool == RECENT_POOL and leader_fills.op.pool == RPC_POOL != RECENT_POOL
     devnet.mine(blocks=10, fills_per_block=6)
     devnet.mine(blocks=FINALITY)
     first = reconcile_recent_job.execute_in_process(
@@ -190,6 +370,31 @@ def test_schedule_reconciles_from_the_cursor_first_and_once(devnet, dagster_env,
     instance.create_run_for_job(reconcile_recent_job, status=DagsterRunStatus.STARTED)
     skipped = reconcile_recent_schedule.evaluate_tick(build_schedule_context(instance=instance))
     assert not skipped.run_requests and "not finished" in skipped.skip_message
+
+
+def test_the_mini_reconciliation_does_not_chase_older_windows(devnet, dagster_env, leaders):
+    """A window of older history reconciled below a hole pulls the cursor back to the hole;
+    the mini-reconciliation still reads only from the newest registered window on (older
+    windows are their runs' to reconcile), never the history in between."""
+    instance = dagster_env["instance"]
+    lo, hi = _closed_windows(devnet, count=4)
+    newest = window_key(hi - WINDOW + 1, WINDOW)
+    register_windows(instance, _windows(lo, 4))
+    assert _materialize(dagster_env, [newest]).success
+    assert _materialize(dagster_env, [_windows(lo, 1)[0]]).success  # history, with a hole
+    with dagster_env["engine"].connect() as conn:
+        assert get_cursor(conn, "ctf") == lo + WINDOW - 1  # held at the hole
+    devnet.mine(blocks=10, fills_per_block=6)
+    devnet.mine(blocks=FINALITY)
+    devnet.reset_stats()
+    result = reconcile_recent_job.execute_in_process(
+        resources=dagster_env["resources"], instance=instance
+    )
+    assert result.success
+    (observation,) = instance.fetch_observations(leader_fills.key, limit=1).records
+    ranges = observation.asset_observation.metadata["block_ranges"].value
+    first = int(ranges.split("..")[0])
+    assert first == hi + 1 - load_settings().backfill_safety_overlap > lo + 2 * WINDOW
 
 
 def _fill_checks(instance):
@@ -246,6 +451,66 @@ def test_daily_summaries(devnet, dagster_env, leaders):
     table = daily_summaries(rows)
     assert table["trades"].sum() == len(rows)  # each leader order fill counted once
     assert (table["buys"] + table["sells"] == table["trades"]).all()
+
+
+def _freshness(instance, at: datetime | None = None) -> FreshnessState:
+    node = defs.resolve_asset_graph().get(leader_fills.key)
+    evaluate = TimeWindowFreshnessPolicyEvaluator().evaluate_freshness
+    with freeze_time(at or datetime.now(tz=UTC)):
+        return asyncio.run(evaluate(context=LoadingContextForTest(instance), node=node))
+
+
+def test_freshness_of_leader_fills_follows_the_windows(devnet, dagster_env):
+    instance = dagster_env["instance"]
+    policy = leader_fills.specs_by_key[leader_fills.key].freshness_policy
+    built = DEFINITION_SETTINGS  # what the definitions were loaded with
+    assert policy == freshness_policy(built)
+    # a window's run comes once its window has passed, its finality and a sensor interval
+    window_s = built.partition_window_blocks * BLOCK_SECONDS_MAX
+    due = window_s + built.confirmation_blocks * BLOCK_SECONDS_MAX + built.window_sensor_interval_s
+    assert policy.warn_window.to_timedelta() > timedelta(seconds=due)
+    assert policy.fail_window.to_timedelta() >= timedelta(seconds=2 * window_s)
+    assert _freshness(instance) == FreshnessState.UNKNOWN  # never materialized
+    lo, _ = _closed_windows(devnet)
+    register_windows(instance, _windows(lo, 1))
+    assert _materialize(dagster_env, _windows(lo, 1)).success
+    now = datetime.now(tz=UTC)
+    assert _freshness(instance, now) == FreshnessState.PASS
+    # the next window's run is due: still fresh; one window late: warn; a window missed: fail
+    assert _freshness(instance, now + timedelta(seconds=due)) == FreshnessState.PASS
+    late = now + policy.warn_window.to_timedelta() + timedelta(seconds=1)
+    assert _freshness(instance, late) == FreshnessState.WARN
+    stale = now + policy.fail_window.to_timedelta() + timedelta(seconds=1)
+    assert _freshness(instance, stale) == FreshnessState.FAIL
+
+
+def test_derived_assets_are_refreshed_every_15_minutes_unless_in_progress(dagster_env):
+    instance = dagster_env["instance"]
+    derived = AssetSelection.assets(leader_daily_summaries, source_comparison)
+    derived_keys = (leader_daily_summaries.key, source_comparison.key)
+    start = datetime(2026, 1, 1, 12, 1, tzinfo=UTC)
+
+    def requested(at: datetime, cursor=None):
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=derived, evaluation_time=at,
+            cursor=cursor,
+        )  # fmt: skip
+        keys = {key for key in derived_keys if result.get_requested_partitions(key)}
+        return keys, result.cursor
+
+    first, cursor = requested(start)
+    assert first == set()  # no 15-minute tick has passed since the sensor began
+    same, cursor = requested(start + timedelta(minutes=10), cursor)
+    assert same == set()  # 12:11: still before 12:15
+    due, cursor = requested(start + timedelta(minutes=15), cursor)
+    assert due == {leader_daily_summaries.key, source_comparison.key}  # 12:16
+    instance.create_run_for_job(
+        defs.resolve_implicit_global_asset_job_def(),
+        status=DagsterRunStatus.STARTED,
+        asset_selection=frozenset({leader_daily_summaries.key}),
+    )
+    busy, _ = requested(start + timedelta(minutes=30), cursor)
+    assert busy == {source_comparison.key}  # not while a summaries run is in progress
 
 
 def test_daily_summaries_of_known_rows():
@@ -359,9 +624,10 @@ def test_windows_register_command_adds_a_range_in_order(tmp_path):
         "POLYGON_PIPELINE_DB_URL": f"sqlite:///{tmp_path / 'x.db'}",
     }
     later = run_cli("windows", "register", "--from-block", "300", "--to-block", "599", env=env)
-    assert later.returncode == 0 and "3 new window(s) of 3" in later.stdout, later.stderr
+    assert later.returncode == 0 and "3 new window(s) (of 3 " in later.stdout, later.stderr
     older = run_cli("windows", "register", "--from-block", "0", "--to-block", "450", env=env)
-    assert older.returncode == 0 and "3 new window(s) of 4" in older.stdout, older.stderr
+    assert older.returncode == 0, older.stderr
+    assert "3 new window(s); 3 newer window(s) moved behind them (of 4 " in older.stdout
     with DagsterInstance.from_config(str(home)) as instance:
         keys = list(instance.get_dynamic_partitions(window_partitions.name))
     assert keys == [window_key(start, 100) for start in range(0, 600, 100)]

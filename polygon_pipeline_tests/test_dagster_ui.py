@@ -1,16 +1,19 @@
 """The Dagster UI as a person uses it, in a real headless Chromium (Debian's package, driven by
-playwright; no browser is downloaded): windows registered with the CLI, a backfill of all of
-them launched from the partitions page, its completion and the checks' results seen in the
-UI. With POLYGON_UPDATE_SCREENSHOTS=1 it refreshes the README's screenshots."""
+playwright; no browser is downloaded): windows registered with the CLI, a range of them (not
+all) selected in the launch dialog of the partitions page and launched as a backfill, its
+completion, the windows' own figures and the named checks' results seen in the UI. With
+POLYGON_UPDATE_SCREENSHOTS=1 it refreshes the README's screenshots."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from polygon_pipeline.defs.partitions import parse_window, window_key
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders
@@ -20,9 +23,14 @@ from polygon_pipeline_tests.test_cli import run_cli
 from polygon_pipeline_tests.watcher_process import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
-WINDOW, WINDOWS, FINALITY = 20, 3, 16
+WINDOW, WINDOWS, SELECTED, FINALITY = 20, 5, 3, 16
+CHECKS = ("no_coverage_gaps", "live_feed_matches_reconciliation")
+# The first visit to a webserver on localhost opens a "join the community" dialog over the
+# page (Dagster's CommunityNux), dismissed for good through this localStorage key.
+NO_COMMUNITY_DIALOG = "window.localStorage.setItem('communityNux', JSON.stringify('1'))"
 
 playwright = pytest.importorskip("playwright.sync_api")
+expect = playwright.expect
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -33,7 +41,8 @@ pytestmark = [
 
 @pytest.fixture
 def ui(devnet, leaders, tmp_path):
-    """dagster dev on the devnet with WINDOWS closed windows registered; its base URL."""
+    """dagster dev on the devnet with WINDOWS closed windows registered: its base URL, the
+    store and the windows' keys."""
     start = devnet.head() + 1
     lo = start + (-start) % WINDOW
     devnet.mine(blocks=lo - start + WINDOWS * WINDOW, fills_per_block=6)
@@ -62,7 +71,8 @@ def ui(devnet, leaders, tmp_path):
     dev = DagsterDev(env, tmp_path / "dagster_dev.log")
     try:
         wait_for(dev.ready, 180, "dagster dev up", every=1)
-        yield dev.url.removesuffix("/graphql"), engine, (lo, hi)
+        keys = [window_key(lo + i * WINDOW, WINDOW) for i in range(WINDOWS)]
+        yield dev.url.removesuffix("/graphql"), engine, keys
     finally:
         dev.stop()
         engine.dispose()
@@ -74,38 +84,72 @@ def _screenshot(page, name: str, tmp_path: Path) -> None:
         shutil.copy(tmp_path / name, ROOT / "docs" / name)
 
 
-def test_a_backfill_launched_from_the_partitions_page(ui, devnet, leaders, tmp_path):
-    base, engine, (lo, hi) = ui
+def test_a_range_of_windows_backfilled_from_the_partitions_page(ui, devnet, leaders, tmp_path):
+    base, engine, keys = ui
+    chosen = keys[:SELECTED]  # a range: the first windows, not all of them
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        context.add_init_script(NO_COMMUNITY_DIALOG)
+        page = context.new_page()
         page.goto(f"{base}/assets/leader_fills?view=partitions")
-        skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog
-        skip.or_(page.get_by_text(f"Missing ({WINDOWS})")).first.wait_for(timeout=60_000)
-        if skip.count():
-            skip.click()
         page.get_by_text(f"Missing ({WINDOWS})").wait_for(timeout=60_000)
+
         page.get_by_role("button", name="Materialize…").click()
         dialog = page.get_by_role("dialog")
-        dialog.get_by_role("button", name="All", exact=True).click()
-        dialog.get_by_text(f"{WINDOWS} partitions").wait_for()
+        dialog.get_by_text("Select a partition or create one").click()
+        for key in chosen:
+            dialog.locator("label", has_text=key).click()
+        dialog.get_by_text(f"{SELECTED} partitions").wait_for()
+        for key in chosen:
+            expect(dialog.locator("label", has_text=key).get_by_role("checkbox")).to_be_checked()
+        dialog.get_by_text("Launch runs to materialize").click()  # closes the drop-down
+        expect(dialog.get_by_text("Filter partitions")).to_have_count(0)
+        _screenshot(page, "dagster-backfill-range.png", tmp_path)
         assert dialog.get_by_text("maximum of 50 partitions per run").count()
         dialog.get_by_role("button", name="Launch backfill").click()
-        page.get_by_text("Created backfill").or_(page.get_by_text("backfill")).first.wait_for()
+        toast = page.get_by_text(re.compile(r"Created backfill \w+"))
+        toast.wait_for(timeout=60_000)
+        backfill_id = toast.inner_text().split()[-1]
 
-        def materialized() -> bool:
-            page.goto(f"{base}/assets/leader_fills?view=partitions")
-            counts = page.locator(r"text=/Materialized \(\d+\)/ >> visible=true").first
-            counts.wait_for(timeout=30_000)  # the page has loaded its partition counts
-            return counts.inner_text().strip() == f"Materialized ({WINDOWS})"
+        page.goto(f"{base}/runs/b/{backfill_id}")  # the backfill's own page
+        status = page.get_by_text("Status", exact=True).locator("..")
 
-        wait_for(materialized, 240, "the windows shown as materialized", every=3)
+        def backfill_succeeded() -> bool:
+            page.reload()
+            status.wait_for(timeout=60_000)
+            return status.inner_text().split() == ["Status", "Succeeded"]
+
+        wait_for(backfill_succeeded, 300, "the backfill shown as succeeded", every=3)
+        page.get_by_text("100% completed").wait_for()
+
+        page.goto(f"{base}/assets/leader_fills?view=partitions")
+        page.get_by_text(f"Materialized ({SELECTED})").wait_for(timeout=60_000)
+        page.get_by_text(f"Missing ({WINDOWS - SELECTED})").wait_for()
+        page.get_by_text(chosen[1], exact=True).first.click()  # a window's own figures
+        w_lo, w_hi = parse_window(chosen[1])
+
+        def figure(name: str) -> str:
+            row = page.locator("tr", has=page.get_by_text(name, exact=True))
+            row.wait_for(timeout=60_000)
+            return row.inner_text().split()[-1]
+
+        assert figure("block_range") == f"{w_lo}..{w_hi}"
+        own = leader_fills(devnet.truth(w_lo, w_hi), set(leaders))
+        assert int(figure("fills_found")) == len(own) > 0
         _screenshot(page, "dagster-partitions.png", tmp_path)
-        page.goto(f"{base}/assets/leader_fills?view=checks")
-        for check in ("no_coverage_gaps", "live_feed_matches_reconciliation"):
-            page.locator(f"text={check} >> visible=true").first.wait_for(timeout=60_000)
-        page.screenshot(path=str(tmp_path / "checks.png"))
-        page.locator("text=Passed >> visible=true").first.wait_for(timeout=60_000)
+
+        def passed(check: str) -> bool:
+            """The check's latest evaluation, on its own detail page, reads Passed."""
+            page.goto(f"{base}/assets/leader_fills?view=checks&checkDetail={check}")
+            result = page.get_by_text("Evaluation result", exact=True).locator("..")
+            result.wait_for(timeout=60_000)
+            return result.inner_text().split() == ["Evaluation", "result", "Passed"]
+
+        for check in CHECKS:
+            wait_for(lambda c=check: passed(c), 120, f"{check} shown as passed", every=3)
+        _screenshot(page, "dagster-checks.png", tmp_path)
+
         page.goto(f"{base}/assets/leader_fills?view=lineage")
         page.locator("text=leader_daily_summaries >> visible=true").first.wait_for(timeout=60_000)
         page.locator("text=Loading…").or_(page.locator("text=Loading...")).first.wait_for(
@@ -113,6 +157,7 @@ def test_a_backfill_launched_from_the_partitions_page(ui, devnet, leaders, tmp_p
         )
         _screenshot(page, "dagster-lineage.png", tmp_path)
         browser.close()
+    (lo, _), (_, hi) = parse_window(chosen[0]), parse_window(chosen[-1])
     with engine.connect() as conn:
         stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}
-    assert stored == leader_fills(devnet.truth(lo, hi), set(leaders))
+    assert stored == leader_fills(devnet.truth(lo, hi), set(leaders))  # the range, nothing else

@@ -24,7 +24,8 @@ def windows() -> None:
 def register(from_block: int, to_block: int | None) -> None:
     """Register every whole window from the one holding --from-block up to --to-block, so a
     year of history is one backfill over a range in the UI (Materialize -> Launch
-    backfill). Windows are kept in ascending order, older ones included."""
+    backfill). Windows are kept in ascending order, older ones included (moving newer ones
+    behind them, refused while windows are being reconciled); malformed keys are deleted."""
     if not os.environ.get("DAGSTER_HOME"):
         raise click.ClickException(
             "DAGSTER_HOME is not set: which Dagster instance to register in?"
@@ -37,12 +38,15 @@ def register(from_block: int, to_block: int | None) -> None:
         raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")
     from dagster import DagsterInstance  # Dagster only for this command: a slow import
 
-    from polygon_pipeline.defs.partitions import register_windows, windows_between
+    from polygon_pipeline.defs.partitions import ReorderRefused, register_windows, windows_between
 
     keys = windows_between(from_block, to_block, settings.partition_window_blocks)
     with DagsterInstance.get() as instance:
-        added = register_windows(instance, keys)
+        try:
+            registered = register_windows(instance, keys)
+        except ReorderRefused as exc:
+            raise click.ClickException(str(exc)) from None
     click.echo(
-        f"{len(added)} new window(s) of {len(keys)} between blocks {from_block} and {to_block} "
-        f"({settings.partition_window_blocks} blocks each)"
+        f"{registered.summary()} (of {len(keys)} between blocks {from_block} and {to_block}, "
+        f"{settings.partition_window_blocks} blocks each)"
     )

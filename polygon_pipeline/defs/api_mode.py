@@ -7,7 +7,6 @@ from polygon_pipeline.defs.assets import REFRESH, leader_fills
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.sync.api_poller import poll_once
-from polygon_pipeline.sync.compare import compare_sources
 from polygon_pipeline.sync.context import ApiContext
 
 
@@ -40,6 +39,9 @@ def api_trades(pipeline: PipelineResource) -> MaterializeResult:
     "it. Reads what the sources stored; makes no RPC and no API calls.",
 )
 def source_comparison(pipeline: PipelineResource) -> MaterializeResult:
+    # Imported here (pandas, matplotlib): not on the start-up path of every run's process.
+    from polygon_pipeline.sync.compare import compare_sources
+
     with pipeline.store() as engine:
         result = compare_sources(engine)
     pct = result.percentiles()

@@ -1,11 +1,12 @@
 """The reconciled fills, per exchange and block window, and what is derived from them."""
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
     AutomationCondition,
     BackfillPolicy,
     Backoff,
@@ -17,21 +18,22 @@ from dagster import (
     RetryPolicy,
     asset,
 )
-from sqlalchemy import select
 
-from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.defs.live_feed import live_fills
-from polygon_pipeline.defs.partitions import parse_window, window_key, window_partitions
+from polygon_pipeline.defs.partitions import split_keys, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.settings import load_settings
-from polygon_pipeline.store.coverage import merge
-from polygon_pipeline.store.leaders_repo import list_leaders
-from polygon_pipeline.store.schema import fills
+from polygon_pipeline.defs.window_runs import WindowFigures, reconcile_windows
+from polygon_pipeline.settings import Settings, load_settings
+from polygon_pipeline.store.fills_repo import leader_maker_fills
 from polygon_pipeline.sync.head import finalized_head
-from polygon_pipeline.sync.reconcile import ReconcileReport, reconcile
+from polygon_pipeline.sync.reconcile import ReconcileReport
 
-WINDOWS_PER_RUN = load_settings().windows_per_run
+if TYPE_CHECKING:
+    import pandas as pd
+
+# Read once, when the definitions are loaded: what shapes them (freshness, backfill policy).
+DEFINITION_SETTINGS = load_settings()
 # Derived assets are refreshed on a clock rather than after every window: a backfill of a
 # thousand windows would otherwise recompute them a thousand times.
 REFRESH = AutomationCondition.cron_tick_passed("*/15 * * * *") & ~AutomationCondition.in_progress()
@@ -43,17 +45,41 @@ RPC_POOL = "polygon_rpc"
 RECONCILE_RETRY = RetryPolicy(
     max_retries=3, delay=30, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS
 )
+RETRY_NUMBER_TAG = "dagster/retry_number"  # set on a run that Dagster's run retries launched
+
+# Polygon PoS makes a block every 2-3 s (https://www.alchemy.com/rpc/matic): the slow end,
+# so that a window is never taken for late because blocks came slowly.
+BLOCK_SECONDS_MAX = 3.0
+RUN_ALLOWANCE_S = 600  # a window's run, queue included, normally ends well within this
+
+
+def freshness_policy(settings: Settings) -> FreshnessPolicy:
+    """Freshness of leader_fills as its materializations come: one per window, when the
+    sensor runs it once the finalized head has passed it. So WARN when a window's run is
+    late (a window's time, plus finality, a sensor interval and RUN_ALLOWANCE_S since the
+    last), FAIL when a whole window has been missed. (Dagster counts materializations only:
+    the mini-reconciliation's observations do not make the asset fresh.)"""
+    window_s = settings.partition_window_blocks * BLOCK_SECONDS_MAX
+    lag_s = (
+        settings.confirmation_blocks * BLOCK_SECONDS_MAX
+        + settings.window_sensor_interval_s
+        + RUN_ALLOWANCE_S
+    )
+    return FreshnessPolicy.time_window(
+        warn_window=timedelta(seconds=window_s + lag_s),
+        fail_window=timedelta(seconds=2 * window_s + lag_s),
+    )
 
 
 @asset(
     partitions_def=window_partitions,
     deps=[live_fills],
     pool=RPC_POOL,
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=WINDOWS_PER_RUN),
-    retry_policy=RECONCILE_RETRY,
-    freshness_policy=FreshnessPolicy.time_window(
-        fail_window=timedelta(hours=2), warn_window=timedelta(minutes=30)
+    backfill_policy=BackfillPolicy.multi_run(
+        max_partitions_per_run=DEFINITION_SETTINGS.windows_per_run
     ),
+    retry_policy=RECONCILE_RETRY,
+    freshness_policy=freshness_policy(DEFINITION_SETTINGS),
     group_name="polygon",
     kinds={"sql"},
     description="Every leader fill of one block window on every exchange and venue, "
@@ -62,35 +88,66 @@ RECONCILE_RETRY = RetryPolicy(
     "windows merged into one range.",
 )
 def leader_fills(context: AssetExecutionContext, pipeline: PipelineResource) -> MaterializeResult:
-    windows = sorted(parse_window(key) for key in context.partition_keys)
-    spans = merge(windows)
+    windows, bad_keys = split_keys(context.partition_keys)
+    for key in bad_keys:
+        context.log.warning(f"skipped {key!r}: not a block window key (see no_coverage_gaps)")
     with pipeline.sync_context() as ctx:
         head = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
-        if spans[-1][1] > head:
-            raise Failure(
-                f"block window {window_key(*_last(windows))} is not finalized yet (finalized "
-                f"head {head}); the sensor launches it once it is",
-                allow_retries=False,
-            )
-        reports = [reconcile(ctx, list(EXCHANGES), lo, hi) for lo, hi in spans]
+        late = sorted(key for key, (_, hi) in windows.items() if hi > head)
+        final = {key: span for key, span in windows.items() if key not in late}
+        if late and not final:
+            raise _not_final(late, head)
+        retry = context.retry_number > 0 or RETRY_NUMBER_TAG in context.run.tags
+        figures, reports = reconcile_windows(ctx, final, skip_covered=retry)
     for report in reports:
         context.log.info(report.summary())
-    return MaterializeResult(metadata=reconcile_metadata(reports, windows=len(windows)))
+    run_figures = {"run_windows": len(final), **reconcile_metadata(reports, prefix="run_")}
+    per_window = {key: window_metadata(f) for key, f in figures.items()}
+    per_window |= {key: {"skipped": "not a block window key"} for key in bad_keys}
+    if late:
+        # The final windows are stored: they are reported as materialized, the late ones
+        # fail (the run is not retried; the sensor launches them once they are final).
+        for key, metadata in per_window.items():
+            context.log_event(
+                AssetMaterialization(
+                    context.asset_key, partition=key, metadata={**metadata, **run_figures}
+                )
+            )
+        raise _not_final(late, head)
+    for key, metadata in per_window.items():  # the window's own figures first, then the run's
+        context.add_asset_metadata({**metadata, **run_figures}, partition_key=key)
+    return MaterializeResult()
 
 
-def _last(windows: list[tuple[int, int]]) -> tuple[int, int]:
-    lo, hi = windows[-1]
-    return lo, hi - lo + 1
+def _not_final(late: list[str], head: int) -> Failure:
+    return Failure(
+        f"block window(s) {', '.join(late)} not finalized yet (finalized head {head}); the "
+        "sensor launches them once they are",
+        allow_retries=False,
+    )
 
 
-def reconcile_metadata(reports: list[ReconcileReport], **extra: object) -> dict:
-    """What a reconciliation did, as Dagster metadata (the window runs and the periodic
-    mini-reconciliation report the same figures)."""
-    sizes = [size for report in reports for size in report.range_sizes]
+def window_metadata(figures: WindowFigures) -> dict:
+    """One window's own figures (fills attributed to it by block number)."""
+    lo, hi = figures.blocks
     return {
-        **extra,
+        "block_range": MetadataValue.text(f"{lo}..{hi}"),
+        "fills_found": figures.fills_found,
+        "fills_written": figures.fills_written,
+        "fills_retracted": figures.fills_retracted,
+        "reconciled_by": MetadataValue.text(
+            "this run" if figures.reconciled else "an earlier attempt (coverage stored)"
+        ),
+    }
+
+
+def reconcile_metadata(reports: list[ReconcileReport], prefix: str = "") -> dict:
+    """What a reconciliation did, as Dagster metadata (the window runs, as the figures of the
+    whole run, and the periodic mini-reconciliation report the same figures)."""
+    sizes = [size for report in reports for size in report.range_sizes]
+    figures = {
         "block_ranges": MetadataValue.text(
-            ", ".join(f"{r.from_block}..{r.to_block}" for r in reports)
+            ", ".join(f"{r.from_block}..{r.to_block}" for r in reports) or "-"
         ),
         "fills_found": sum(r.fills_found for r in reports),
         "fills_written": sum(r.fills_written for r in reports),
@@ -105,6 +162,7 @@ def reconcile_metadata(reports: list[ReconcileReport], **extra: object) -> dict:
         ),
         "duration_s": MetadataValue.float(round(sum(r.seconds for r in reports), 3)),
     }
+    return {f"{prefix}{name}": value for name, value in figures.items()}
 
 
 @asset(
@@ -118,10 +176,7 @@ def reconcile_metadata(reports: list[ReconcileReport], **extra: object) -> dict:
 )
 def leader_daily_summaries(pipeline: PipelineResource) -> MaterializeResult:
     with pipeline.store() as engine, engine.connect() as conn:
-        leaders = set(list_leaders(conn))
-        rows = [
-            dict(r._mapping) for r in conn.execute(select(fills).where(fills.c.maker.in_(leaders)))
-        ]
+        rows = leader_maker_fills(conn)
     table = daily_summaries(rows)
     return MaterializeResult(
         metadata={
@@ -134,8 +189,12 @@ def leader_daily_summaries(pipeline: PipelineResource) -> MaterializeResult:
     )
 
 
-def daily_summaries(rows: list[dict]) -> pd.DataFrame:
+def daily_summaries(rows: list[dict]) -> "pd.DataFrame":
     """One row per leader and UTC day, from stored fill rows whose maker is the leader."""
+    # Imported here: every run's process loads these definitions, and pandas alone adds
+    # about a second to the start of the many runs that never use it.
+    import pandas as pd
+
     records = []
     for row in rows:
         view = trade_of(row)

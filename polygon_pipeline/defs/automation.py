@@ -8,7 +8,6 @@ from dagster import (
     AssetSelection,
     AutomationConditionSensorDefinition,
     DagsterInvalidDefinitionError,
-    DagsterRunStatus,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -23,15 +22,19 @@ from dagster import (
 )
 
 from polygon_pipeline.defs.api_mode import source_comparison
-from polygon_pipeline.defs.assets import leader_daily_summaries
+from polygon_pipeline.defs.assets import DEFINITION_SETTINGS, leader_daily_summaries
 from polygon_pipeline.defs.checks import watcher_health, watcher_heartbeat_recent
 from polygon_pipeline.defs.jobs import (
-    RPC_TAGS,
+    WINDOW_TAGS,
     fill_checks_job,
     reconcile_recent_job,
     reconcile_windows_job,
 )
 from polygon_pipeline.defs.partitions import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    UNFINISHED_RUNS,
+    ReorderRefused,
     register_windows,
     window_blocks,
     window_of,
@@ -42,13 +45,6 @@ from polygon_pipeline.settings import ConfigError, load_settings
 from polygon_pipeline.sync.head import finalized_head
 
 MAX_NEW_WINDOWS = 200  # per evaluation, so a first start far behind stays a quick tick
-_SETTINGS = load_settings()
-_UNFINISHED = [
-    DagsterRunStatus.QUEUED,
-    DagsterRunStatus.NOT_STARTED,
-    DagsterRunStatus.STARTING,
-    DagsterRunStatus.STARTED,
-]
 
 
 def first_window(finalized: int, size: int) -> int:
@@ -61,10 +57,11 @@ def first_window(finalized: int, size: int) -> int:
 
 @sensor(
     job=reconcile_windows_job,
-    minimum_interval_seconds=_SETTINGS.window_sensor_interval_s,
+    minimum_interval_seconds=DEFINITION_SETTINGS.window_sensor_interval_s,
     default_status=DefaultSensorStatus.RUNNING,
     description="Registers each block window once the finalized head has passed it, and "
-    "requests its reconciliation (one RPC call per evaluation).",
+    "requests its reconciliation (one RPC call per evaluation); many windows closed at once "
+    "go in runs of up to POLYGON_WINDOWS_PER_RUN windows.",
 )
 def block_windows_sensor(context: SensorEvaluationContext, pipeline: PipelineResource):
     with pipeline.sync_context(check_chain=False) as ctx:
@@ -77,10 +74,27 @@ def block_windows_sensor(context: SensorEvaluationContext, pipeline: PipelineRes
         return SensorResult(
             skip_reason=f"no window closed yet (finalized head {finalized})", cursor=str(start)
         )
-    register_windows(context.instance, closed)  # ascending, older windows included
+    try:
+        register_windows(context.instance, closed)  # ascending, older windows included
+    except ReorderRefused as exc:
+        return SensorResult(skip_reason=str(exc), cursor=str(start))  # tried again next tick
+    per_run = load_settings().windows_per_run
     return SensorResult(
-        run_requests=[RunRequest(run_key=key, partition_key=key, tags=RPC_TAGS) for key in closed],
+        run_requests=[
+            window_run(closed[i : i + per_run]) for i in range(0, len(closed), per_run)
+        ],
         cursor=str(start + len(closed) * size),
+    )
+
+
+def window_run(keys: list[str]) -> RunRequest:
+    """One run over consecutive windows: a partition, or a range of them (the run merges
+    them into one block range), as a backfill's run would get them."""
+    if len(keys) == 1:
+        return RunRequest(run_key=keys[0], partition_key=keys[0], tags=WINDOW_TAGS)
+    return RunRequest(
+        run_key=f"{keys[0]}..{keys[-1]}",
+        tags={**WINDOW_TAGS, RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
     )
 
 
@@ -110,7 +124,7 @@ def _reconcile_recent_schedule():
 
         @schedule(
             job=reconcile_recent_job,
-            cron_schedule=_SETTINGS.reconcile_cron,
+            cron_schedule=DEFINITION_SETTINGS.reconcile_cron,
             default_status=DefaultScheduleStatus.RUNNING,
             description="Mini-reconciliation from the cursor to the finalized head "
             "(POLYGON_RECONCILE_CRON, default every 5 minutes); a tick is skipped while the "
@@ -118,7 +132,7 @@ def _reconcile_recent_schedule():
         )
         def reconcile_recent_schedule(context: ScheduleEvaluationContext):
             waiting = context.instance.get_runs_count(
-                RunsFilter(job_name=reconcile_recent_job.name, statuses=_UNFINISHED)
+                RunsFilter(job_name=reconcile_recent_job.name, statuses=UNFINISHED_RUNS)
             )
             if waiting:
                 return SkipReason("the previous mini-reconciliation has not finished yet")

@@ -13,9 +13,9 @@ from dagster import (
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs.assets import leader_fills
 from polygon_pipeline.defs.live_feed import LIVE_FILLS
-from polygon_pipeline.defs.partitions import parse_window, window_partitions
+from polygon_pipeline.defs.partitions import split_keys, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.store.coverage import gaps
+from polygon_pipeline.store.coverage import Span, gaps, merge
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.heartbeats import last_beat
 from polygon_pipeline.store.live_comparison import compare_live, first_sighting_block
@@ -24,54 +24,59 @@ from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
 HEARTBEAT_MAX_AGE_S = 60
 
 
-def _run_blocks(context: AssetCheckExecutionContext) -> tuple[int, int] | None:
-    """The blocks of the windows this run reconciled, when the check runs inside a window
-    run (a backfill): the check is then scoped to them, so it costs little and never fails
-    on older windows the backfill has not reached yet. None: a check run on its own."""
-    if not context.has_partition_key_range:
+def _run_windows(context: AssetCheckExecutionContext) -> tuple[list[Span], list[str]] | None:
+    """The merged blocks of the windows of the run this check runs in (a window run: one
+    window or a range), and the run's malformed keys: the check is then scoped to them, so it
+    costs little and never fails on older windows a backfill has not reached yet. None: the
+    check runs on its own."""
+    if not (context.has_partition_key or context.has_partition_key_range):
         return None
-    windows = [parse_window(key) for key in context.partition_keys]
-    return min(lo for lo, _ in windows), max(hi for _, hi in windows)
+    windows, bad_keys = split_keys(context.partition_keys)
+    return merge(windows.values()), bad_keys
 
 
 def _registered_start(context: AssetCheckExecutionContext) -> tuple[int | None, list[str]]:
     """The first registered window's first block, and any malformed keys (a mistyped key
     added by hand is reported, never fatal)."""
-    starts, bad_keys = [], []
-    for key in context.instance.get_dynamic_partitions(window_partitions.name):
-        try:
-            starts.append(parse_window(key)[0])
-        except ValueError:
-            bad_keys.append(key)
-    return (min(starts) if starts else None), bad_keys
+    windows, bad_keys = split_keys(context.instance.get_dynamic_partitions(window_partitions.name))
+    return min((lo for lo, _ in windows.values()), default=None), bad_keys
+
+
+def _spans_text(spans: list[Span]) -> str:
+    return ", ".join(f"{lo}..{hi}" for lo, hi in spans) or "none"
 
 
 @asset_check(
     asset=leader_fills,
     description="Reconciled coverage has no hole: in a window run, across its windows; on its "
-    "own, between the first registered window and each exchange's cursor.",
+    "own, between the first registered window and each exchange's cursor. Malformed window "
+    "keys are reported (and fail it).",
 )
 def no_coverage_gaps(
     context: AssetCheckExecutionContext, pipeline: PipelineResource
 ) -> AssetCheckResult:
-    scope = _run_blocks(context)
-    first, bad_keys = _registered_start(context)
-    holes: dict[str, list[tuple[int, int]]] = {}
+    run = _run_windows(context)
+    first, bad_keys = _registered_start(context) if run is None else (None, run[1])
+    holes: dict[str, list[Span]] = {}
     cursors = {}
     with pipeline.store() as engine, engine.connect() as conn:
         for exchange in EXCHANGES:
             cursors[exchange] = get_cursor(conn, exchange)
-            lo, hi = scope or (first, cursors[exchange])
-            if lo is not None and hi is not None and hi >= lo:
-                holes[exchange] = gaps(conn, exchange, lo, hi)
+            spans = run[0] if run else [(first, cursors[exchange])]
+            holes[exchange] = [
+                hole
+                for lo, hi in spans
+                if lo is not None and hi is not None and hi >= lo
+                for hole in gaps(conn, exchange, lo, hi)
+            ]
     missing_blocks = sum(hi - lo + 1 for found in holes.values() for lo, hi in found)
     return AssetCheckResult(
         passed=missing_blocks == 0 and not bad_keys,
         severity=AssetCheckSeverity.WARN,  # holes a running backfill of older windows will close
         metadata={
             "scope": MetadataValue.text(
-                f"this run's windows, blocks {scope[0]}..{scope[1]}"
-                if scope
+                f"this run's windows, blocks {_spans_text(run[0])}"
+                if run
                 else "first registered window to each cursor"
             ),
             "bad_window_keys": MetadataValue.json(bad_keys),
@@ -118,7 +123,8 @@ def watcher_health(pipeline: PipelineResource) -> tuple[bool, dict]:
 def live_feed_matches_reconciliation(
     context: AssetCheckExecutionContext, pipeline: PipelineResource
 ) -> AssetCheckResult:
-    scope = _run_blocks(context)
+    run = _run_windows(context)
+    scope = (run[0][0][0], run[0][-1][1]) if run and run[0] else None
     figures = {}
     with pipeline.store() as engine, engine.connect() as conn:
         first = first_sighting_block(conn)
@@ -126,7 +132,9 @@ def live_feed_matches_reconciliation(
             start, cursor = first, get_cursor(conn, exchange)
             if start is None or cursor is None or cursor < start:
                 continue
-            if scope:
+            if run:
+                if not scope:
+                    continue  # a run of malformed keys only: nothing of its own to compare
                 start, cursor = max(start, scope[0]), min(cursor, scope[1])
                 if cursor < start:
                     continue

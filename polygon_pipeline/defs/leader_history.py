@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from polygon_pipeline.defs.assets import RECONCILE_RETRY, RPC_POOL
+from polygon_pipeline.defs.jobs import HISTORY_TAGS
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.store.cursors import history_end
@@ -88,7 +89,9 @@ def leader_histories_complete(pipeline: PipelineResource) -> AssetCheckResult:
 
 
 leader_history_job = define_asset_job(
-    "leader_history_job", selection=[leader_history], partitions_def=leader_partitions
+    "leader_history_job",
+    selection=[leader_history],
+    tags=HISTORY_TAGS,
 )
 
 

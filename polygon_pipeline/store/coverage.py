@@ -52,19 +52,29 @@ def holes(spans: Sequence[Span], lo: int, hi: int) -> list[Span]:
     return found
 
 
-def _spans(conn: Connection, exchange: str, from_block: int) -> list[Span]:
-    return merge(
-        conn.execute(
-            select(reconciled_ranges.c.from_block, reconciled_ranges.c.to_block)
-            .where(reconciled_ranges.c.exchange == exchange)
-            .where(reconciled_ranges.c.to_block >= from_block)
-        ).all()
+def _spans(
+    conn: Connection, exchange: str, from_block: int, leader_set_id: int | None = None
+) -> list[Span]:
+    query = (
+        select(reconciled_ranges.c.from_block, reconciled_ranges.c.to_block)
+        .where(reconciled_ranges.c.exchange == exchange)
+        .where(reconciled_ranges.c.to_block >= from_block)
     )
+    if leader_set_id is not None:
+        query = query.where(reconciled_ranges.c.leader_set_id == leader_set_id)
+    return merge(conn.execute(query).all())
 
 
-def gaps(conn: Connection, exchange: str, from_block: int, to_block: int) -> list[Span]:
-    """The sub-ranges of [from_block, to_block] that no reconciliation covered."""
-    return holes(_spans(conn, exchange, from_block), from_block, to_block)
+def gaps(
+    conn: Connection,
+    exchange: str,
+    from_block: int,
+    to_block: int,
+    leader_set_id: int | None = None,
+) -> list[Span]:
+    """The sub-ranges of [from_block, to_block] that no reconciliation covered (for this set
+    of leaders, when given: ranges reconciled for another set do not count)."""
+    return holes(_spans(conn, exchange, from_block, leader_set_id), from_block, to_block)
 
 
 def covered_through(conn: Connection, exchange: str, from_block: int) -> int:

@@ -127,7 +127,11 @@ def leader_maker_fills(conn: Connection, since: datetime | None = None) -> list[
     """Fills whose maker is a followed leader: each is one of the leader's own orders (the
     counting rule), block time `since` or later. Joined in the database, so it costs the
     same for 25,000 leaders as for one."""
-    query = select(fills).join(leaders, fills.c.maker == leaders.c.address)
+    query = (
+        select(fills)
+        .join(leaders, fills.c.maker == leaders.c.address)
+        .order_by(fills.c.block_number, fills.c.log_index)
+    )
     if since is not None:
         query = query.where(fills.c.block_timestamp >= since)
     return [dict(row._mapping) for row in conn.execute(query)]
@@ -157,6 +161,32 @@ def fill_keys(conn: Connection, exchange: str | None = None) -> set[tuple[int, s
     if exchange is not None:
         query = query.where(fills.c.exchange == exchange)
     return {tuple(row) for row in conn.execute(query)}
+
+
+FillKey = tuple[int, str, int]
+
+
+def fill_versions(
+    conn: Connection, exchanges: Sequence[str], from_block: int, to_block: int
+) -> dict[FillKey, tuple]:
+    """(chain_id, tx_hash, log_index) -> (block_number, block_hash, has a timestamp, maker,
+    taker) of the stored fills of `exchanges` in [from_block, to_block]: compared before and
+    after a reconciliation, what it found, wrote and retracted in each part of the range."""
+    query = (
+        select(
+            fills.c.chain_id,
+            fills.c.tx_hash,
+            fills.c.log_index,
+            fills.c.block_number,
+            fills.c.block_hash,
+            fills.c.block_timestamp.is_not(None),
+            fills.c.maker,
+            fills.c.taker,
+        )
+        .where(fills.c.exchange.in_(list(exchanges)))
+        .where(fills.c.block_number.between(from_block, to_block))
+    )
+    return {(r[0], r[1], r[2]): tuple(r[3:]) for r in conn.execute(query)}
 
 
 def fetch_fills(conn: Connection, keys: Sequence[str] | None = None) -> list[dict]:

@@ -183,13 +183,18 @@ def reconcile(
     to_block: int | None = None,
     on_progress: Callable[[ReconcileReport], None] | None = None,
     up_to: Literal["finalized", "latest"] = "finalized",
+    floor: int | None = None,
 ) -> ReconcileReport:
     """Store every leader fill of `exchanges` in [from_block, to_block], clamped to the
     finalized head. Without `from_block`, start from the cursor (less the safety overlap),
     or `POLYGON_BACKFILL_STARTUP_BLOCKS` below the head when there is no cursor yet.
 
     `up_to="latest"` (the watcher's gap-fill) goes on to the latest block; the cursor still
-    never passes the finalized head, so those blocks are reconciled again once final."""
+    never passes the finalized head, so those blocks are reconciled again once final.
+
+    `floor` bounds a catch-up from below: blocks under it belong to someone else (Dagster's
+    block windows, reconciled by their own runs), so a cursor held back by older history
+    is not chased."""
     began = time.monotonic()
     settings, rpc = ctx.settings, ctx.rpc
     chosen = [exchange_named(name) for name in dict.fromkeys(exchanges)]
@@ -205,6 +210,8 @@ def reconcile(
         from_block = start_block(
             cursors, head, settings.backfill_startup_blocks, settings.backfill_safety_overlap
         )
+        if floor is not None:
+            from_block = max(from_block, floor)
     last = head if to_block is None else min(to_block, head)
     report = ReconcileReport([e.name for e in chosen], from_block, last, finalized, to_block)
     with ctx.engine.connect() as conn:
