@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from polygon_pipeline.cli.common import settings_or_exit
-from polygon_pipeline.governed_http import ProviderError
+from polygon_pipeline.cli.common import fail, settings_or_exit
 from polygon_pipeline.logging_setup import configure_logging
+from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.api_poller import ApiContext, PollReport, poll_once, run_poller
 from polygon_pipeline.sync.compare import compare_sources
@@ -28,7 +28,7 @@ def api_poll(once: bool) -> None:
     """Poll each leader's trades from the Data API (POLYGON_DATA_API_URL) into `api_trades`,
     every POLYGON_DATA_API_POLL_S seconds, under its own shared budget. Never calls the RPC."""
     settings = settings_or_exit()
-    configure_logging(settings)
+    configure_logging(settings, logging.INFO)
     api = ApiContext.from_settings(settings)
     try:
         if once:
@@ -39,7 +39,7 @@ def api_poll(once: bool) -> None:
             signal.signal(sig, lambda *_: stop.set())
         run_poller(api, stop, on_report=lambda r: log.info(_describe(r)))
     except ProviderError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise fail(exc) from None
     finally:
         api.close()
 

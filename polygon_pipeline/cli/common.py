@@ -9,10 +9,16 @@ from typing import Protocol
 import click
 from sqlalchemy import Engine
 
-from polygon_pipeline.chain.rpc_errors import RpcError
-from polygon_pipeline.settings import ConfigError, Settings, load_settings
+from polygon_pipeline.provider_errors import ProviderError
+from polygon_pipeline.redact import scrub
+from polygon_pipeline.settings import ConfigError, Settings, environment_secrets, load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.context import SyncContext
+
+
+def fail(exc: BaseException) -> click.ClickException:
+    """`Error: <message>` and exit status 1, the message scrubbed of every secret."""
+    return click.ClickException(scrub(str(exc), environment_secrets()))
 
 
 def settings_or_exit() -> Settings:
@@ -26,8 +32,8 @@ def sync_context(settings: Settings) -> SyncContext:
     """The use cases' context (database, governed RPC), or a one-line error."""
     try:
         return SyncContext.from_settings(settings)
-    except (ConfigError, RpcError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except (ConfigError, ProviderError) as exc:
+        raise fail(exc) from None
 
 
 def store_engine(settings: Settings) -> Engine:
@@ -41,7 +47,7 @@ def one_line(*kinds: type[Exception]) -> Iterator[None]:
     try:
         yield
     except kinds as exc:
-        raise click.ClickException(str(exc)) from None
+        raise fail(exc) from None
 
 
 class BlockProgress(Protocol):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from polygon_pipeline.cli.common import fail
 from polygon_pipeline.devnet.handle import start_devnet
 from polygon_pipeline.devnet.runner import DEFAULT_STATE_DIR, env_file
 from polygon_pipeline.settings import load_settings
@@ -32,7 +33,7 @@ def demo(block_time: float, state_dir: Path) -> None:
     try:
         devnet = start_devnet(state_dir, block_time=block_time, port=8545, log_to_file=False)
     except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise fail(exc) from None
     os.environ.update(devnet.env)
     settings = load_settings()
     with make_engine(settings.database_url).begin() as conn:

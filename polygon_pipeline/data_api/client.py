@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from polygon_pipeline.chain.addresses import normalize_address
-from polygon_pipeline.governed_http import GovernedHttp, Permanent
+from polygon_pipeline.governed_http import GovernedHttp
+from polygon_pipeline.provider_errors import Permanent
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +47,10 @@ def parse_trade(raw: dict) -> ApiTrade:
 
 
 def _parse_page(resp: Any) -> list[ApiTrade]:
+    """A page of trades; errors quote the answer whole (GovernedHttp.quote scrubs, then cuts)."""
     body = resp.json()
     if not isinstance(body, list):
-        raise ValueError(f"expected a list of trades, got {str(body)[:120]}")
+        raise ValueError(f"expected a list of trades, got {body}")
     return [parse_trade(item) for item in body]
 
 
@@ -62,5 +64,5 @@ class DataApiClient(GovernedHttp):
     def _get(self, path: str, params: dict) -> Any:
         resp = self.http(path.strip("/"), "GET", self._url.rstrip("/") + path, params=params)
         if resp.status_code >= 400:
-            raise Permanent(f"{path}: HTTP {resp.status_code}: {resp.text[:200]}")
+            raise Permanent(f"{path}: HTTP {resp.status_code}: {self.quote(resp.text, 200)}")
         return resp

@@ -48,7 +48,9 @@ class ApiContext:
         limiter = SharedLimiter(
             limiter_engine, rps=settings.data_api_max_rps, concurrency=2, name=API_BUDGET
         )
-        client = DataApiClient(settings.data_api_url.get_secret_value(), limiter)
+        client = DataApiClient(
+            settings.data_api_url.get_secret_value(), limiter, secrets=settings.secret_values()
+        )
         return cls(settings, make_engine(url), client, limiter_engine)
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -22,7 +23,10 @@ class SyncContext:
     block_times: BlockTimestamps = field(default=PROCESS_BLOCK_TIMES)
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, check_chain: bool = True) -> SyncContext:
+    def from_settings(
+        cls, settings: Settings, *, check_chain: bool = True, **client_options: Any
+    ) -> SyncContext:
+        """`client_options` go to the GovernedRpc (timeout, transient_attempts)."""
         url = settings.database_url
         engine = make_engine(url)
         limiter = SharedLimiter(
@@ -30,7 +34,9 @@ class SyncContext:
             rps=settings.rpc_max_rps,
             concurrency=settings.rpc_max_concurrency,
         )
-        rpc = GovernedRpc(settings.require_rpc_url(), limiter)
+        rpc = GovernedRpc(
+            settings.require_rpc_url(), limiter, secrets=settings.secret_values(), **client_options
+        )
         if check_chain:
             chain_id = rpc.chain_id()
             if chain_id != POLYGON_CHAIN_ID:
