@@ -38,7 +38,7 @@ class Limiter(Protocol):
     """What a client needs from the shared budget (implemented in store/limiter.py)."""
 
     def try_acquire(self) -> Permit | None: ...  # a permit to send now; None: slots busy
-    def release(self, permit: Permit, succeeded: bool) -> None: ...
+    def release(self, permit: Permit, succeeded: bool, sent_at: float | None = None) -> None: ...
     def throttled(self, retry_after: float | None) -> float: ...
 
 
@@ -164,11 +164,12 @@ class GovernedHttp:
     def _attempt(self, label: str, send: Callable[[], Any], parse: Callable | None) -> Any:
         permit = self._take_permit()
         succeeded = False
+        sent_at = time.time()  # after any delay of this process's own since the grant
         try:
             result = send()
             succeeded = True
         finally:
-            self.limiter.release(permit, succeeded)
+            self.limiter.release(permit, succeeded, sent_at)
         if parse is None:
             return result
         try:

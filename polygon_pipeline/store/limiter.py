@@ -10,9 +10,10 @@ under a lock (a row lock on PostgreSQL, an immediate transaction on SQLite), and
   under the lock when a permit is granted; nobody reserves ahead);
 - a concurrency slot: held while the request is in flight;
 - a window slot, one of `rps` (its whole part): held from the grant until one second after
-  the answer came back. A request reaches the provider after it was granted and before its
-  answer returns, so no 1-second window at the provider can hold more than `rps` of them,
-  however late a sender woke or a packet travelled. Delays cost pace, never a 429.
+  the request reached the provider, which is before its answer came back and (allowed for)
+  at most ARRIVAL_ALLOWANCE_S after this process sent it. So no 1-second window at the
+  provider holds more than `rps` requests, however late a sender woke after its grant or an
+  answer took: delays cost pace, never a 429.
 
 A throttle seen by any process moves `cooldown_until`, and nobody sends before it.
 """
@@ -42,6 +43,10 @@ MAX_CONCURRENCY = 256
 # clock resolution).
 WINDOW_S = 1.0
 WINDOW_GUARD_S = 0.002
+# How long a request handed to the network may take to be counted by the provider (network,
+# the provider's own queues). A slow answer (an eth_getLogs that takes seconds) then holds its
+# window slot this long past the send, not for its whole processing time.
+ARRIVAL_ALLOWANCE_S = 0.25
 # A slot is held for one HTTP attempt; a holder killed mid-request on another host loses it
 # after this long (on this host a dead holder is noticed at once).
 SLOT_LEASE_S = 45.0
@@ -108,12 +113,12 @@ class _Slots:
             .values(holder=holder, expires_at=expires_at)
         )
 
-    def give_back(self, conn: Connection, slot: int, holder: str, now: float) -> None:
+    def give_back(self, conn: Connection, slot: int, holder: str, free_at: float) -> None:
         conn.execute(
             update(rpc_slots)
             .where(rpc_slots.c.name == self.name, rpc_slots.c.slot == slot)
             .where(rpc_slots.c.holder == holder)
-            .values(holder=None, expires_at=now + self.linger_s)
+            .values(holder=None, expires_at=free_at)
         )
 
 
@@ -243,13 +248,19 @@ class SharedLimiter:
                 select(rpc_limiter.c.cooldown_until).where(rpc_limiter.c.name == self.name)
             ).scalar_one()
 
-    def release(self, permit: Permit, succeeded: bool) -> None:
-        """Give the permit's slots back once the answer is in (or the attempt failed): its
-        window slot stays taken one more second, the window the request may be counted in."""
+    def release(self, permit: Permit, succeeded: bool, sent_at: float | None = None) -> None:
+        """Give the permit's slots back once the answer is in (or the attempt failed). Its
+        window slot stays taken for the window the request may be counted in: one second
+        from its arrival at the provider, which came before the answer (now) and, for a
+        request that was `sent_at` (the moment this process handed it to the network, after
+        any delay of its own), no later than ARRIVAL_ALLOWANCE_S after that."""
         now = time.time()
+        arrived_by = min(now, (sent_at or now) + ARRIVAL_ALLOWANCE_S)
         with self.engine.begin() as conn:
             self._in_flight.give_back(conn, permit.slot, self.holder, now)
-            self._window.give_back(conn, permit.window_slot, self.holder, now)
+            self._window.give_back(
+                conn, permit.window_slot, self.holder, arrived_by + WINDOW_S + WINDOW_GUARD_S
+            )
             if succeeded:
                 conn.execute(
                     update(rpc_limiter)
