@@ -6,8 +6,9 @@ another, so the budget lives in the database: one row per budget (`rpc_limiter`)
 under a lock (a row lock on PostgreSQL, an immediate transaction on SQLite), and its tokens
 (`rpc_slots`). A permit is a send *now*, granted when three things allow it:
 
-- the pace: sends are 1/rps apart (`tat`, the earliest next send, set from the time read
-  under the lock when a permit is granted; nobody reserves ahead);
+- the pace: sends are 1/rps apart (`tat`, the earliest next send, moved on from the time
+  read under the lock when a permit is granted; nobody reserves ahead, and a grant that came
+  late, up to CATCH_UP_S, lets the next ones catch up);
 - a concurrency slot: held while the request is in flight;
 - a window slot, one of `rps` (its whole part): held from the grant until one second after
   the request reached the provider, which is before its answer came back and (allowed for)
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -60,6 +62,9 @@ RETRY_AFTER_CAP_S = 300.0
 TAT_HORIZON_S = 1 / MIN_RPS + 1.0
 COOLDOWN_HORIZON_S = RETRY_AFTER_CAP_S + 1.0
 _WINDOW_POLL_S = 0.005  # every window slot in flight: look again this often
+# Lateness of grants (a sender woken late on a loaded machine) that later grants may make up
+# for; the window slots keep the provider's cap whatever the pace.
+CATCH_UP_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,9 @@ class SharedLimiter:
         # A provider's 1-second window admits whole requests: 2.5/s is 2 in any second.
         self._window = _Slots(f"{name}:window", max(1, math.floor(rps)), WINDOW_S + WINDOW_GUARD_S)
         self.holder = holder_id(uuid.uuid4().hex[:8])
+        # Threads of one process ask the database in turn: woken together they would all
+        # take the budget's lock only for all but one to be sent back to sleep.
+        self._turn = threading.Lock()
         with self.engine.begin() as conn:
             stmt = insert_on_conflict(conn, rpc_limiter).values(
                 name=self.name, tat=0.0, cooldown_until=0.0, consecutive_throttles=0
@@ -204,6 +212,10 @@ class SharedLimiter:
     def try_acquire(self) -> Permit | None:
         """A permit to send now, after waiting (outside any transaction) for the pace, any
         pause and a window slot; None when every concurrency slot is busy."""
+        with self._turn:
+            return self._acquire()
+
+    def _acquire(self) -> Permit | None:
         while True:
             with self.engine.begin() as conn:
                 row = self._locked_row(conn)
@@ -219,10 +231,10 @@ class SharedLimiter:
                         lease = now + SLOT_LEASE_S
                         self._in_flight.hold(conn, slot, self.holder, lease)
                         self._window.hold(conn, window_slot, self.holder, lease)
-                        self._set(conn, tat=now + self.interval)
+                        self._set(conn, tat=max(tat, now - CATCH_UP_S) + self.interval)
                         return Permit(slot, window_slot, now)
-            # The window is full: wait for its first slot to linger out, or (all of them in
-            # flight) for an answer.
+            # Not yet (the pace, a pause), or the window is full: until its first slot lingers
+            # out, or (every one in flight) a little while.
             time.sleep(_WINDOW_POLL_S if wait is None else wait)
 
     def _heal(self, conn: Connection, row, now: float) -> tuple[float, float]:
