@@ -48,7 +48,7 @@ WINDOW_GUARD_S = 0.002
 # How long a request handed to the network may take to be counted by the provider (network,
 # the provider's own queues). A slow answer (an eth_getLogs that takes seconds) then holds its
 # window slot this long past the send, not for its whole processing time.
-ARRIVAL_ALLOWANCE_S = 0.25
+ARRIVAL_ALLOWANCE_S = 0.1
 # A slot is held for one HTTP attempt; a holder killed mid-request on another host loses it
 # after this long (on this host a dead holder is noticed at once).
 SLOT_LEASE_S = 45.0
