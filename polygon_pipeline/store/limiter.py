@@ -6,7 +6,7 @@ another, so the budget lives in the database: one row per budget (`rpc_limiter`)
 under a lock (a row lock on PostgreSQL, an immediate transaction on SQLite), and its tokens
 (`rpc_slots`). A permit is a send *now*, granted when three things allow it:
 
-- the pace: sends are 1/rps apart (`tat`, the earliest next send, moved on from the time
+- the pace: grants are about 1/rps apart (`tat`, the earliest next one, moved on from the time
   read under the lock when a permit is granted; nobody reserves ahead, and a grant that came
   late, up to CATCH_UP_S, lets the next ones catch up);
 - a concurrency slot: held while the request is in flight;
@@ -40,9 +40,8 @@ log = logging.getLogger(__name__)
 # The bounds of the settings (POLYGON_RPC_MAX_RPS, _CONCURRENCY, POLYGON_DATA_API_MAX_RPS).
 MIN_RPS, MAX_RPS = 0.1, 1000.0
 MAX_CONCURRENCY = 256
-# The provider's window, and how long a window slot stays taken after the answer: the
-# provider counts a request in any 1-second window that holds its arrival (plus a hair for
-# clock resolution).
+# The provider's window: it counts a request in any 1-second window that holds its arrival
+# (plus a hair for clock resolution).
 WINDOW_S = 1.0
 WINDOW_GUARD_S = 0.002
 # How long a request handed to the network may take to be counted by the provider (network,
