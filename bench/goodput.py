@@ -1,17 +1,25 @@
-"""Benchmark 2, goodput under a cap: four `polygon-pipeline backfill` processes at once
-against a provider capped at N requests/s (HTTP 429 + Retry-After above it), with the shared
-budget set to the same N. Reports, from the emulator's counters, the served request rate
-over the busy interval as a share of the cap, the share of requests answered 429, and the
-peak rate in any 1-second window.
+"""Benchmark 2, goodput under a cap: `polygon-pipeline backfill` processes at once (four by
+default) against a provider capped at N requests/s (HTTP 429 + Retry-After above it), with the
+shared budget set to the same N, optionally on a machine loaded by CPU burners. Reports, from
+the emulator's counters, the served request rate over the busy interval as a share of the
+cap, the share of requests answered 429, and the peak rate in any 1-second window.
 
-    .venv/bin/python -m bench.goodput [--caps 5 25] [--seconds 15]
+    .venv/bin/python -m bench.goodput [--caps 5 25] [--seconds 15] [--processes 4]
+        [--load 0] [--stores sqlite postgresql] [--before DIR]
+
+`--load N` runs N busy-looping processes during every round (the machine's scheduling then
+wakes senders late). `--before DIR` also runs the rounds with the package found in DIR (e.g.
+`git archive <commit> polygon_pipeline | tar -x -C DIR`).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import multiprocessing
 import subprocess
 import sys
+from collections.abc import Iterator
 
 from bench.common import (
     markdown_table,
@@ -21,33 +29,45 @@ from bench.common import (
     store_with_leaders,
 )
 
-PROCESSES = 4
 RANGE_CAP = 10
+CALLS_PER_BLOCK = 0.2  # maker + taker query per 10-block chunk
 
 
-def run_round(devnet, db_url: str, cap: int, start: int, blocks_each: int) -> dict:
+def _burn() -> None:
+    while True:
+        pass
+
+
+@contextlib.contextmanager
+def cpu_load(burners: int) -> Iterator[None]:
+    """`burners` processes spinning on the CPU for the duration."""
+    procs = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(burners)]
+    for proc in procs:
+        proc.start()
+    try:
+        yield
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.join()
+
+
+def run_round(devnet, db_url: str, cap: int, spans: list[tuple[int, int]], code) -> dict:
     store_with_leaders(db_url, devnet.info()["leaders"]).dispose()
     devnet.configure(max_rps=cap, getlogs_max_range=RANGE_CAP)
     devnet.reset_stats()
     env = devnet.pipeline_env(db_url, rpc_max_rps=cap, backfill_max_range=RANGE_CAP)
     procs = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "polygon_pipeline",
-                "backfill",
-                "--from-block",
-                str(start + i * blocks_each),
-                "--to-block",
-                str(start + (i + 1) * blocks_each - 1),
-            ],
+            [sys.executable, "-m", "polygon_pipeline", "backfill"]
+            + ["--from-block", str(lo), "--to-block", str(hi)],
             env=env,
+            cwd=code,  # `python -m` imports the package from its working folder first
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for i in range(PROCESSES)
+        for lo, hi in spans
     ]
     for proc in procs:
         _, err = proc.communicate(timeout=600)
@@ -70,33 +90,50 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--caps", type=int, nargs="+", default=[5, 25])
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--processes", type=int, nargs="+", default=[4])
+    parser.add_argument("--load", type=int, default=0, help="CPU-burning processes")
+    parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--before", help="a folder holding the package before this change")
     args = parser.parse_args()
+    codes = [("before", args.before)] if args.before else []
+    codes.append(("after", None))
     rows = []
     with running_devnet() as devnet:
-        # maker + taker query per 10-block chunk: 0.2 calls a block per process
-        blocks_each = int(max(args.caps) * args.seconds / PROCESSES / 0.2)
-        start, _ = mine_buried(devnet, blocks_each * PROCESSES, per_block=1)
-        for cap in args.caps:
-            each = int(cap * args.seconds / PROCESSES / 0.2)
-            for store in ("sqlite", "postgresql"):
-                with scratch_databases() as urls:
-                    r = run_round(devnet, urls[store], cap, start, each)
-                rows.append(
-                    [
-                        f"{cap}/s",
-                        store,
-                        r["calls"],
-                        f"{r['busy_s']:.1f}s",
-                        f"{r['goodput']:.0%}",
-                        f"{r['throttled'] / r['calls']:.2%}",
-                        r["peak_received"],
-                        r["peak_served"],
-                    ]
-                )
-                print(rows[-1], flush=True)
+        blocks = int(max(args.caps) * args.seconds / CALLS_PER_BLOCK)
+        start, _ = mine_buried(devnet, blocks, per_block=1)
+        for procs, cap, store, (label, code) in (  # before and after side by side
+            (p, cap, s, c)
+            for p in args.processes
+            for cap in args.caps
+            for s in args.stores
+            for c in codes
+        ):
+            each = int(cap * args.seconds / procs / CALLS_PER_BLOCK)
+            spans = [(start + i * each, start + (i + 1) * each - 1) for i in range(procs)]
+            with scratch_databases() as urls, cpu_load(args.load):
+                r = run_round(devnet, urls[store], cap, spans, code)
+            rows.append(
+                [
+                    label,
+                    procs,
+                    args.load,
+                    f"{cap}/s",
+                    store,
+                    r["calls"],
+                    f"{r['busy_s']:.1f}s",
+                    f"{r['goodput']:.0%}",
+                    f"{r['throttled']} ({r['throttled'] / r['calls']:.2%})",
+                    r["peak_received"],
+                    r["peak_served"],
+                ]
+            )
+            print(rows[-1], flush=True)
     print(
         markdown_table(
             [
+                "code",
+                "processes",
+                "CPU burners",
                 "cap",
                 "store",
                 "requests",

@@ -2,7 +2,7 @@
 the Polymarket Data API client). Each request takes a permit from a shared limiter (rate and
 concurrency across processes); throttling pauses every process with a shared, jittered
 back-off that honours Retry-After; transient failures are retried a bounded number of times
-(tenacity); URLs never reach an error message."""
+(tenacity); URLs and keys never reach an error message, even when the provider echoes them."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
 
+from polygon_pipeline.provider_errors import Throttled, Transient
 from polygon_pipeline.redact import redact_url, scrub
 
 log = logging.getLogger(__name__)
@@ -29,24 +30,6 @@ _SLOT_POLL_S = 0.01  # first wait for a free slot; doubles (with jitter) up to t
 _SLOT_POLL_CAP_S = 0.08
 
 
-class ProviderError(Exception):
-    """Base of the errors a governed client raises; messages never hold the URL."""
-
-
-class Throttled(ProviderError):
-    def __init__(self, message: str, retry_after: float | None = None):
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class Transient(ProviderError):
-    """Network trouble, a 5xx, a timeout, or a truncated or garbage body: worth retrying."""
-
-
-class Permanent(ProviderError):
-    """The provider refused the request for a reason retrying cannot fix."""
-
-
 class Permit(Protocol):
     send_at: float
 
@@ -54,11 +37,8 @@ class Permit(Protocol):
 class Limiter(Protocol):
     """What a client needs from the shared budget (implemented in store/limiter.py)."""
 
-    interval: float  # seconds between two sends at the budget's rate
-
-    def try_acquire(self) -> Permit | None: ...
-    def cooldown_until(self) -> float: ...
-    def release(self, permit: Permit, succeeded: bool) -> None: ...
+    def try_acquire(self) -> Permit | None: ...  # a permit to send now; None: slots busy
+    def release(self, permit: Permit, succeeded: bool, sent_at: float | None = None) -> None: ...
     def throttled(self, retry_after: float | None) -> float: ...
 
 
@@ -80,21 +60,21 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 class GovernedHttp:
-    """Subclasses send their requests through `governed()` and `http()`. Counters here are
-    telemetry for progress bars and run metadata; claimed figures come from the devnet."""
-
-    throttled_error: type[Throttled] = Throttled
-    transient_error: type[Transient] = Transient
+    """Subclasses send their requests through `governed()` and `http()`, and put provider
+    text into messages through `quote()`. Counters here are telemetry for progress bars and
+    run metadata; claimed figures come from the devnet."""
 
     def __init__(
         self,
         url: str,
         limiter: Limiter,
         *,
+        secrets: Iterable[str] = (),
         timeout: float = READ_TIMEOUT_S,
         transient_attempts: int = TRANSIENT_ATTEMPTS,
     ):
         self._url = url
+        self._secrets = [url, *secrets]  # Settings.secret_values(): the other URLs' keys too
         self.shown_url = redact_url(url)
         self.limiter = limiter
         self.timeout = (CONNECT_TIMEOUT_S, timeout)
@@ -104,11 +84,6 @@ class GovernedHttp:
         self._local = threading.local()
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
-        # Threads of one process leave at least the limiter's interval between their sends:
-        # a thread that wakes late would otherwise send right before the next one's turn,
-        # and two sends that close put one too many in some 1-second window at the provider.
-        self._send_gate = threading.Lock()
-        self._last_send = 0.0
         self.calls: Counter[str] = Counter()
         self.throttles = 0
 
@@ -129,6 +104,11 @@ class GovernedHttp:
                 self._sessions.append(session)
         return session
 
+    def quote(self, text: str, limit: int = 300) -> str:
+        """Provider text fit for a message: scrubbed of every secret, then cut (cutting first
+        could leave part of a key that no scrubber recognises)."""
+        return scrub(text, self._secrets)[:limit]
+
     def governed(self, label: str, send: Callable[[], Any], parse: Callable | None = None) -> Any:
         """Run `send` under a permit, retried on throttling and transient failures. `parse`
         turns the answer into what the caller needs; if it raises ValueError (and kin) the
@@ -148,16 +128,15 @@ class GovernedHttp:
         try:
             resp = self._thread_session().request(method, url, timeout=self.timeout, **kwargs)
         except requests.Timeout:
-            raise self.transient_error(f"{label}: timed out after {self.timeout[1]:.0f}s") from None
+            raise Transient(f"{label}: timed out after {self.timeout[1]:.0f}s") from None
         except requests.RequestException as exc:
-            reason = scrub(f"{type(exc).__name__}: {exc}", [self._url])
-            raise self.transient_error(f"{label}: {reason[:300]}") from None
+            raise Transient(f"{label}: {self.quote(f'{type(exc).__name__}: {exc}')}") from None
         if resp.status_code == 429:
-            raise self.throttled_error(
+            raise Throttled(
                 f"{label}: HTTP 429", parse_retry_after(resp.headers.get("Retry-After"))
             )
         if resp.status_code >= 500:
-            raise self.transient_error(f"{label}: HTTP {resp.status_code}")
+            raise Transient(f"{label}: HTTP {resp.status_code}")
         return resp
 
     def _wait(self, state: RetryCallState) -> float:
@@ -185,38 +164,24 @@ class GovernedHttp:
     def _attempt(self, label: str, send: Callable[[], Any], parse: Callable | None) -> Any:
         permit = self._take_permit()
         succeeded = False
+        sent_at = time.time()  # after any delay of this process's own since the grant
         try:
             result = send()
             succeeded = True
         finally:
-            self.limiter.release(permit, succeeded)
+            self.limiter.release(permit, succeeded, sent_at)
         if parse is None:
             return result
         try:
             return parse(result)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise self.transient_error(f"{label}: malformed result: {str(exc)[:200]}") from None
+            raise Transient(f"{label}: malformed result: {self.quote(str(exc), 200)}") from None
 
     def _take_permit(self) -> Permit:
-        permit = self._reserve()
-        with self._send_gate:
-            time.sleep(max(0.0, self._last_send + self.limiter.interval - time.monotonic()))
-            self._last_send = time.monotonic()
-        return permit
-
-    def _reserve(self) -> Permit:
+        """A permit to send now (the limiter waits for the rate and any pause)."""
         poll = _SLOT_POLL_S
-        while True:
-            permit = self.limiter.try_acquire()
-            if permit is None:  # every slot busy: ask again, less often the longer it lasts
-                time.sleep(random.uniform(poll / 2, poll))
-                poll = min(_SLOT_POLL_CAP_S, poll * 2)
-                continue
-            wait = permit.send_at - time.time()
-            if wait <= 0:
-                return permit  # reserved past any cooldown, and nothing happened since
-            time.sleep(wait)
-            # Someone may have been throttled while we waited for our turn: start over then.
-            if self.limiter.cooldown_until() <= time.time():
-                return permit
-            self.limiter.release(permit, False)
+        while (permit := self.limiter.try_acquire()) is None:
+            # every slot busy: ask again, less often the longer it lasts
+            time.sleep(random.uniform(poll / 2, poll))
+            poll = min(_SLOT_POLL_CAP_S, poll * 2)
+        return permit

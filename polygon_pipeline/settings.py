@@ -6,6 +6,7 @@ secrets so they never appear in a repr, a log line or an exception.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -16,7 +17,8 @@ from sqlalchemy.exc import ArgumentError
 
 from polygon_pipeline.chain.exchanges import Venue, parse_venue_blocks, with_blocks
 from polygon_pipeline.chain.log_queries import MAKER_POSITION, TAKER_POSITION
-from polygon_pipeline.redact import redact_db_url, redact_url
+from polygon_pipeline.redact import db_url_secrets, redact_db_url, redact_url, url_secrets
+from polygon_pipeline.store.limiter import MAX_CONCURRENCY, MAX_RPS, MIN_RPS
 
 DEFAULT_DB_PATH = Path(".data") / "polygon_pipeline.db"
 DB_BACKENDS = ("sqlite", "postgresql")  # the store is tested on both, and only on these
@@ -44,7 +46,10 @@ def _check_scheme(value: SecretStr | None, schemes: tuple[str, ...]) -> SecretSt
 class Settings(BaseSettings):
     """The pipeline's configuration; names and defaults are in DESIGN.md and the README."""
 
-    model_config = SettingsConfigDict(env_prefix="POLYGON_", extra="ignore", frozen=True)
+    # allow_inf_nan=False: `inf` or `nan` is refused like any other bad number.
+    model_config = SettingsConfigDict(
+        env_prefix="POLYGON_", extra="ignore", frozen=True, allow_inf_nan=False
+    )
 
     rpc_url: SecretStr | None = None
     ws_url: SecretStr | None = None
@@ -54,8 +59,8 @@ class Settings(BaseSettings):
     backfill_safety_overlap: int = Field(default=20, ge=0)
     backfill_max_range: int = Field(default=500, ge=1, le=100_000)
     confirmation_blocks: int = Field(default=32, ge=0)
-    rpc_max_rps: float = Field(default=5.0, gt=0)
-    rpc_max_concurrency: int = Field(default=4, ge=1)
+    rpc_max_rps: float = Field(default=5.0, ge=MIN_RPS, le=MAX_RPS)
+    rpc_max_concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
     leader_batch_size: int = Field(default=100, ge=1, le=1000)
     # History fetched for a leader added without --history-from-block (about a day at 2 s
     # blocks); 0: none.
@@ -64,11 +69,11 @@ class Settings(BaseSettings):
     # Active block ranges of venues, overriding the registry's (the devnet sets its own).
     venue_blocks: str = ""
     # The live watcher (polygon-pipeline watch)
-    watch_silence_s: float = Field(default=20.0, gt=0)  # no newHeads this long: unhealthy
+    watch_silence_s: float = Field(default=20.0, ge=1, le=3600)  # no newHeads: unhealthy
     watch_health_host: str = "127.0.0.1"
     watch_health_port: int = Field(default=8787, ge=0, le=65535)  # 0: any free port
-    watch_leaders_poll_s: float = Field(default=5.0, gt=0)
-    watch_reconnect_max_s: float = Field(default=30.0, gt=0)
+    watch_leaders_poll_s: float = Field(default=5.0, ge=0.1, le=3600)
+    watch_reconnect_max_s: float = Field(default=30.0, ge=1, le=600)
     # Dagster: block windows (partitions of leader_fills) and automation
     partition_window_blocks: int = Field(default=10_000, ge=10, le=10_000_000)
     partitions_start_block: int | None = Field(default=None, ge=0)
@@ -77,10 +82,11 @@ class Settings(BaseSettings):
     windows_per_run: int = Field(default=50, ge=1, le=10_000)  # a backfill's windows per run
     # API mode: the Polymarket Data API poller
     data_api_url: SecretStr = SecretStr("https://data-api.polymarket.com")
-    data_api_max_rps: float = Field(default=2.0, gt=0)
-    data_api_poll_s: float = Field(default=2.0, gt=0)
+    data_api_max_rps: float = Field(default=2.0, ge=MIN_RPS, le=MAX_RPS)
+    data_api_poll_s: float = Field(default=2.0, ge=0.1, le=3600)
     data_api_page_size: int = Field(default=100, ge=1, le=500)
-    data_api_overlap_s: float = Field(default=300.0, ge=0)  # re-read this far back: late indexing
+    # re-read this far back: late indexing
+    data_api_overlap_s: float = Field(default=300.0, ge=0, le=86_400)
     # The API refuses an offset beyond 10,000; deeper pages go by time window (`end`).
     data_api_max_offset: int = Field(default=10_000, ge=0, le=10_000)
 
@@ -164,6 +170,15 @@ class Settings(BaseSettings):
             )
         return self.ws_url.get_secret_value()
 
+    def secret_values(self) -> list[str]:
+        """Every text that must never be shown, for every scrubber (logs, errors, doctor):
+        the provider URLs (RPC, WebSocket, Data API) and their key parts, the database
+        password; longest first."""
+        return _secrets_of(
+            [u.get_secret_value() for u in (self.rpc_url, self.ws_url, self.data_api_url) if u],
+            self.database_url,
+        )
+
     def describe(self) -> dict[str, object]:
         """A secret-free summary for logs, doctor and metadata."""
         return {
@@ -173,6 +188,26 @@ class Settings(BaseSettings):
             "data_api_url": redact_url(self.data_api_url.get_secret_value()),
             **self.model_dump(exclude={"rpc_url", "ws_url", "db_url", "data_api_url"}),
         }
+
+
+def _secrets_of(provider_urls: list[str], db_url: str | None) -> list[str]:
+    found: set[str] = db_url_secrets(db_url) if db_url else set()
+    for url in provider_urls:
+        found |= url_secrets(url)
+    return sorted(found, key=len, reverse=True)
+
+
+_PROVIDER_URL_VARIABLES = ("POLYGON_RPC_URL", "POLYGON_WS_URL", "POLYGON_DATA_API_URL")
+
+
+def environment_secrets() -> list[str]:
+    """The secrets of the environment's settings; when they do not validate, of the raw
+    variables (a command that stops on a bad setting must not leak a good one either)."""
+    try:
+        return load_settings().secret_values()
+    except ConfigError:
+        urls = [os.environ[name].strip() for name in _PROVIDER_URL_VARIABLES if name in os.environ]
+        return _secrets_of(urls, os.environ.get("POLYGON_PIPELINE_DB_URL"))
 
 
 _SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "data_api_url", "POLYGON_PIPELINE_DB_URL"}

@@ -52,9 +52,10 @@ def test_doctor_passes_against_the_devnet(devnet, db_env):
     assert out.returncode == 0, out.stdout
     assert [line.split()[:2] for line in out.stdout.splitlines()] == [
         ["ok", "config"],
+        ["ok", "db"],
+        ["ok", "limiter"],
         ["ok", "rpc"],
         ["ok", "ws"],
-        ["ok", "db"],
     ]
     key = devnet.rpc_url.rsplit("/", 1)[1]
     assert key not in out.stdout + out.stderr
@@ -72,9 +73,10 @@ def test_doctor_names_each_problem_without_leaking_keys(tmp_path):
     lines = out.stdout.splitlines()
     assert [line.split()[:2] for line in lines] == [
         ["ok", "config"],
+        ["FAIL", "db"],
+        ["FAIL", "limiter"],
         ["FAIL", "rpc"],
         ["FAIL", "ws"],
-        ["FAIL", "db"],
     ]
     assert key not in out.stdout + out.stderr and "hunter2" not in out.stdout + out.stderr
 

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.chain.rpc_client import GovernedRpc
-from polygon_pipeline.chain.rpc_errors import RpcTransient
+from polygon_pipeline.provider_errors import Transient
 
 DEFAULT_CACHE_BLOCKS = 50_000
 
@@ -52,7 +52,7 @@ class BlockTimestamps:
                 if ts is None:
                     header = rpc.get_block_by_hash(fill.block_hash)
                     if header is None:
-                        raise RpcTransient(f"block {fill.block_hash} is unknown to the node")
+                        raise Transient(f"block {fill.block_hash} is unknown to the node")
                     ts = header.timestamp
                     self.remember(fill.block_hash, ts)
                 fill = dataclasses.replace(fill, block_timestamp=ts)

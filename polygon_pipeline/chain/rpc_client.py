@@ -14,28 +14,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from polygon_pipeline.chain.rpc_errors import (
-    RpcError,
-    RpcPermanent,
-    RpcThrottled,
-    RpcTransient,
-    classify_rpc_error,
-)
+from polygon_pipeline.chain.rpc_errors import classify_rpc_error
 from polygon_pipeline.governed_http import GovernedHttp, Limiter, parse_retry_after
+from polygon_pipeline.provider_errors import Permanent, Transient
 
 
 class GovernedRpc(GovernedHttp):
     """JSON-RPC over HTTP through the shared limiter."""
-
-    throttled_error = RpcThrottled
-    transient_error = RpcTransient
 
     def __init__(self, url: str, limiter: Limiter, **kwargs: Any):
         super().__init__(url, limiter, **kwargs)
         self._ids = itertools.count(1)
 
     def call(self, method: str, params: list, parse: Callable[[Any], Any] | None = None) -> Any:
-        """One JSON-RPC call, governed and retried; raises RpcError subclasses (see
+        """One JSON-RPC call, governed and retried; raises ProviderError subclasses (see
         GovernedHttp.governed for `parse`)."""
         return self.governed(method, lambda: self._send(method, params), parse)
 
@@ -45,18 +37,22 @@ class GovernedRpc(GovernedHttp):
         try:
             body = json.loads(resp.content)
         except ValueError:
-            raise RpcTransient(
-                f"{method}: unreadable response body ({len(resp.content)} bytes, HTTP "
-                f"{resp.status_code})"
-            ) from None
+            raise self._not_json_rpc(method, resp, resp.text) from None
         if not isinstance(body, dict) or ("result" not in body and "error" not in body):
-            raise RpcTransient(f"{method}: not a JSON-RPC response: {str(body)[:120]}")
+            raise self._not_json_rpc(method, resp, str(body))
         if body.get("error") is not None:
             retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-            raise classify_rpc_error(body["error"], method, retry_after)
+            raise classify_rpc_error(body["error"], method, retry_after, self.quote)
         if resp.status_code >= 400:
-            raise RpcPermanent(f"{method}: HTTP {resp.status_code}")
+            raise Permanent(f"{method}: HTTP {resp.status_code}")
         return body["result"]
+
+    def _not_json_rpc(self, method: str, resp: Any, text: str) -> Exception:
+        """An answer that is not JSON-RPC: a client error (401 bad key, 403, 404) is for good;
+        anything else (a gateway's page, a cut-off body) is worth retrying."""
+        status = resp.status_code
+        kind = Permanent if 400 <= status < 500 else Transient
+        return kind(f"{method}: not a JSON-RPC answer (HTTP {status}): {self.quote(text, 120)}")
 
     # ---- typed helpers ----------------------------------------------------------------------
     def chain_id(self) -> int:
@@ -96,8 +92,8 @@ def _header(value: object) -> BlockHeader | None:
 
 def _quantity(value: object) -> int:
     if not isinstance(value, str) or not value.startswith("0x"):
-        raise ValueError(f"not a hex quantity: {str(value)[:80]}")
+        raise ValueError(f"not a hex quantity: {value}")  # cut by quote(), after scrubbing
     return int(value, 16)
 
 
-__all__ = ["BlockHeader", "GovernedRpc", "RpcError"]
+__all__ = ["BlockHeader", "GovernedRpc"]

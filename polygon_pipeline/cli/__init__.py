@@ -14,6 +14,7 @@ from polygon_pipeline.cli.doctor import doctor
 from polygon_pipeline.cli.leaders import leaders
 from polygon_pipeline.cli.watch import watch
 from polygon_pipeline.cli.windows import windows
+from polygon_pipeline.logging_setup import configure_logging
 
 
 class PipelineCli(click.Group):
@@ -31,6 +32,7 @@ class PipelineCli(click.Group):
 @click.version_option(package_name="polygon_pipeline")
 def cli() -> None:
     """Every Polymarket leader fill on Polygon, once, fast, provider-friendly."""
+    configure_logging()  # every command logs through the scrubber; some raise the level
 
 
 for command in (devnet, leaders, backfill, watch, windows, api_poll, compare, doctor, demo):

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import click
 
 from polygon_pipeline.cli.common import one_line, settings_or_exit
-from polygon_pipeline.governed_http import ProviderError
 from polygon_pipeline.logging_setup import configure_logging
+from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.api_poller import PollReport, poll_once, run_poller
 from polygon_pipeline.sync.compare import compare_sources
@@ -29,7 +29,7 @@ def api_poll(once: bool) -> None:
     """Poll each leader's trades from the Data API (POLYGON_DATA_API_URL) into `api_trades`,
     every POLYGON_DATA_API_POLL_S seconds, under its own shared budget. Never calls the RPC."""
     settings = settings_or_exit()
-    configure_logging(settings)
+    configure_logging(settings, logging.INFO)
     with ApiContext.from_settings(settings) as api, one_line(ProviderError):
         if once:
             click.echo(_describe(poll_once(api)))

@@ -7,8 +7,9 @@ import logging
 import click
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.chain.rpc_errors import RpcError
 from polygon_pipeline.cli.common import block_progress, one_line, settings_or_exit, sync_context
+from polygon_pipeline.logging_setup import configure_logging
+from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.sync.history import backfill_history
 from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
 
@@ -45,12 +46,10 @@ def backfill(
         raise click.UsageError("give exactly one of --from-block N or --since-cursor")
     if from_block is not None and to_block is not None and to_block < from_block:
         raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.ERROR,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    settings = settings_or_exit()
+    configure_logging(settings, logging.INFO if verbose else logging.ERROR)
     exchanges = list(EXCHANGES) if exchange == "all" else [exchange]
-    with sync_context(settings_or_exit()) as ctx, one_line(NothingToFollow, RpcError):
+    with sync_context(settings) as ctx, one_line(NothingToFollow, ProviderError):
         with block_progress("reconciling") as progress:
             report = reconcile(ctx, exchanges, from_block, to_block, on_progress=progress)
         click.echo(report.summary())

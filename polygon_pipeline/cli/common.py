@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -11,11 +10,16 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from polygon_pipeline.chain.rpc_errors import RpcError
+from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.redact import scrub
-from polygon_pipeline.settings import ConfigError, Settings, load_settings
+from polygon_pipeline.settings import ConfigError, Settings, environment_secrets, load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.context import SyncContext
+
+
+def fail(exc: BaseException) -> click.ClickException:
+    """`Error: <message>` and exit status 1, the message scrubbed of every secret."""
+    return click.ClickException(scrub(str(exc), environment_secrets()))
 
 
 def settings_or_exit() -> Settings:
@@ -29,8 +33,8 @@ def sync_context(settings: Settings) -> SyncContext:
     """The use cases' context (database, governed RPC), or a one-line error."""
     try:
         return SyncContext.from_settings(settings)
-    except (ConfigError, RpcError) as exc:
-        raise click.ClickException(str(exc)) from None
+    except (ConfigError, ProviderError) as exc:
+        raise fail(exc) from None
 
 
 def store_engine(settings: Settings) -> Engine:
@@ -47,7 +51,7 @@ def environment_error(exc: Exception) -> str:
     else:
         text = f"database error: {exc}"
     words = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    return scrub(words, [os.environ.get("POLYGON_PIPELINE_DB_URL", "")])[:500]
+    return scrub(words, environment_secrets())[:500]
 
 
 @contextlib.contextmanager
@@ -57,7 +61,7 @@ def one_line(*kinds: type[Exception]) -> Iterator[None]:
     try:
         yield
     except kinds as exc:
-        raise click.ClickException(str(exc)) from None
+        raise fail(exc) from None
 
 
 class BlockProgress(Protocol):

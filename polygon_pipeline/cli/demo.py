@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from polygon_pipeline.cli.common import fail
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
 from polygon_pipeline.devnet.runner import DEFAULT_STATE_DIR, env_file
 from polygon_pipeline.lifecycle import die_with_parent
@@ -42,7 +43,7 @@ def demo(block_time: float, state_dir: Path, port: int, dagster_port: int) -> No
             state_dir, block_time=block_time, port=port, log_to_file=False, own_group=True
         )
     except RuntimeError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise fail(exc) from None
     running: list[subprocess.Popen] = [devnet.proc]
     try:
         _run(devnet, state_dir, dagster_port, running)

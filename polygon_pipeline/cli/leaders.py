@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from polygon_pipeline.chain.addresses import InvalidAddress
-from polygon_pipeline.chain.rpc_errors import RpcError
 from polygon_pipeline.cli.common import (
     block_progress,
     one_line,
@@ -15,6 +14,7 @@ from polygon_pipeline.cli.common import (
     store_engine,
     sync_context,
 )
+from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.store import leaders_repo
 from polygon_pipeline.sync.history import backfill_history
 
@@ -44,7 +44,7 @@ def _add(addresses: list[str], label: str | None, history_from_block: int | None
         if history_from_block is not None:
             leaders_repo.want_history(conn, addresses, history_from_block)
     if history_from_block is not None:
-        with sync_context(settings) as ctx, one_line(RpcError):
+        with sync_context(settings) as ctx, one_line(ProviderError):
             with block_progress("leader history") as progress:
                 report = backfill_history(ctx, addresses, on_progress=progress)
             click.echo(report.summary())

@@ -6,13 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from polygon_pipeline.data_api.trades import ApiTrade, parse_trade
-from polygon_pipeline.governed_http import GovernedHttp, Permanent
+from polygon_pipeline.governed_http import GovernedHttp
+from polygon_pipeline.provider_errors import Permanent
 
 
 def _parse_page(resp: Any) -> list[ApiTrade]:
+    """A page of trades; errors quote the answer whole (GovernedHttp.quote scrubs, then cuts)."""
     body = resp.json()
     if not isinstance(body, list):
-        raise ValueError(f"expected a list of trades, got {str(body)[:120]}")
+        raise ValueError(f"expected a list of trades, got {body}")
     return [parse_trade(item) for item in body]
 
 
@@ -29,5 +31,5 @@ class DataApiClient(GovernedHttp):
     def _get(self, path: str, params: dict) -> Any:
         resp = self.http(path.strip("/"), "GET", self._url.rstrip("/") + path, params=params)
         if resp.status_code >= 400:
-            raise Permanent(f"{path}: HTTP {resp.status_code}: {resp.text[:200]}")
+            raise Permanent(f"{path}: HTTP {resp.status_code}: {self.quote(resp.text, 200)}")
         return resp

@@ -8,6 +8,7 @@ from dagster import ConfigurableResource
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
+from polygon_pipeline.logging_setup import protect_secrets
 from polygon_pipeline.settings import Settings, load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.context import SyncContext
@@ -26,7 +27,9 @@ class PipelineResource(ConfigurableResource):
         changes = {"rpc_url": SecretStr(self.rpc_url)}
         if self.db_url:
             changes["db_url"] = SecretStr(self.db_url)
-        return load_settings().model_copy(update=changes)
+        settings = load_settings().model_copy(update=changes)
+        protect_secrets(settings.secret_values())  # no key in the run's logs or storage
+        return settings
 
     @contextmanager
     def store(self) -> Iterator[Engine]:

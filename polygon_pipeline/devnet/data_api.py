@@ -35,6 +35,7 @@ class DataApiConfig:
     omit_share: float = 0.0  # share of trades never indexed (chosen by identity, reproducible)
     max_rps: float | None = 20.0  # the API's own budget
     max_offset: int = MAX_OFFSET  # the largest `offset` answered (smaller in tests)
+    echo_key: bool = False  # refuse every request with a 401 quoting its URL and key back
 
     def update(self, changes: dict) -> None:
         apply_changes(self, changes, "data API")
@@ -78,6 +79,7 @@ class DataApiStandIn:
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/data-api/trades", self._trades)
+        app.router.add_get("/data-api/{key}/trades", self._trades)  # a key in the base URL
         app.router.add_get("/_devnet/data-api", self._state)
         app.router.add_post("/_devnet/data-api", self._configure)
 
@@ -94,6 +96,11 @@ class DataApiStandIn:
 
     async def _trades(self, request: web.Request) -> web.Response:
         self.requests += 1
+        if self.config.echo_key:
+            key = request.match_info.get("key", "")
+            return web.json_response(
+                {"error": f"invalid API key '{key}' for {request.url}"}, status=401
+            )
         wait = self.budget.try_admit(Policy(max_rps=self.config.max_rps), time.monotonic(), [1])
         if wait is not None:
             self.throttled += 1

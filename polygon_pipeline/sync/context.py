@@ -7,7 +7,7 @@ process starting on an empty database finds the limiter's tables there."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
@@ -69,12 +69,16 @@ class SyncContext(_Governed[GovernedRpc]):
         return self.client
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, check_chain: bool = True) -> SyncContext:
+    def from_settings(
+        cls, settings: Settings, *, check_chain: bool = True, **client_options: Any
+    ) -> SyncContext:
+        """`client_options` go to the GovernedRpc (timeout, transient_attempts)."""
         rpc_url = settings.require_rpc_url()
         engine, limiter = _store_and_limiter(
             settings, RPC_BUDGET, settings.rpc_max_rps, settings.rpc_max_concurrency
         )
-        ctx = cls(settings, engine, GovernedRpc(rpc_url, limiter))
+        rpc = GovernedRpc(rpc_url, limiter, secrets=settings.secret_values(), **client_options)
+        ctx = cls(settings, engine, rpc)
         try:
             if check_chain:
                 ctx.check_chain()
@@ -101,4 +105,5 @@ class ApiContext(_Governed[DataApiClient]):
             settings, API_BUDGET, settings.data_api_max_rps, API_CONCURRENCY
         )
         api_url = settings.data_api_url.get_secret_value()
-        return cls(settings, engine, DataApiClient(api_url, limiter))
+        client = DataApiClient(api_url, limiter, secrets=settings.secret_values())
+        return cls(settings, engine, client)

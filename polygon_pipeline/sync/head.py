@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from polygon_pipeline.chain.rpc_client import GovernedRpc
-from polygon_pipeline.chain.rpc_errors import RpcPermanent
+from polygon_pipeline.provider_errors import Permanent
 
 
 def finalized_head(rpc: GovernedRpc, confirmation_blocks: int) -> int:
     """The `finalized` block when the node supports the tag, else latest - confirmations."""
     try:
         header = rpc.get_block("finalized")
-    except RpcPermanent:  # an old node or a provider without the tag
+    except Permanent:  # an old node or a provider without the tag
         header = None
     if header is not None:
         return header.number

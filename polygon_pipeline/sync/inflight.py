@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from polygon_pipeline.chain.ranges import AdaptiveRange
-from polygon_pipeline.chain.rpc_errors import RpcRangeTooLarge
+from polygon_pipeline.provider_errors import RangeTooLarge
 
 Unit = TypeVar("Unit")
 Result = TypeVar("Result")
@@ -108,7 +108,7 @@ class ChunkScheduler(Generic[Unit, Result]):
             raise _Superseded
         try:
             return self.fetch(unit, chunk.lo, chunk.hi)
-        except RpcRangeTooLarge:
+        except RangeTooLarge:
             self._too_large = min(self._too_large, chunk.size)
             raise
 
@@ -127,7 +127,7 @@ class ChunkScheduler(Generic[Unit, Result]):
         chunk, _ = self._running.pop(future)
         try:
             result = future.result()
-        except RpcRangeTooLarge as exc:
+        except RangeTooLarge as exc:
             if not chunk.refused:
                 self._refused(chunk, exc.span)
             return None

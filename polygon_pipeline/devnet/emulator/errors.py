@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 THROTTLE_HTTP_MESSAGE = (
     "Your app has exceeded its compute units per second capacity. If you have retries "
     "enabled, you can safely ignore this message."
@@ -37,3 +39,20 @@ def result_cap_error(call_id: object, cap: int, from_block: int, to_block: int) 
         f"query returned more than {cap} results. "
         f"Try with this block range [{hex(from_block)}, {hex(to_block)}].",
     )
+
+
+def key_echo(call_id: object, url: str, key: str, turn: int) -> tuple[int, str]:
+    """The (status, body) of one of the ways providers refuse a request while quoting its
+    URL or key back: a gateway page, a throttle, a body that is not JSON-RPC, then a refusal
+    for good (a JSON-RPC error, or a 401 page, every other time). A client that retries sees
+    them in this order, so one call meets every kind of retry before it fails."""
+    step = turn % 8
+    if step % 4 == 0:
+        return 200, f"<html><body>bad gateway while serving {url}</body></html>"
+    if step % 4 == 1:
+        return 200, json.dumps(rpc_error(call_id, 429, f"rate limit exceeded for key {key}"))
+    if step % 4 == 2:
+        return 200, json.dumps({"message": f"Unauthorized: {url}"})
+    if step == 3:
+        return 200, json.dumps(rpc_error(call_id, -32000, f"invalid API key '{key}' ({url})"))
+    return 401, f"invalid API key '{key}'"

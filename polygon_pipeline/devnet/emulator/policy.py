@@ -44,6 +44,7 @@ class Policy:
     ws_drop_every_s: float | None = None  # close every WebSocket this long after it opened
     ws_silent: bool = False  # keep sockets open but deliver no notifications
     strip_block_timestamp: bool = False  # behave like a node without log.blockTimestamp
+    echo_key: bool = False  # refuse every call, quoting the request's URL and key back
     seed: int = 1
     method_cu: dict[str, int] = field(default_factory=lambda: dict(METHOD_CU))
 

@@ -25,6 +25,7 @@ _BLOCK_TAGS_AT_HEAD = ("latest", "pending")
 class _WsSession:
     client: web.WebSocketResponse
     transport: asyncio.BaseTransport | None
+    url: str
     opened: float = field(default_factory=time.monotonic)
     delivered: list[tuple[str, dict]] = field(default_factory=list)  # (subscription, log)
 
@@ -124,6 +125,8 @@ class ProviderEmulator:
         for method in methods:
             self.counters.calls[method] += 1
             self.counters.peak_received.add(now)
+        if self.policy.echo_key:
+            return self._echo_key(request, calls[0].get("id"))
         wait = self.budget.try_admit(self.policy, now, [self.policy.cost(m) for m in methods])
         if wait is not None:
             return self._throttled(payload, calls, methods, wait)
@@ -148,6 +151,12 @@ class ProviderEmulator:
             self.counters.faults["malformed"] += 1
             text = self.rng.choice(('{"jsonrpc":"2.0","id":', "<html>gateway</html>", "null", "{}"))
         return web.Response(text=text, content_type="application/json")
+
+    def _echo_key(self, request: web.Request, call_id: object) -> web.Response:
+        turn = sum(self.counters.calls.values()) - 1  # the calls of this test, from a reset
+        url = str(request.url)
+        status, body = errors.key_echo(call_id, url, _key(request.url.path), turn)
+        return web.Response(status=status, text=body, content_type="application/json")
 
     def _throttled(
         self, payload: object, calls: list[dict], methods: list[str], wait: float
@@ -210,7 +219,7 @@ class ProviderEmulator:
         transport = request.transport
         await client.prepare(request)
         self.counters.ws_connections += 1
-        session = _WsSession(client, transport)
+        session = _WsSession(client, transport, str(request.url))
         self._sessions.add(session)
         assert self._http is not None
         try:
@@ -242,7 +251,13 @@ class ProviderEmulator:
             with contextlib.suppress(ValueError, AttributeError):
                 method = str(json.loads(text).get("method"))
                 self.counters.calls[method] += 1
-                self.counters.served_call(method, self.policy.cost(method), time.monotonic())
+                if not self.policy.echo_key:
+                    self.counters.served_call(method, self.policy.cost(method), time.monotonic())
+            if self.policy.echo_key:
+                key = _key(session.url.split("?")[0])
+                note = {"error": f"invalid API key '{key}' for {session.url}"}
+                await session.client.send_str(json.dumps(note))
+                continue
             await upstream.send_str(text)
 
     async def _pump_down(
@@ -298,3 +313,8 @@ class ProviderEmulator:
             session.delivered = keep
         self.counters.removed_logs_sent += sent
         return sent
+
+
+def _key(path: str) -> str:
+    """The key of a provider URL's path (`/v2/KEY`): its last segment."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
