@@ -11,14 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from polygon_pipeline.chain.rpc_client import GovernedRpc
-from polygon_pipeline.chain.rpc_errors import (
-    RpcPermanent,
-    RpcRangeTooLarge,
-    RpcThrottled,
-    RpcTransient,
-    classify_rpc_error,
-)
+from polygon_pipeline.chain.rpc_errors import classify_rpc_error
 from polygon_pipeline.governed_http import parse_retry_after
+from polygon_pipeline.provider_errors import Permanent, RangeTooLarge, Throttled, Transient
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.limiter import SharedLimiter
 from polygon_pipeline.store.schema import rpc_limiter
@@ -29,23 +24,23 @@ from polygon_pipeline.store.schema import rpc_limiter
     [
         (
             {"code": 429, "message": "Your app has exceeded its compute units per second"},
-            RpcThrottled,
+            Throttled,
         ),
         (
             {"code": -32005, "message": "daily request count exceeded, request rate limited"},
-            RpcThrottled,
+            Throttled,
         ),
-        ({"code": -32007, "message": "100/second request limit reached"}, RpcThrottled),
-        ({"code": -32012, "message": "credits quota exceeded"}, RpcThrottled),
-        ({"code": -32016, "message": "over rate limit"}, RpcThrottled),
-        ({"code": -32000, "message": "Too Many Requests"}, RpcThrottled),
+        ({"code": -32007, "message": "100/second request limit reached"}, Throttled),
+        ({"code": -32012, "message": "credits quota exceeded"}, Throttled),
+        ({"code": -32016, "message": "over rate limit"}, Throttled),
+        ({"code": -32000, "message": "Too Many Requests"}, Throttled),
         (
             {
                 "code": -32005,
                 "message": "query returned more than 10000 results. Try with this "
                 "block range [0x10, 0x20].",
             },
-            RpcRangeTooLarge,
+            RangeTooLarge,
         ),
         (
             {
@@ -53,15 +48,15 @@ from polygon_pipeline.store.schema import rpc_limiter
                 "message": "You can make eth_getLogs requests with up to a 2K block "
                 "range. Based on your parameters, this block range should work: [0x1, 0x7d0]",
             },
-            RpcRangeTooLarge,
+            RangeTooLarge,
         ),
-        ({"code": -32614, "message": "eth_getLogs is limited to a 10,000 range"}, RpcRangeTooLarge),
+        ({"code": -32614, "message": "eth_getLogs is limited to a 10,000 range"}, RangeTooLarge),
         (
             {"code": -32602, "message": "invalid argument 0: hex string without 0x prefix"},
-            RpcPermanent,
+            Permanent,
         ),
-        ({"code": -32601, "message": "the method eth_foo does not exist"}, RpcPermanent),
-        ("garbage", RpcTransient),
+        ({"code": -32601, "message": "the method eth_foo does not exist"}, Permanent),
+        ("garbage", Transient),
     ],
 )
 def test_classification(error, kind):
@@ -112,7 +107,7 @@ def test_throttled_calls_back_off_and_succeed(devnet, rpc_for):
 
 def test_permanent_errors_are_not_retried(devnet, rpc_for):
     rpc = rpc_for()
-    with pytest.raises(RpcPermanent, match="eth_getLogs: JSON-RPC error"):
+    with pytest.raises(Permanent, match="eth_getLogs: JSON-RPC error"):
         rpc.call("eth_getLogs", [{"fromBlock": "yesterday"}])
     assert devnet.stats()["calls"]["eth_getLogs"] == 1
 
@@ -120,7 +115,7 @@ def test_permanent_errors_are_not_retried(devnet, rpc_for):
 def test_transient_failures_are_retried_a_bounded_number_of_times(devnet, rpc_for):
     devnet.configure(fault_5xx_rate=1.0)
     rpc = rpc_for(transient_attempts=3)
-    with pytest.raises(RpcTransient, match="HTTP 50"):
+    with pytest.raises(Transient, match="HTTP 50"):
         rpc.block_number()
     assert devnet.stats()["calls"]["eth_blockNumber"] == 3
 
@@ -129,7 +124,7 @@ def test_timeouts_are_set(devnet, rpc_for):
     devnet.configure(latency_ms=2000)
     rpc = rpc_for(timeout=0.3, transient_attempts=2)
     began = time.monotonic()
-    with pytest.raises(RpcTransient, match="timed out"):
+    with pytest.raises(Transient, match="timed out"):
         rpc.block_number()
     assert time.monotonic() - began < 5
 
@@ -144,7 +139,7 @@ def test_garbage_results_are_retried(devnet, rpc_for):
 def test_the_url_and_key_never_reach_errors_or_logs(rpc_for, caplog):
     key = "SECRETKEY987654321"
     rpc = rpc_for(url=f"http://127.0.0.1:9/v2/{key}", transient_attempts=2)
-    with caplog.at_level(logging.DEBUG), pytest.raises(RpcTransient) as err:
+    with caplog.at_level(logging.DEBUG), pytest.raises(Transient) as err:
         rpc.block_number()
     assert key not in str(err.value) and key not in repr(rpc)
     assert key not in caplog.text

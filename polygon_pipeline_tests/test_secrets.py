@@ -40,7 +40,7 @@ def keyed_settings(monkeypatch):
         f"url=https%3A%2F%2Fpolygon-mainnet.g.alchemy.com%2Fv2%2F{KEY}",
         f"see wss://polygon-mainnet.g.alchemy.com/v2/{KEY}/",
         f"apikey {API_KEY} is not allowed",
-        'password authentication failed: postgresql://app:hunter2@db.example/polygon',
+        "password authentication failed: postgresql://app:hunter2@db.example/polygon",
     ],
 )
 def test_every_form_of_a_secret_is_scrubbed(keyed_settings, text):

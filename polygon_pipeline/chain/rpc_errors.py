@@ -24,11 +24,6 @@ from polygon_pipeline.provider_errors import (
 )
 
 # The RPC names of the family, for the modules that catch them by these names.
-RpcError = ProviderError
-RpcThrottled = Throttled
-RpcTransient = Transient
-RpcPermanent = Permanent
-RpcRangeTooLarge = RangeTooLarge
 
 THROTTLE_CODES = {429, -32007, -32012, -32016}
 THROTTLE_WORDS = (
@@ -135,9 +130,7 @@ RANGE_WORDINGS = (
         _number,
         "AlphaWallet/alpha-wallet-android#2736",
     ),
-    _wording(
-        "reth", rf"query exceeds max block range {_NUMBER}", _number, "paradigmxyz/reth#8558"
-    ),
+    _wording("reth", rf"query exceeds max block range {_NUMBER}", _number, "paradigmxyz/reth#8558"),
     _wording("reth (llamarpc, base)", r"query exceeds max results", _no_span, "base/base#2421"),
     _wording(
         "arbitrum",

@@ -6,8 +6,8 @@ import os
 
 import click
 
-from polygon_pipeline.chain.rpc_errors import RpcError
 from polygon_pipeline.cli.common import one_line, settings_or_exit, sync_context
+from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.sync.head import finalized_head
 
 
@@ -32,7 +32,7 @@ def register(from_block: int, to_block: int | None) -> None:
         )
     settings = settings_or_exit()
     if to_block is None:
-        with sync_context(settings) as ctx, one_line(RpcError):
+        with sync_context(settings) as ctx, one_line(ProviderError):
             to_block = finalized_head(ctx.rpc, settings.confirmation_blocks)
     if to_block < from_block:
         raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")

@@ -80,9 +80,7 @@ def block_windows_sensor(context: SensorEvaluationContext, pipeline: PipelineRes
         return SensorResult(skip_reason=str(exc), cursor=str(start))  # tried again next tick
     per_run = load_settings().windows_per_run
     return SensorResult(
-        run_requests=[
-            window_run(closed[i : i + per_run]) for i in range(0, len(closed), per_run)
-        ],
+        run_requests=[window_run(closed[i : i + per_run]) for i in range(0, len(closed), per_run)],
         cursor=str(start + len(closed) * size),
     )
 

@@ -21,7 +21,7 @@ from polygon_pipeline.chain.log_queries import (
 )
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
-from polygon_pipeline.chain.rpc_errors import RpcPermanent, RpcRangeTooLarge
+from polygon_pipeline.provider_errors import Permanent, RangeTooLarge
 from polygon_pipeline.store.coverage import Span, gaps, merge, record_range
 from polygon_pipeline.store.cursors import get_cursor, refresh_cursor
 from polygon_pipeline.store.fills_repo import fills_in_blocks, retract_fills, upsert_fills
@@ -75,11 +75,11 @@ def _query(
 ) -> list[Fill]:
     try:
         return rpc.get_logs(leader_filter(venues, batch, position, (lo, hi)), decode_fill)
-    except RpcRangeTooLarge:
+    except RangeTooLarge:
         if lo != hi:
             raise  # the planner shrinks the range
         if len(batch) == 1:
-            raise RpcPermanent(
+            raise Permanent(
                 f"block {lo} alone holds more fills for leader {batch[0]} than the provider "
                 "returns in one answer; raise the provider's result cap"
             ) from None

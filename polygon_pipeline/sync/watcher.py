@@ -25,8 +25,8 @@ from web3.exceptions import Web3Exception
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
 from polygon_pipeline.chain.log_queries import leader_batches, leader_filter
-from polygon_pipeline.chain.rpc_errors import RpcError
 from polygon_pipeline.chain.ws_logs import head_header, raw_log
+from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.redact import scrub
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
@@ -61,7 +61,7 @@ CONNECTION_ERRORS = (
     websockets.exceptions.WebSocketException,
     Web3Exception,
     SilentSocket,
-    RpcError,
+    ProviderError,
 )
 
 
@@ -387,7 +387,7 @@ class Watcher:
                 )
             if time.monotonic() >= next_http:
                 next_http = time.monotonic() + HTTP_HEAD_EVERY_S
-                with contextlib.suppress(RpcError):
+                with contextlib.suppress(ProviderError):
                     self.status.http_head = await asyncio.to_thread(self.ctx.rpc.block_number)
             await asyncio.to_thread(self._beat)
             if self.on_report:
