@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     confirmation_blocks: int = Field(default=32, ge=0)
     rpc_max_rps: float = Field(default=5.0, ge=MIN_RPS, le=MAX_RPS)
     rpc_max_concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
+    # How long after its send a request may reach the provider (one-way network time): a
+    # request holds its window slot this much past its send, so less is more goodput.
+    rpc_arrival_allowance_ms: int = Field(default=100, ge=0, le=1000)
     leader_batch_size: int = Field(default=100, ge=1, le=1000)
     # History fetched for a leader added without --history-from-block (about a day at 2 s
     # blocks); 0: none.

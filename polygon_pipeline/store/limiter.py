@@ -12,7 +12,7 @@ under a lock (a row lock on PostgreSQL, an immediate transaction on SQLite), and
 - a concurrency slot: held while the request is in flight;
 - a window slot, one of `rps` (its whole part): held from the grant until one second after
   the request reached the provider, which is before its answer came back and (allowed for)
-  at most ARRIVAL_ALLOWANCE_S after this process sent it. So no 1-second window at the
+  at most the arrival allowance after this process sent it. So no 1-second window at the
   provider holds more than `rps` requests, however late a sender woke after its grant or an
   answer took: delays cost pace, never a 429.
 
@@ -45,8 +45,9 @@ MAX_CONCURRENCY = 256
 WINDOW_S = 1.0
 WINDOW_GUARD_S = 0.002
 # How long a request handed to the network may take to be counted by the provider (network,
-# the provider's own queues). A slow answer (an eth_getLogs that takes seconds) then holds its
-# window slot this long past the send, not for its whole processing time.
+# the provider's own queues), by default: POLYGON_RPC_ARRIVAL_ALLOWANCE_MS. A slow answer (an
+# eth_getLogs that takes seconds) then holds its window slot this long past the send, not for
+# its whole processing time.
 ARRIVAL_ALLOWANCE_S = 0.1
 # A slot is held for one HTTP attempt; a holder killed mid-request on another host loses it
 # after this long (on this host a dead holder is noticed at once).
@@ -176,7 +177,14 @@ def budget_states(conn: Connection, now: float) -> list[BudgetState]:
 class SharedLimiter:
     """`try_acquire` a permit (to send now), send, `release` it."""
 
-    def __init__(self, engine: Engine, rps: float, concurrency: int, name: str = "rpc"):
+    def __init__(
+        self,
+        engine: Engine,
+        rps: float,
+        concurrency: int,
+        name: str = "rpc",
+        arrival_allowance_s: float = ARRIVAL_ALLOWANCE_S,
+    ):
         if not MIN_RPS <= rps <= MAX_RPS:
             raise ValueError(f"rate must be {MIN_RPS} to {MAX_RPS:.0f} requests/s, got {rps}")
         if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -185,6 +193,7 @@ class SharedLimiter:
         self.name = name
         self.interval = 1 / rps
         self.concurrency = concurrency
+        self.arrival_allowance_s = arrival_allowance_s
         self._in_flight = _Slots(name, concurrency, linger_s=0.0)
         # A provider's 1-second window admits whole requests: 2.5/s is 2 in any second.
         self._window = _Slots(f"{name}:window", max(1, math.floor(rps)), WINDOW_S + WINDOW_GUARD_S)
@@ -264,9 +273,9 @@ class SharedLimiter:
         window slot stays taken for the window the request may be counted in: one second
         from its arrival at the provider, which came before the answer (now) and, for a
         request that was `sent_at` (the moment this process handed it to the network, after
-        any delay of its own), no later than ARRIVAL_ALLOWANCE_S after that."""
+        any delay of its own), no later than the arrival allowance after that."""
         now = time.time()
-        arrived_by = min(now, (sent_at or now) + ARRIVAL_ALLOWANCE_S)
+        arrived_by = min(now, (sent_at or now) + self.arrival_allowance_s)
         with self.engine.begin() as conn:
             self._in_flight.give_back(conn, permit.slot, self.holder, now)
             self._window.give_back(

@@ -35,7 +35,14 @@ def _store_and_limiter(
     url = settings.database_url
     engine = make_engine(url)
     limiter_engine = make_engine(url, create_schema=False, serializable=True)
-    return engine, SharedLimiter(limiter_engine, rps=rps, concurrency=concurrency, name=budget)
+    limiter = SharedLimiter(
+        limiter_engine,
+        rps=rps,
+        concurrency=concurrency,
+        name=budget,
+        arrival_allowance_s=settings.rpc_arrival_allowance_ms / 1000,
+    )
+    return engine, limiter
 
 
 @dataclass
