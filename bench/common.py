@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
 from polygon_pipeline.devnet.scratch_db import scratch_postgres
 
@@ -40,9 +41,6 @@ def markdown_table(header: list[str], rows: list[list[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
-
-
-FINALITY = 16  # the devnet's default finality depth
 
 
 def store_with_leaders(db_url: str, leaders: list[str]):

@@ -11,6 +11,7 @@ import sys
 from sqlalchemy import func, select
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.coverage import gaps
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.engine import make_engine
@@ -19,8 +20,6 @@ from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline_tests.sync_helpers import environment, leader_fills
 from polygon_pipeline_tests.watcher_process import wait_for
-
-FINALITY = 16
 
 
 def _backfill(env: dict, *args: str) -> subprocess.Popen:

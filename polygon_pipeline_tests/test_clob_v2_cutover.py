@@ -13,6 +13,7 @@ from dagster import DagsterInstance, materialize
 from polygon_pipeline.defs.assets import daily_summaries, leader_fills
 from polygon_pipeline.defs.partitions import register_windows, window_key
 from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import start_devnet
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
@@ -23,7 +24,6 @@ from polygon_pipeline_tests.test_cli import run_cli
 from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
 
 CUTOVER = 70
-FINALITY = 16  # the devnet's finality depth
 RANGE = 10  # the provider's eth_getLogs block range, as on a free tier
 
 

@@ -13,6 +13,7 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from polygon_pipeline.defs.partitions import window_key
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
@@ -31,7 +32,6 @@ from polygon_pipeline_tests.test_cli import run_cli
 from polygon_pipeline_tests.watcher_process import wait_for
 
 WINDOW = 20
-FINALITY = 16
 
 
 @pytest.fixture(scope="module")

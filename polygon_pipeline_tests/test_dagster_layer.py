@@ -51,6 +51,7 @@ from polygon_pipeline.defs.partitions import (
     window_partitions,
 )
 from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.cursors import get_cursor
 from polygon_pipeline.store.engine import make_engine
@@ -61,7 +62,6 @@ from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
 from polygon_pipeline_tests.sync_helpers import environment
 from polygon_pipeline_tests.sync_helpers import leader_fills as truth_fills
 
-FINALITY = 16
 WINDOW = 20
 RANGE = 15  # POLYGON_BACKFILL_MAX_RANGE where calls are counted: windows apart would differ
 ROLES = 2  # maker and taker: one query each per chunk (the devnet's leaders fit one batch)

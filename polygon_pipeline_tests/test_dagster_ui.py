@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from polygon_pipeline.defs.partitions import parse_window, window_key
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders
@@ -23,7 +24,7 @@ from polygon_pipeline_tests.test_cli import run_cli
 from polygon_pipeline_tests.watcher_process import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
-WINDOW, WINDOWS, SELECTED, FINALITY = 20, 5, 3, 16
+WINDOW, WINDOWS, SELECTED = 20, 5, 3
 CHECKS = ("no_coverage_gaps", "live_feed_matches_reconciliation")
 # The first visit to a webserver on localhost opens a "join the community" dialog over the
 # page (Dagster's CommunityNux), dismissed for good through this localStorage key.

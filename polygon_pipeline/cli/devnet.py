@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import requests
 
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.generator import GeneratorConfig
 from polygon_pipeline.devnet.runner import (
@@ -51,7 +52,7 @@ def devnet(ctx: click.Context) -> None:
 )
 @click.option(
     "--finality-depth",
-    default=16,
+    default=FINALITY_DEPTH,
     show_default=True,
     help="Blocks between latest and the `finalized` tag (even number).",
 )

@@ -23,6 +23,10 @@ _NPM_PLATFORM = {
     ("Darwin", "x86_64"): "darwin-amd64",
 }
 
+# Blocks between the latest block and the `finalized` tag, unless told otherwise: what
+# tests and benchmarks mine past to bury a range below the finalized head.
+FINALITY_DEPTH = 16
+
 
 class AnvilNotFound(RuntimeError):
     pass
@@ -67,7 +71,7 @@ class Anvil:
         port: int | None = None,
         chain_id: int = 137,
         log_path: Path | None = None,
-        finality_depth: int = 16,
+        finality_depth: int = FINALITY_DEPTH,
     ):
         self.port = port or free_port()
         self.chain_id = chain_id

@@ -14,7 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from polygon_pipeline.chain.exchanges import format_venue_blocks
-from polygon_pipeline.devnet.anvil import Anvil
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH, Anvil
 from polygon_pipeline.devnet.control import DevnetControl
 from polygon_pipeline.devnet.data_api import DataApiStandIn
 from polygon_pipeline.devnet.emulator.policy import Policy
@@ -28,7 +28,7 @@ DEFAULT_STATE_DIR = Path(".devnet")
 class DevnetOptions:
     port: int = 8545  # 0 picks a free port
     block_time: float = 2.0  # 0 mines only on request (POST /_devnet/mine)
-    finality_depth: int = 16  # blocks between latest and the `finalized` tag
+    finality_depth: int = FINALITY_DEPTH  # blocks between latest and the `finalized` tag
     state_dir: Path = DEFAULT_STATE_DIR
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     policy: Policy = field(default_factory=Policy)
