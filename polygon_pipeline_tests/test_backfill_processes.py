@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
-from polygon_pipeline.store.coverage import gaps
-from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.coverage_repo import gaps
+from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders

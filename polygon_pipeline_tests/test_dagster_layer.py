@@ -53,10 +53,10 @@ from polygon_pipeline.defs.partitions import (
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.settings import load_settings
-from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
-from polygon_pipeline.store.heartbeats import beat
+from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
 from polygon_pipeline_tests.sync_helpers import environment

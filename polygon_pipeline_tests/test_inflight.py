@@ -7,8 +7,8 @@ from __future__ import annotations
 import math
 
 from polygon_pipeline.chain.exchanges import EXCHANGES as ALL_EXCHANGES
-from polygon_pipeline.store.coverage import gaps
-from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.coverage_repo import gaps
+from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.sync_helpers import leader_fills
 from polygon_pipeline_tests.test_reconcile import _mine_range, _stored

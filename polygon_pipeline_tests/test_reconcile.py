@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from polygon_pipeline.chain.block_times import BlockTimestamps
 from polygon_pipeline.chain.exchanges import EXCHANGES, VENUES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
-from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile

@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 
 from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.chain.fills import Fill
-from polygon_pipeline.store import coverage, cursors, fills_repo, leaders_repo
+from polygon_pipeline.store import coverage_repo, cursors_repo, fills_repo, leaders_repo
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.migrate import (
     BASELINE,
@@ -114,13 +114,13 @@ def test_upsert_refuses_an_unknown_source(engine):
 
 def _cover(conn, exchange: str, lo: int, hi: int) -> int | None:
     """Record [lo, hi] as reconciled, as a reconciliation's chunk does; the new cursor."""
-    coverage.record_range(conn, exchange, lo, hi, leader_set_id=1)
-    return cursors.refresh_cursor(conn, exchange, lo)
+    coverage_repo.record_range(conn, exchange, lo, hi, leader_set_id=1)
+    return cursors_repo.refresh_cursor(conn, exchange, lo)
 
 
 def test_the_cursor_never_passes_a_hole(engine):
     with engine.begin() as conn:
-        assert cursors.get_cursor(conn, "ctf") is None
+        assert cursors_repo.get_cursor(conn, "ctf") is None
         assert _cover(conn, "ctf", 100, 500) == 500  # the first write counts from its start
         assert _cover(conn, "ctf", 300, 400) == 500  # inside: never backwards
         assert _cover(conn, "ctf", 600, 900) == 500  # a hole 501..599 below it: stays
@@ -129,8 +129,8 @@ def test_the_cursor_never_passes_a_hole(engine):
         assert _cover(conn, "ctf", 901, 950) == 950  # adjacent: moves
         assert _cover(conn, "negrisk", 0, 7) == 7  # per exchange
     with engine.connect() as conn:
-        assert cursors.get_cursor(conn, "ctf") == 950
-        assert cursors.get_cursor(conn, "negrisk") == 7
+        assert cursors_repo.get_cursor(conn, "ctf") == 950
+        assert cursors_repo.get_cursor(conn, "negrisk") == 7
 
 
 def test_a_range_below_a_hole_pulls_the_cursor_back_to_it(engine):
@@ -139,7 +139,7 @@ def test_a_range_below_a_hole_pulls_the_cursor_back_to_it(engine):
     with engine.begin() as conn:
         assert _cover(conn, "ctf", 200, 384) == 384
         assert _cover(conn, "ctf", 0, 100) == 100
-        assert coverage.gaps(conn, "ctf", 0, 384) == [(101, 199)]
+        assert coverage_repo.gaps(conn, "ctf", 0, 384) == [(101, 199)]
         assert _cover(conn, "ctf", 101, 199) == 384  # closing it carries the cursor over
 
 
@@ -167,7 +167,7 @@ def test_leader_file_errors_name_the_line():
 
 
 def test_coverage_gaps(engine):
-    from polygon_pipeline.store.coverage import gaps, record_range
+    from polygon_pipeline.store.coverage_repo import gaps, record_range
 
     with engine.begin() as conn:
         for lo, hi in ((100, 199), (150, 250), (300, 399), (400, 400)):
@@ -182,7 +182,7 @@ def test_coverage_gaps(engine):
 
 
 def test_live_feed_comparison(engine):
-    from polygon_pipeline.store.live_comparison import (
+    from polygon_pipeline.store.live_sightings_repo import (
         compare_live,
         first_sighting_block,
         forget_sightings,

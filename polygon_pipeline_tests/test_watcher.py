@@ -19,10 +19,10 @@ from polygon_pipeline.defs.checks import live_feed_matches_reconciliation
 from polygon_pipeline.defs.live_feed import LIVE_FILLS
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import free_port
-from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
-from polygon_pipeline.store.heartbeats import last_beat
+from polygon_pipeline.store.heartbeats_repo import last_beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.sync_helpers import environment, leader_fills

@@ -15,10 +15,10 @@ from polygon_pipeline.defs.assets import leader_fills
 from polygon_pipeline.defs.live_feed import LIVE_FILLS
 from polygon_pipeline.defs.partitions import split_keys, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.store.coverage import Span, gaps, merge
-from polygon_pipeline.store.cursors import get_cursor
-from polygon_pipeline.store.heartbeats import last_beat
-from polygon_pipeline.store.live_comparison import compare_live, first_sighting_block
+from polygon_pipeline.store.coverage_repo import Span, gaps, merge
+from polygon_pipeline.store.cursors_repo import get_cursor
+from polygon_pipeline.store.heartbeats_repo import last_beat
+from polygon_pipeline.store.live_sightings_repo import compare_live, first_sighting_block
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
 
 HEARTBEAT_MAX_AGE_S = 60

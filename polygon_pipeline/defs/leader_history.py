@@ -23,7 +23,7 @@ from polygon_pipeline.defs.assets import RECONCILE_RETRY, RPC_POOL
 from polygon_pipeline.defs.jobs import HISTORY_TAGS
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.store.cursors import history_end
+from polygon_pipeline.store.cursors_repo import history_end
 from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
 from polygon_pipeline.sync.history import Holes, backfill_history, history_holes, holes_until
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.store.coverage import Span, gaps, merge
+from polygon_pipeline.store.coverage_repo import Span, gaps, merge
 from polygon_pipeline.store.fills_repo import FillKey, fill_versions
-from polygon_pipeline.store.leader_coverage import leader_set_id
+from polygon_pipeline.store.leader_coverage_repo import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.reconcile import ReconcileReport, reconcile

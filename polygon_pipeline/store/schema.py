@@ -80,7 +80,7 @@ leaders = Table(
     Column("address", String(42), primary_key=True),
     Column("label", String(200)),
     Column("added_at", UtcDateTime(), nullable=False),
-    # How far back this leader's fills are wanted (store/leader_coverage.py keeps what is
+    # How far back this leader's fills are wanted (store/leader_coverage_repo.py keeps what is
     # complete); NULL: from when it was added.
     Column("history_from_block", BigInteger),
 )

@@ -2,7 +2,7 @@
 finalized head where there is no cursor yet), with OR lists that hold only the leaders that
 need it, so the calls grow with the new leaders' batches, not with all leaders.
 
-What each leader already has is read from its coverage (store/leader_coverage.py): a rerun
+What each leader already has is read from its coverage (store/leader_coverage_repo.py): a rerun
 after a kill resumes, and a leader removed and added again is not fetched again where it
 was covered. Leaders whose holes are the same are queried together, both exchanges in one
 filter where their holes agree."""
@@ -18,10 +18,10 @@ from sqlalchemy import Connection
 
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.ranges import AdaptiveRange
-from polygon_pipeline.store.coverage import Span, holes
-from polygon_pipeline.store.cursors import history_end
+from polygon_pipeline.store.coverage_repo import Span, holes
+from polygon_pipeline.store.cursors_repo import history_end
 from polygon_pipeline.store.fills_repo import upsert_fills
-from polygon_pipeline.store.leader_coverage import covered, leader_set_id, record_leader_range
+from polygon_pipeline.store.leader_coverage_repo import covered, leader_set_id, record_leader_range
 from polygon_pipeline.store.leaders_repo import wanted_histories
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head

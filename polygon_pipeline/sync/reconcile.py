@@ -22,10 +22,10 @@ from polygon_pipeline.chain.log_queries import (
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.provider_errors import Permanent, RangeTooLarge
-from polygon_pipeline.store.coverage import Span, gaps, merge, record_range
-from polygon_pipeline.store.cursors import get_cursor, refresh_cursor
+from polygon_pipeline.store.coverage_repo import Span, gaps, merge, record_range
+from polygon_pipeline.store.cursors_repo import get_cursor, refresh_cursor
 from polygon_pipeline.store.fills_repo import fills_in_blocks, retract_fills, upsert_fills
-from polygon_pipeline.store.leader_coverage import leader_set_id
+from polygon_pipeline.store.leader_coverage_repo import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head

@@ -28,11 +28,11 @@ from polygon_pipeline.chain.log_queries import leader_batches, leader_filter
 from polygon_pipeline.chain.ws_logs import head_header, raw_log
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.redact import scrub
-from polygon_pipeline.store.cursors import get_cursor
+from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
-from polygon_pipeline.store.heartbeats import beat
+from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import list_leaders
-from polygon_pipeline.store.live_comparison import forget_sightings, record_sighting
+from polygon_pipeline.store.live_sightings_repo import forget_sightings, record_sighting
 from polygon_pipeline.store.single_flight import LeaseLost, SingleFlight
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.reconcile import ReconcileReport, reconcile

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from polygon_pipeline.store.coverage import holes, merge
+from polygon_pipeline.store.coverage_repo import holes, merge
 
 
 def test_merge_joins_overlapping_and_adjacent_spans():

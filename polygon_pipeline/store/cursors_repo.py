@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select, text
 
-from polygon_pipeline.store.coverage import covered_through, lowest_covered
+from polygon_pipeline.store.coverage_repo import covered_through, lowest_covered
 from polygon_pipeline.store.schema import exchange_cursors
 from polygon_pipeline.store.upsert import insert_on_conflict
 

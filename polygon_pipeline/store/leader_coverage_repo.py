@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select, union_all
 
-from polygon_pipeline.store.coverage import Span, merge
+from polygon_pipeline.store.coverage_repo import Span, merge
 from polygon_pipeline.store.schema import leader_ranges, leader_sets, reconciled_ranges
 from polygon_pipeline.store.upsert import insert_on_conflict
 
