@@ -94,13 +94,19 @@ def main() -> None:
         help="POLYGON_RPC_ARRIVAL_ALLOWANCE_MS (the devnet is on loopback: 10 is honest there)",
     )
     parser.add_argument("--range", type=int, choices=list(WORKLOADS), help="only this range")
+    parser.add_argument("--concurrency", type=int, default=4, help="POLYGON_RPC_MAX_CONCURRENCY")
     args = parser.parse_args()
     rows = []
     with running_devnet() as devnet:
         leaders = devnet.info()["leaders"]
         ranges = {r: mine_buried(devnet, b, per_block=f) for r, (b, f) in WORKLOADS.items()}
         chosen = [args.range] if args.range else list(WORKLOADS)
-        plan = [("after", r, lat, p, 4) for r in chosen for lat in LATENCIES for p in (1, 4)]
+        plan = [
+            ("after", r, lat, p, args.concurrency)
+            for r in chosen
+            for lat in LATENCIES
+            for p in (1, 4)
+        ]
         # Little's law: 25/s at 400 ms needs 10 in flight; the default 4 allows 10/s
         if 10 in chosen:
             plan.append(("after", 10, 400, 1, 12))
