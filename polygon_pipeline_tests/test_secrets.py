@@ -6,8 +6,6 @@ hidden: a database user or name, or a host, stays readable."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from polygon_pipeline.logging_setup import protect_secrets
 from polygon_pipeline.redact import scrub
 from polygon_pipeline.settings import load_settings
+from polygon_pipeline_tests.test_cli import run_cli
 
 KEY = "Zk3v9QpL2mX8wR4tY6uB1nC5"
 API_KEY = "d41d8cd98f00b204e9800998ecf8427e"
@@ -90,20 +89,10 @@ def _key_of(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[1]
 
 
-def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "polygon_pipeline", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=180,
-    )
-
-
 def test_backfill_never_shows_an_echoed_key(echoing, db_url):
     key = _key_of(echoing.rpc_url)
     env = echoing.pipeline_env(db_url)
-    out = _run("backfill", "-v", "--from-block", "0", "--to-block", "5", env=env)
+    out = run_cli("backfill", "-v", "--from-block", "0", "--to-block", "5", env=env)
     assert out.returncode == 1
     assert echoing.stats()["calls"]["eth_chainId"] >= 4  # every kind of echo, then refused
     assert "failed (" in out.stderr and "throttled by" in out.stderr  # the retry lines
@@ -113,7 +102,7 @@ def test_backfill_never_shows_an_echoed_key(echoing, db_url):
 
 def test_doctor_never_shows_an_echoed_key(echoing, db_url):
     key = _key_of(echoing.rpc_url)
-    out = _run("doctor", env=echoing.pipeline_env(db_url))
+    out = run_cli("doctor", env=echoing.pipeline_env(db_url))
     assert out.returncode == 1
     lines = {line.split()[1]: line for line in out.stdout.splitlines() if line.startswith("FAIL")}
     assert set(lines) >= {"rpc", "ws"}
@@ -125,10 +114,10 @@ def test_api_poll_never_shows_an_echoed_key(devnet, db_url):
     key = "f3a9c2e7b18d4a6f9e0c5b2a7d8e1f40"
     env = devnet.pipeline_env(db_url)
     env["POLYGON_DATA_API_URL"] = f"{devnet.data_api_url}/{key}"
-    _run("leaders", "add", devnet.info()["leaders"][0], env=env)
+    run_cli("leaders", "add", devnet.info()["leaders"][0], env=env)
     devnet.data_api(echo_key=True)
     try:
-        out = _run("api-poll", "--once", env=env)
+        out = run_cli("api-poll", "--once", env=env)
     finally:
         devnet.data_api(echo_key=False)
     assert out.returncode == 1

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Row, delete, func, select, text, tuple_
+from sqlalchemy import Connection, delete, func, select, text, tuple_
 
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.store.schema import fills, leaders
@@ -135,24 +135,6 @@ def leader_maker_fills(conn: Connection, since: datetime | None = None) -> list[
     if since is not None:
         query = query.where(fills.c.block_timestamp >= since)
     return [dict(row._mapping) for row in conn.execute(query)]
-
-
-def fills_in_blocks(conn: Connection, exchanges: Sequence[str], lo: int, hi: int) -> list[Row]:
-    """(chain_id, tx_hash, log_index, block_number, block_hash) of the stored fills of these
-    exchanges in blocks [lo, hi]: what a reconciliation checks against the chain."""
-    return list(
-        conn.execute(
-            select(
-                fills.c.chain_id,
-                fills.c.tx_hash,
-                fills.c.log_index,
-                fills.c.block_number,
-                fills.c.block_hash,
-            )
-            .where(fills.c.exchange.in_(exchanges))
-            .where(fills.c.block_number.between(lo, hi))
-        )
-    )
 
 
 def fill_keys(conn: Connection, exchange: str | None = None) -> set[tuple[int, str, int]]:

@@ -24,7 +24,7 @@ from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.provider_errors import Permanent, RangeTooLarge
 from polygon_pipeline.store.coverage_repo import Span, gaps, merge, record_range
 from polygon_pipeline.store.cursors_repo import get_cursor, refresh_cursor
-from polygon_pipeline.store.fills_repo import fills_in_blocks, retract_fills, upsert_fills
+from polygon_pipeline.store.fills_repo import fill_versions, retract_fills, upsert_fills
 from polygon_pipeline.store.leader_coverage_repo import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.sync.context import SyncContext
@@ -122,16 +122,17 @@ def _stale_fills(
     canonical and stays.) Costs RPC only for fills that went missing, asked with no
     database connection held."""
     with engine.connect() as conn:
-        stored = fills_in_blocks(conn, exchanges, lo, hi)
-    missing = [row for row in stored if (row[0], row[1], row[2]) not in fetched]
+        stored = fill_versions(conn, exchanges, lo, hi)
     canonical: dict[int, str | None] = {}
     stale = []
-    for row in missing:
-        if row.block_number not in canonical:
-            header = rpc.get_block(row.block_number)
-            canonical[row.block_number] = header.hash if header else None
-        if canonical[row.block_number] != row.block_hash:
-            stale.append((row.chain_id, row.tx_hash, row.log_index))
+    for key, (block_number, block_hash, *_rest) in stored.items():
+        if key in fetched:
+            continue
+        if block_number not in canonical:
+            header = rpc.get_block(block_number)
+            canonical[block_number] = header.hash if header else None
+        if canonical[block_number] != block_hash:
+            stale.append(key)
     return stale
 
 
