@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 
 def leader_fills(truth: list[dict], leaders: set[str]) -> set[tuple[str, int]]:
     """The ground truth's answer: every log with a leader on either side."""
@@ -17,3 +19,9 @@ def environment(devnet, db_url: str, **overrides) -> dict[str, str]:
     return devnet.pipeline_env(
         db_url, **{"rpc_max_rps": 200, "rpc_max_concurrency": 4, **overrides}
     )
+
+
+# For tests of a process's behaviour (a command's output, a watcher's reconnects, a Dagster
+# sensor) whose reads and writes other tests cover on both backends: SQLite only, so the
+# default run stays within its time budget.
+one_store = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -22,7 +22,7 @@ from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.api_poller import poll_once
 from polygon_pipeline.sync.compare import compare_sources
 from polygon_pipeline.sync.context import ApiContext
-from polygon_pipeline_tests.sync_helpers import environment
+from polygon_pipeline_tests.sync_helpers import environment, one_store
 from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
 
 
@@ -124,6 +124,7 @@ def test_poller_is_incremental_and_makes_no_rpc(devnet, api_env, leaders, monkey
     assert (result.matched, result.only_chain, result.only_api) == (0, 0, len(since_start))
 
 
+@one_store
 def test_poller_pages_past_the_offset_ceiling_by_time_window(devnet, api_env, leaders, monkeypatch):
     # The stand-in refuses offsets past 30 here (10,000 on the real API): a leader with more
     # trades than that is read on by windows ending at the oldest trade seen.
@@ -148,6 +149,7 @@ def test_poller_pages_past_the_offset_ceiling_by_time_window(devnet, api_env, le
     assert {pair for pair in stored if pair[1] in {tx for _, tx in expected}} == expected
 
 
+@one_store
 def test_comparator_reports_the_known_delay_and_omissions(devnet, api_env, leaders, tmp_path):
     env, engine = api_env
     delay = 3.0
@@ -193,6 +195,7 @@ def test_comparator_reports_the_known_delay_and_omissions(devnet, api_env, leade
     assert result.png().startswith(b"\x89PNG")
 
 
+@one_store
 def test_comparison_asset_calls_no_provider(devnet, api_env, db_url, leaders, tmp_path):
     from dagster import DagsterInstance, materialize
 
@@ -218,6 +221,7 @@ def test_comparison_asset_calls_no_provider(devnet, api_env, db_url, leaders, tm
     assert devnet.data_api()["requests"] == api_requests
 
 
+@one_store
 def test_compare_cli_prints_the_table(api_env):
     env, _ = api_env
     out = subprocess.run(

@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from polygon_pipeline_tests.sync_helpers import one_store
+
 
 def run_cli(*args: str, env: dict[str, str], stdin: str | None = None):
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGON_")}
@@ -27,6 +29,7 @@ def db_env(db_url) -> dict[str, str]:
     return {"POLYGON_PIPELINE_DB_URL": db_url}
 
 
+@one_store
 def test_leaders_round_trip(db_env, tmp_path):
     a, b = "0x" + "AB" * 20, "0x" + "cd" * 20
     assert run_cli("leaders", "add", a, b, env=db_env).returncode == 0
@@ -45,6 +48,7 @@ def test_leaders_round_trip(db_env, tmp_path):
     assert run_cli("leaders", "list", env=db_env).stdout.split() == sorted(["0x" + "12" * 20, b])
 
 
+@one_store
 def test_doctor_passes_against_the_devnet(devnet, db_env):
     env = {**db_env, "POLYGON_RPC_URL": devnet.rpc_url, "POLYGON_WS_URL": devnet.ws_url}
     run_cli("leaders", "add", devnet.info()["leaders"][0], env=env)
@@ -97,6 +101,7 @@ def test_devnet_truth_export(devnet, tmp_path):
     assert len(out_file.read_text().splitlines()) == len(devnet.truth())
 
 
+@one_store
 def test_backfill_beyond_the_finalized_head_says_where_it_stopped(devnet, db_env):
     env = devnet.pipeline_env(db_env["POLYGON_PIPELINE_DB_URL"])
     run_cli("leaders", "add", *devnet.info()["leaders"], env=env)

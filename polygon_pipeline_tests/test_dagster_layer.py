@@ -59,7 +59,7 @@ from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
-from polygon_pipeline_tests.sync_helpers import environment
+from polygon_pipeline_tests.sync_helpers import environment, one_store
 from polygon_pipeline_tests.sync_helpers import leader_fills as truth_fills
 
 WINDOW = 20
@@ -158,6 +158,7 @@ def test_one_run_reconciles_several_windows_on_every_exchange(
     assert stats["calls"]["eth_getLogs"] == -(-(hi - lo + 1) // RANGE) * ROLES
 
 
+@one_store
 def test_a_late_window_fails_alone_and_the_final_ones_are_stored(devnet, dagster_env, leaders):
     instance = dagster_env["instance"]
     lo, hi = _closed_windows(devnet, 2)
@@ -179,6 +180,7 @@ def test_a_late_window_fails_alone_and_the_final_ones_are_stored(devnet, dagster
     assert DagsterEventType.STEP_UP_FOR_RETRY not in {e.event_type for e in alone.all_events}
 
 
+@one_store
 def test_a_retry_reconciles_only_what_is_not_stored_yet(devnet, dagster_env, leaders, monkeypatch):
     monkeypatch.setenv("POLYGON_BACKFILL_MAX_RANGE", str(RANGE))
     lo, hi = _closed_windows(devnet, 2)
@@ -200,6 +202,7 @@ def test_a_retry_reconciles_only_what_is_not_stored_yet(devnet, dagster_env, lea
     assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
 
 
+@one_store
 def test_a_malformed_key_in_a_run_is_skipped_and_reported(devnet, dagster_env, leaders):
     instance = dagster_env["instance"]
     lo, hi = _closed_windows(devnet, 1)
@@ -218,6 +221,7 @@ def test_a_malformed_key_in_a_run_is_skipped_and_reported(devnet, dagster_env, l
     assert checks["live_feed_matches_reconciliation"].passed
 
 
+@one_store
 def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_env):
     instance = dagster_env["instance"]
     lo, _ = _closed_windows(devnet, 2)
@@ -239,6 +243,7 @@ def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_
     assert not _fill_checks(instance)["no_coverage_gaps"].passed  # on its own, it sees the hole
 
 
+@one_store
 def test_windows_stay_in_ascending_order_whatever_is_registered_when(devnet, dagster_env):
     instance = dagster_env["instance"]
     lo, _ = _closed_windows(devnet, 4)
@@ -260,6 +265,7 @@ def test_windows_stay_in_ascending_order_whatever_is_registered_when(devnet, dag
         register_windows(instance, ["0000000000-00000000019"])
 
 
+@one_store
 def test_older_windows_are_not_inserted_while_windows_are_being_reconciled(devnet, dagster_env):
     instance = dagster_env["instance"]
     lo, _ = _closed_windows(devnet, 2)
@@ -292,6 +298,7 @@ def _requested(result) -> list[list[str]]:
     ]
 
 
+@one_store
 def test_sensor_registers_closed_windows_once(devnet, dagster_env, monkeypatch):
     lo, hi = _closed_windows(devnet)
     monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(lo))
@@ -307,6 +314,7 @@ def test_sensor_registers_closed_windows_once(devnet, dagster_env, monkeypatch):
     assert _requested(later) == [[window_key(int(result.cursor), WINDOW)]]
 
 
+@one_store
 def test_sensor_puts_windows_closed_at_once_in_few_runs(devnet, dagster_env, monkeypatch):
     lo, _ = _closed_windows(devnet, 3)
     keys = _windows(lo, 3)
@@ -324,6 +332,7 @@ def test_sensor_puts_windows_closed_at_once_in_few_runs(devnet, dagster_env, mon
     assert not run.get_asset_check_evaluations()  # window runs carry no checks
 
 
+@one_store
 def test_sensor_waits_while_an_older_window_cannot_be_inserted(devnet, dagster_env, monkeypatch):
     instance = dagster_env["instance"]
     lo, _ = _closed_windows(devnet, 2)
@@ -341,6 +350,7 @@ def test_sensor_waits_while_an_older_window_cannot_be_inserted(devnet, dagster_e
     assert list(instance.get_dynamic_partitions(window_partitions.name)) == [newer]
 
 
+@one_store
 def test_schedule_reconciles_from_the_cursor_first_and_once(devnet, dagster_env, leaders):
     instance = dagster_env["instance"]
     (request,) = reconcile_recent_schedule.evaluate_tick(
@@ -372,6 +382,7 @@ def test_schedule_reconciles_from_the_cursor_first_and_once(devnet, dagster_env,
     assert not skipped.run_requests and "not finished" in skipped.skip_message
 
 
+@one_store
 def test_the_mini_reconciliation_does_not_chase_older_windows(devnet, dagster_env, leaders):
     """A window of older history reconciled below a hole pulls the cursor back to the hole;
     the mini-reconciliation still reads only from the newest registered window on (older
@@ -419,6 +430,7 @@ def test_coverage_check_fails_on_holes_and_bad_keys(devnet, dagster_env):
     assert not check.passed and check.metadata["bad_window_keys"].value == ["not-a-window"]
 
 
+@one_store
 def test_watcher_health_is_reported_without_a_run(dagster_env):
     instance, resources = dagster_env["instance"], dagster_env["resources"]
 
@@ -460,6 +472,7 @@ def _freshness(instance, at: datetime | None = None) -> FreshnessState:
         return asyncio.run(evaluate(context=LoadingContextForTest(instance), node=node))
 
 
+@one_store
 def test_freshness_of_leader_fills_follows_the_windows(devnet, dagster_env):
     instance = dagster_env["instance"]
     policy = leader_fills.specs_by_key[leader_fills.key].freshness_policy
@@ -484,6 +497,7 @@ def test_freshness_of_leader_fills_follows_the_windows(devnet, dagster_env):
     assert _freshness(instance, stale) == FreshnessState.FAIL
 
 
+@one_store
 def test_derived_assets_are_refreshed_every_15_minutes_unless_in_progress(dagster_env):
     instance = dagster_env["instance"]
     derived = AssetSelection.assets(leader_daily_summaries, source_comparison)

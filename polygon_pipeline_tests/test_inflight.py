@@ -10,7 +10,7 @@ from polygon_pipeline.chain.exchanges import EXCHANGES as ALL_EXCHANGES
 from polygon_pipeline.store.coverage_repo import gaps
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.sync.reconcile import reconcile
-from polygon_pipeline_tests.sync_helpers import leader_fills
+from polygon_pipeline_tests.sync_helpers import leader_fills, one_store
 from polygon_pipeline_tests.test_reconcile import _mine_range, _stored
 
 EXCHANGES = list(ALL_EXCHANGES)
@@ -26,6 +26,7 @@ def _holes(ctx, lo: int, hi: int) -> list[tuple[int, int]]:
         return [hole for e in EXCHANGES for hole in gaps(conn, e, lo, hi)]
 
 
+@one_store
 def test_as_many_in_flight_as_the_concurrency_allows(devnet, make_ctx, leaders):
     start, end = _mine_range(devnet, 120, per_block=4)
     devnet.configure(latency_ms=150)
@@ -86,6 +87,7 @@ def test_the_cursor_never_passes_a_hole_and_catches_up_when_it_closes(devnet, ma
     assert _stored(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
 
 
+@one_store
 def test_following_makers_only_halves_the_calls_and_finds_every_leader_order(
     devnet, make_ctx, leaders
 ):

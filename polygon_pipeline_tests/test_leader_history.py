@@ -15,7 +15,7 @@ from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.schema import leader_ranges
-from polygon_pipeline_tests.sync_helpers import environment, leader_fills
+from polygon_pipeline_tests.sync_helpers import environment, leader_fills, one_store
 from polygon_pipeline_tests.test_cli import run_cli
 from polygon_pipeline_tests.watcher_process import wait_for
 
@@ -113,6 +113,7 @@ def test_a_killed_history_backfill_resumes_exactly(devnet, env, db_url, leaders)
     assert 0 < _calls(devnet) < chunks * 2 * 2  # resumed: the chunks stored are not asked again
 
 
+@one_store
 def test_a_removed_leader_added_again_costs_nothing_where_covered(devnet, env, db_url, leaders):
     start, end = _mine(devnet, 20)
     _ok(run_cli("leaders", "add", *leaders[:3], env=env))
@@ -123,6 +124,7 @@ def test_a_removed_leader_added_again_costs_nothing_where_covered(devnet, env, d
     assert _calls(devnet) == 0  # its fills there were stored while it was followed
 
 
+@one_store
 def test_default_history_comes_with_the_next_reconciliation(devnet, db_url, leaders):
     start, end = _mine(devnet, 30)
     env = environment(
@@ -142,6 +144,7 @@ def test_default_history_comes_with_the_next_reconciliation(devnet, db_url, lead
     assert wanted <= _stored(db_url)
 
 
+@one_store
 def test_leaders_list_stats_shows_fills_as_maker(devnet, env, db_url, leaders):
     start, end = _mine(devnet, 10)
     quiet = "0x" + "ab" * 20  # a signing key, say: it never appears as maker
@@ -155,6 +158,7 @@ def test_leaders_list_stats_shows_fills_as_maker(devnet, env, db_url, leaders):
     assert rows[quiet][1:3] == ["0", "-"]
 
 
+@one_store
 def test_dagster_registers_a_leader_and_its_history_run_fills_it(
     devnet, env, db_url, leaders, monkeypatch, tmp_path
 ):
@@ -205,6 +209,7 @@ def test_dagster_registers_a_leader_and_its_history_run_fills_it(
     assert leaders[2] in pending.metadata["holes"].value
 
 
+@one_store
 def test_holes_left_by_a_reconciliation_already_running_get_a_history_run(
     devnet, env, db_url, leaders, monkeypatch, tmp_path
 ):

@@ -15,7 +15,7 @@ from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
-from polygon_pipeline_tests.sync_helpers import leader_fills
+from polygon_pipeline_tests.sync_helpers import leader_fills, one_store
 
 ALL = list(EXCHANGES)  # every exchange family, as the CLI's `--exchange all`
 
@@ -74,6 +74,7 @@ def test_calls_grow_with_leader_batches_not_leaders(devnet, make_ctx, leaders):
     assert devnet.stats()["calls"]["eth_getLogs"] == chunks * 2  # 8 leaders, one batch
 
 
+@one_store
 def test_single_exchange_and_single_leader(devnet, make_ctx, leaders):
     start, end = _mine_range(devnet, 30)
     ctx = make_ctx(leaders[:1])
@@ -84,6 +85,7 @@ def test_single_exchange_and_single_leader(devnet, make_ctx, leaders):
         assert get_cursor(conn, "ctf") is None
 
 
+@one_store
 def test_range_shrinks_to_the_suggestion_and_rarely_reprobes(devnet, make_ctx, leaders):
     start, end = _mine_range(devnet, 200, per_block=2)
     devnet.configure(getlogs_max_range=10)
@@ -99,6 +101,7 @@ def test_range_shrinks_to_the_suggestion_and_rarely_reprobes(devnet, make_ctx, l
     assert devnet.stats()["result_cap_errors"] > 0
 
 
+@one_store
 def test_block_timestamps_fetched_once_per_block_when_logs_lack_them(devnet, make_ctx, leaders):
     start, end = _mine_range(devnet, 12, per_block=12)
     devnet.configure(strip_block_timestamp=True)
@@ -143,12 +146,14 @@ def test_reorged_fills_are_retracted(devnet, make_ctx, leaders):
     assert report.retracted == len(before - after) > 0
 
 
+@one_store
 def test_no_leaders_is_a_clear_error(devnet, make_ctx):
     ctx = make_ctx([])
     with pytest.raises(NothingToFollow, match="no leaders"):
         reconcile(ctx, ["ctf"], 0, 10)
 
 
+@one_store
 def test_blocks_where_no_venue_trades_cost_no_call(devnet, make_ctx, leaders):
     """A range before every venue's first block (as history before Polymarket deployed) is
     recorded as covered without asking the provider anything; a range that reaches a venue's

@@ -13,6 +13,7 @@ import pytest
 from polygon_pipeline.logging_setup import protect_secrets
 from polygon_pipeline.redact import scrub
 from polygon_pipeline.settings import load_settings
+from polygon_pipeline_tests.sync_helpers import one_store
 from polygon_pipeline_tests.test_cli import run_cli
 
 KEY = "Zk3v9QpL2mX8wR4tY6uB1nC5"
@@ -89,6 +90,7 @@ def _key_of(url: str) -> str:
     return url.rstrip("/").rsplit("/", 1)[1]
 
 
+@one_store
 def test_backfill_never_shows_an_echoed_key(echoing, db_url):
     key = _key_of(echoing.rpc_url)
     env = echoing.pipeline_env(db_url)
@@ -100,6 +102,7 @@ def test_backfill_never_shows_an_echoed_key(echoing, db_url):
     assert key not in out.stdout + out.stderr
 
 
+@one_store
 def test_doctor_never_shows_an_echoed_key(echoing, db_url):
     key = _key_of(echoing.rpc_url)
     out = run_cli("doctor", env=echoing.pipeline_env(db_url))
@@ -110,6 +113,7 @@ def test_doctor_never_shows_an_echoed_key(echoing, db_url):
     assert key not in out.stdout + out.stderr
 
 
+@one_store
 def test_api_poll_never_shows_an_echoed_key(devnet, db_url):
     key = "f3a9c2e7b18d4a6f9e0c5b2a7d8e1f40"
     env = devnet.pipeline_env(db_url)
@@ -125,6 +129,7 @@ def test_api_poll_never_shows_an_echoed_key(devnet, db_url):
     assert key not in out.stdout + out.stderr
 
 
+@one_store
 def test_a_dagster_run_stores_no_echoed_key(echoing, db_url, tmp_path, monkeypatch):
     from dagster import DagsterEventType, DagsterInstance
 

@@ -25,7 +25,7 @@ from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
 from polygon_pipeline.store.heartbeats_repo import last_beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.reconcile import reconcile
-from polygon_pipeline_tests.sync_helpers import environment, leader_fills
+from polygon_pipeline_tests.sync_helpers import environment, leader_fills, one_store
 from polygon_pipeline_tests.watcher_process import (
     WATCH_SETTINGS,
     WatcherProcess,
@@ -96,6 +96,7 @@ def test_live_fills_arrive_once(devnet, start_watcher, engine, leaders):
     assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0  # live, not polling
 
 
+@one_store
 def test_dropped_websockets_lose_nothing(devnet, start_watcher, engine, leaders):
     watcher = start_watcher(leaders)
     watcher.wait_healthy()
@@ -235,6 +236,7 @@ def test_a_holder_whose_lock_connection_dies_stops_writing(
     exactly_the_truth(engine, devnet, leaders, first_block)
 
 
+@one_store
 def test_health_turns_on_silence_and_back_after_reconnect(devnet, start_watcher, leaders):
     watcher = start_watcher(leaders)
     watcher.wait_healthy()
@@ -247,6 +249,7 @@ def test_health_turns_on_silence_and_back_after_reconnect(devnet, start_watcher,
     assert status["reconnects"] >= 1
 
 
+@one_store
 def test_a_leader_added_while_running_is_watched(devnet, start_watcher, engine, leaders):
     watcher = start_watcher(leaders[:1])
     watcher.wait_healthy()
@@ -262,6 +265,7 @@ def test_a_leader_added_while_running_is_watched(devnet, start_watcher, engine, 
     assert any(r["maker"] == leaders[1] or r["taker"] == leaders[1] for r in rows.values())
 
 
+@one_store
 def test_sigterm_stops_cleanly_and_records_it(devnet, start_watcher, engine, leaders):
     watcher = start_watcher(leaders)
     watcher.wait_healthy()
@@ -290,6 +294,7 @@ def test_new_fills_are_notified_on_postgres(devnet, start_watcher, db_url, leade
         assert heard == expected
 
 
+@one_store
 def test_watcher_reports_to_dagster(devnet, start_watcher, tmp_path, leaders):
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -306,6 +311,7 @@ def test_watcher_reports_to_dagster(devnet, start_watcher, tmp_path, leaders):
     assert instance.get_runs() == []  # reported, never launched
 
 
+@one_store
 def test_startup_backfill_only_when_asked(devnet, start_watcher, engine, leaders):
     start = devnet.head() + 1
     end = devnet.mine(blocks=10, fills_per_block=10)["head"]
@@ -350,6 +356,7 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
     assert result.metadata["extras"].value == 0
 
 
+@one_store
 def test_heartbeat_check_follows_the_watcher(devnet, start_watcher, db_url, leaders, tmp_path):
     """The health sensor reports the heartbeat check without a run: passing while the watcher
     runs, failing once it stopped."""
@@ -426,6 +433,7 @@ def test_sigint_during_a_long_gap_fill_exits_and_the_next_resumes(
     assert stored(engine).keys() == truth_from(devnet, leaders, first_block)
 
 
+@one_store
 def test_backoff_starts_over_after_a_healthy_session(devnet, start_watcher, leaders):
     """A flapping socket (dropped sooner than POLYGON_WATCH_RECONNECT_MAX_S) climbs the
     back-off; once a session stays healthy that long, the next drop is attempt 1 again."""
