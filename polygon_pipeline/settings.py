@@ -44,7 +44,7 @@ def _check_scheme(value: SecretStr | None, schemes: tuple[str, ...]) -> SecretSt
 
 
 class Settings(BaseSettings):
-    """The pipeline's configuration; names and defaults are in DESIGN.md and the README."""
+    """The pipeline's configuration; names, defaults and bounds are in the README."""
 
     # allow_inf_nan=False: `inf` or `nan` is refused like any other bad number.
     model_config = SettingsConfigDict(
