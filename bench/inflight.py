@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from bench.common import markdown_table, mine_buried, running_devnet, scratch_databases
 from bench.common import store_with_leaders as prepared_store
+from polygon_pipeline.settings import in_flight_for
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline_tests.sync_helpers import leader_fills
 
@@ -35,12 +36,12 @@ def run(devnet, db_url, leaders, rng, latency, procs, concurrency, first, last, 
     engine = prepared_store(db_url, leaders)
     devnet.configure(max_rps=CAP, getlogs_max_range=rng, latency_ms=latency)
     devnet.reset_stats()
+    chosen = {"rpc_max_concurrency": concurrency, "rpc_arrival_allowance_ms": allowance}
     env = devnet.pipeline_env(
         db_url,
         rpc_max_rps=CAP,
-        rpc_max_concurrency=concurrency,
         backfill_max_range=rng,
-        rpc_arrival_allowance_ms=allowance,
+        **{k: v for k, v in chosen.items() if v is not None},  # None: what a user gets
     )
     each = (last - first + 1) // procs
     spans = [(first + i * each, first + (i + 1) * each - 1) for i in range(procs - 1)] + [
@@ -90,15 +91,17 @@ def main() -> None:
     parser.add_argument(
         "--allowance-ms",
         type=int,
-        default=100,
-        help="POLYGON_RPC_ARRIVAL_ALLOWANCE_MS (the devnet is on loopback: 10 is honest there)",
+        help="POLYGON_RPC_ARRIVAL_ALLOWANCE_MS (default: the devnet's, for loopback)",
     )
     parser.add_argument("--range", type=int, choices=list(WORKLOADS), help="only this range")
-    parser.add_argument("--concurrency", type=int, default=4, help="POLYGON_RPC_MAX_CONCURRENCY")
+    parser.add_argument(
+        "--concurrency", type=int, help="POLYGON_RPC_MAX_CONCURRENCY (default: from the rate)"
+    )
     args = parser.parse_args()
     rows = []
     with running_devnet() as devnet:
         leaders = devnet.info()["leaders"]
+        allowance = args.allowance_ms or int(devnet.env["POLYGON_RPC_ARRIVAL_ALLOWANCE_MS"])
         ranges = {r: mine_buried(devnet, b, per_block=f) for r, (b, f) in WORKLOADS.items()}
         chosen = [args.range] if args.range else list(WORKLOADS)
         plan = [
@@ -107,7 +110,7 @@ def main() -> None:
             for lat in LATENCIES
             for p in (1, 4)
         ]
-        # Little's law: 25/s at 400 ms needs 10 in flight; the default 4 allows 10/s
+        # Little's law: 25/s at 400 ms needs 10 in flight; the default at 25/s (8) allows 20/s
         if 10 in chosen:
             plan.append(("after", 10, 400, 1, 12))
         if args.before:
@@ -126,14 +129,14 @@ def main() -> None:
                     first,
                     last,
                     args.before if code == "before" else None,
-                    args.allowance_ms,
+                    allowance,
                 )
             rows.append(
                 [
                     code,
-                    f"{args.allowance_ms} ms",
+                    f"{allowance} ms",
                     procs,
-                    concurrency,
+                    concurrency or f"unset: {in_flight_for(CAP)}",
                     f"{latency} ms",
                     rng,
                     f"{last - first + 1:,}",

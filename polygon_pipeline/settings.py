@@ -6,6 +6,7 @@ secrets so they never appear in a repr, a log line or an exception.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +26,18 @@ DB_BACKENDS = ("sqlite", "postgresql")  # the store is tested on both, and only 
 # Which side of a fill a leader is looked for on (the topic position of each query). Every
 # order's fill carries its owner as maker, so `maker` alone finds every leader order.
 ROLE_POSITIONS = {"maker": MAKER_POSITION, "taker": TAKER_POSITION}
+
+
+# Requests in flight by default: a budget of R requests/s kept busy by a provider answering
+# in this long needs R x this many in flight (Little's law); real providers answer eth_getLogs
+# in 100-500 ms. Never fewer than MIN_DEFAULT_IN_FLIGHT (the default rate needs fewer).
+DESIGN_LATENCY_S = 0.3
+MIN_DEFAULT_IN_FLIGHT = 4
+
+
+def in_flight_for(rps: float) -> int:
+    """The default POLYGON_RPC_MAX_CONCURRENCY for a rate: 4 at the default 5/s, 8 at 25/s."""
+    return min(MAX_CONCURRENCY, max(MIN_DEFAULT_IN_FLIGHT, math.ceil(rps * DESIGN_LATENCY_S)))
 
 
 class ConfigError(Exception):
@@ -60,7 +73,8 @@ class Settings(BaseSettings):
     backfill_max_range: int = Field(default=500, ge=1, le=100_000)
     confirmation_blocks: int = Field(default=32, ge=0)
     rpc_max_rps: float = Field(default=5.0, ge=MIN_RPS, le=MAX_RPS)
-    rpc_max_concurrency: int = Field(default=4, ge=1, le=MAX_CONCURRENCY)
+    # Unset: enough for the rate at a slow provider (rpc_in_flight).
+    rpc_max_concurrency: int | None = Field(default=None, ge=1, le=MAX_CONCURRENCY)
     # How long after its send a request may reach the provider (one-way network time): a
     # request holds its window slot this much past its send, so less is more goodput.
     rpc_arrival_allowance_ms: int = Field(default=100, ge=0, le=1000)
@@ -153,6 +167,12 @@ class Settings(BaseSettings):
         return SecretStr(raw)
 
     @property
+    def rpc_in_flight(self) -> int:
+        """The shared cap on requests in flight: POLYGON_RPC_MAX_CONCURRENCY, or by default
+        enough for the rate (in_flight_for)."""
+        return self.rpc_max_concurrency or in_flight_for(self.rpc_max_rps)
+
+    @property
     def database_url(self) -> str:
         """The SQLAlchemy URL; a SQLite file under .data/ when none is configured."""
         if self.db_url is not None:
@@ -190,6 +210,7 @@ class Settings(BaseSettings):
             "db_url": redact_db_url(self.database_url),
             "data_api_url": redact_url(self.data_api_url.get_secret_value()),
             **self.model_dump(exclude={"rpc_url", "ws_url", "db_url", "data_api_url"}),
+            "rpc_max_concurrency": self.rpc_in_flight,
         }
 
 

@@ -183,6 +183,29 @@ def test_throttles_of_requests_in_flight_count_as_one(db_url):
     limiter.engine.dispose()
 
 
+def test_a_success_ends_the_throttle_streak_only_when_sent_during_it(db_url):
+    """An answer to a request sent before the throttle says nothing of the provider since:
+    the streak (and so the next back-off) stands until a request granted during it
+    succeeds."""
+    limiter = SharedLimiter(make_engine(db_url, serializable=True), 100, 4)
+
+    def streak() -> int:
+        with limiter.engine.connect() as conn:
+            return conn.execute(select(rpc_limiter.c.consecutive_throttles)).scalar_one()
+
+    before = limiter.try_acquire()
+    limiter.throttled(retry_after=0.05)
+    limiter.release(before, succeeded=True)
+    assert streak() == 1
+    during = limiter.try_acquire()  # granted once the pause is over, the streak still counted
+    limiter.release(during, succeeded=False)
+    assert streak() == 1
+    during = limiter.try_acquire()
+    limiter.release(during, succeeded=True)
+    assert streak() == 0
+    limiter.engine.dispose()
+
+
 HOG_SLOTS = """
 import sys, time
 from polygon_pipeline.store.engine import make_engine

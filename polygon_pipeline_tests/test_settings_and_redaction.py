@@ -125,3 +125,18 @@ def test_follow_roles(clean_env):
         load_settings()
     assert str(err.value).startswith("POLYGON_FOLLOW_ROLES: must be maker,taker")
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("rps", "concurrency", "in_flight"),
+    [("5", None, 4), ("25", None, 8), ("100", None, 30), ("1000", None, 256), ("25", "3", 3)],
+)
+def test_requests_in_flight_follow_the_rate_unless_set(clean_env, rps, concurrency, in_flight):
+    """Unset, POLYGON_RPC_MAX_CONCURRENCY keeps a budget busy at 300 ms answers (Little's
+    law), never fewer than 4; set, it is obeyed."""
+    clean_env.setenv("POLYGON_RPC_MAX_RPS", rps)
+    if concurrency:
+        clean_env.setenv("POLYGON_RPC_MAX_CONCURRENCY", concurrency)
+    settings = load_settings()
+    assert settings.rpc_in_flight == in_flight
+    assert settings.describe()["rpc_max_concurrency"] == in_flight

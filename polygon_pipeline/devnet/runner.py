@@ -22,6 +22,10 @@ from polygon_pipeline.devnet.emulator.server import ProviderEmulator
 from polygon_pipeline.devnet.generator import GeneratorConfig, TradeGenerator
 
 DEFAULT_STATE_DIR = Path(".devnet")
+# The provider emulator is on loopback: a request reaches it as soon as its event loop reads
+# it, so the arrival allowance (the default is for a provider across the internet) covers
+# that loop's lag, not a network.
+LOOPBACK_ARRIVAL_ALLOWANCE_MS = 25
 
 
 @dataclass
@@ -65,6 +69,7 @@ def _write_state(
         "POLYGON_DEVNET_ANVIL_URL": anvil.http_url,
         # The devnet's own cutover: the pipeline must query its venues at these blocks.
         "POLYGON_VENUE_BLOCKS": format_venue_blocks(generator.config.venues()),
+        "POLYGON_RPC_ARRIVAL_ALLOWANCE_MS": str(LOOPBACK_ARRIVAL_ALLOWANCE_MS),
     }
     text = "# Written by `polygon-pipeline devnet`. Load it with: set -a; . .devnet/env; set +a\n"
     text += "".join(f"{k}={v}\n" for k, v in values.items())

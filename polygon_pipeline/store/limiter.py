@@ -72,6 +72,7 @@ class Permit:
     slot: int  # the concurrency slot
     window_slot: int
     send_at: float  # epoch seconds: when the permit was granted
+    in_streak: bool = False  # granted while throttles were counted: a success ends the streak
 
 
 @dataclass(frozen=True)
@@ -240,7 +241,7 @@ class SharedLimiter:
                         self._in_flight.hold(conn, slot, self.holder, lease)
                         self._window.hold(conn, window_slot, self.holder, lease)
                         self._set(conn, tat=max(tat, now - CATCH_UP_S) + self.interval)
-                        return Permit(slot, window_slot, now)
+                        return Permit(slot, window_slot, now, row.consecutive_throttles > 0)
             # Not yet (the pace, a pause), or the window is full: until its first slot lingers
             # out, or (every one in flight) a little while.
             time.sleep(_WINDOW_POLL_S if wait is None else wait)
@@ -281,7 +282,7 @@ class SharedLimiter:
             self._window.give_back(
                 conn, permit.window_slot, self.holder, arrived_by + WINDOW_S + WINDOW_GUARD_S
             )
-            if succeeded:
+            if succeeded and permit.in_streak:  # else nothing to reset: spare the statement
                 conn.execute(
                     update(rpc_limiter)
                     .where(rpc_limiter.c.name == self.name)

@@ -82,7 +82,7 @@ class SyncContext(_Governed[GovernedRpc]):
         """`client_options` go to the GovernedRpc (timeout, transient_attempts)."""
         rpc_url = settings.require_rpc_url()
         engine, limiter = _store_and_limiter(
-            settings, RPC_BUDGET, settings.rpc_max_rps, settings.rpc_max_concurrency
+            settings, RPC_BUDGET, settings.rpc_max_rps, settings.rpc_in_flight
         )
         rpc = GovernedRpc(rpc_url, limiter, secrets=settings.secret_values(), **client_options)
         ctx = cls(settings, engine, rpc)

@@ -171,7 +171,7 @@ def scan(
         for batch in leader_batches(leaders, settings.leader_batch_size)
         for position in settings.follow_positions
     ]
-    scheduler = ChunkScheduler(planner, ranges, units, fetch, settings.rpc_max_concurrency)
+    scheduler = ChunkScheduler(planner, ranges, units, fetch, settings.rpc_in_flight)
     for chunk in scheduler.chunks():
         found = list({f.key: f for part in chunk.results for f in part}.values())
         yield chunk.lo, chunk.hi, ctx.block_times.fill_in(rpc, found)
