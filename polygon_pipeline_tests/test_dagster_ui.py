@@ -1,8 +1,9 @@
 """The Dagster UI as a person uses it, in a real headless Chromium (Debian's package, driven by
 playwright; no browser is downloaded): windows registered with the CLI, a range of them (not
 all) selected in the launch dialog of the partitions page and launched as a backfill, its
-completion, the windows' own figures and the named checks' results seen in the UI. With
-POLYGON_UPDATE_SCREENSHOTS=1 it refreshes the README's screenshots."""
+completion, the windows' own figures and the named checks' results seen in the UI; then, in
+Dagster's instance, what the backfill ran (one run for the range, checks on its windows
+only). With POLYGON_UPDATE_SCREENSHOTS=1 it refreshes the README's screenshots."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from dagster import AssetKey, DagsterInstance, RunsFilter
 
 from polygon_pipeline.defs.partitions import parse_window, window_key
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
@@ -43,7 +45,7 @@ pytestmark = [
 @pytest.fixture
 def ui(devnet, leaders, tmp_path):
     """dagster dev on the devnet with WINDOWS closed windows registered: its base URL, the
-    store and the windows' keys."""
+    store, the windows' keys and DAGSTER_HOME."""
     start = devnet.head() + 1
     lo = start + (-start) % WINDOW
     devnet.mine(blocks=lo - start + WINDOWS * WINDOW, fills_per_block=6)
@@ -73,7 +75,7 @@ def ui(devnet, leaders, tmp_path):
     try:
         wait_for(dev.ready, 180, "dagster dev up", every=1)
         keys = [window_key(lo + i * WINDOW, WINDOW) for i in range(WINDOWS)]
-        yield dev.url.removesuffix("/graphql"), engine, keys
+        yield dev.url.removesuffix("/graphql"), engine, keys, home
     finally:
         dev.stop()
         engine.dispose()
@@ -86,7 +88,7 @@ def _screenshot(page, name: str, tmp_path: Path) -> None:
 
 
 def test_a_range_of_windows_backfilled_from_the_partitions_page(ui, devnet, leaders, tmp_path):
-    base, engine, keys = ui
+    base, engine, keys, home = ui
     chosen = keys[:SELECTED]  # a range: the first windows, not all of them
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
@@ -162,3 +164,27 @@ def test_a_range_of_windows_backfilled_from_the_partitions_page(ui, devnet, lead
     with engine.connect() as conn:
         stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}
     assert stored == leader_fills(devnet.truth(lo, hi), set(leaders))  # the range, nothing else
+    _one_run_checked_on_its_windows(home, backfill_id, chosen, f"blocks {lo}..{hi}")
+
+
+def _one_run_checked_on_its_windows(home: Path, backfill_id: str, chosen, blocks: str) -> None:
+    """The backfill ran as one run for the adjacent windows (the backfill policy), every
+    exchange in it, and the checks Dagster added to that run looked at its windows only."""
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
+        assert len(runs) == 1 and runs[0].is_success
+        assert set(chosen) <= instance.get_materialized_partitions(AssetKey("leader_fills"))
+        selected = runs[0].asset_check_selection
+        assert {key.name for key in selected} == set(CHECKS)
+        # that run's own evaluations (the fill_checks schedule may have evaluated them since)
+        checks = [
+            record
+            for key in selected
+            for record in instance.event_log_storage.get_asset_check_execution_history(key, 20)
+            if record.run_id == runs[0].run_id
+        ]
+    assert len(checks) == len(CHECKS)
+    assert all(c.status.value == "SUCCEEDED" for c in checks)
+    for check in checks:
+        scope = check.event.dagster_event.asset_check_evaluation_data.metadata.get("scope")
+        assert scope is None or blocks in scope.value
