@@ -90,6 +90,8 @@ class Session:
             **devnet.pipeline_env(
                 str(self.engine.url),
                 rpc_max_rps=CAP,
+                # as `make demo` runs it: with what the devnet publishes for its loopback
+                rpc_arrival_allowance_ms=devnet.env["POLYGON_RPC_ARRIVAL_ALLOWANCE_MS"],
                 backfill_max_range=max(rng, 500),
                 partition_window_blocks=size,
                 partitions_start_block=10**9,  # the window sensor stays out of the measurement
