@@ -4,6 +4,7 @@ SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +17,16 @@ from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline_tests.sync_helpers import environment
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A session started in the background (`cmd &` from a script: SIGINT ignored) behaves
+    as one started from a terminal. Otherwise Dagster, run in process, maps SIGTERM to
+    SIGINT's disposition (`setup_interrupt_handlers`), so SIGTERM is ignored too, and every
+    process started afterwards inherits that; `make` then keeps SIGTERM ignored, and
+    `kill` of `make demo` does nothing."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

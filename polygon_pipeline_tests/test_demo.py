@@ -4,11 +4,14 @@ Data API poller); nothing is orphaned."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import threading
 from pathlib import Path
+
+import pytest
 
 from polygon_pipeline.devnet.anvil import free_port
 from polygon_pipeline_tests.dagster_dev import ROOT
@@ -34,6 +37,20 @@ def _descendants(pid: int) -> set[int]:
             found.add(child)
             todo.append(child)
     return found
+
+
+def _states(make_pid: int, output: list[str]) -> str:
+    """What a stop that hangs looks like: each process's state and signal masks, and the
+    demo's last words."""
+    lines = []
+    for pid in [make_pid, *sorted(_descendants(make_pid))]:
+        with contextlib.suppress(OSError):
+            status = Path(f"/proc/{pid}/status").read_text().splitlines()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:80]
+            wanted = ("State", "SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")
+            fields = [line.replace("\t", " ") for line in status if line.startswith(wanted)]
+            lines.append(f"{pid} {command.decode(errors='replace')}: {'; '.join(fields)}")
+    return "\n".join(lines + ["output:", *output[-15:]])
 
 
 def test_killing_make_demo_stops_everything_it_started(tmp_path):
@@ -62,7 +79,10 @@ def test_killing_make_demo_stops_everything_it_started(tmp_path):
         wait_for(lambda: len(_descendants(make.pid)) >= 6, 120, "the demo's processes", every=1)
         started = _descendants(make.pid)
         make.send_signal(signal.SIGTERM)  # `kill <make's pid>`: make alone gets the signal
-        make.wait(timeout=60)
+        try:
+            make.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"make still running 60 s after SIGTERM: {_states(make.pid, output)}")
         assert all(_wait_gone(pid, timeout=60) for pid in started), [
             pid for pid in started if _alive(pid)
         ]
