@@ -37,7 +37,8 @@ MIN_DEFAULT_IN_FLIGHT = 4
 
 def in_flight_for(rps: float) -> int:
     """The default POLYGON_RPC_MAX_CONCURRENCY for a rate: 4 at the default 5/s, 8 at 25/s."""
-    return min(MAX_CONCURRENCY, max(MIN_DEFAULT_IN_FLIGHT, math.ceil(rps * DESIGN_LATENCY_S)))
+    needed = math.ceil(round(rps * DESIGN_LATENCY_S, 6))  # 20 x 0.3 is 6, not 6.000...1
+    return min(MAX_CONCURRENCY, max(MIN_DEFAULT_IN_FLIGHT, needed))
 
 
 class ConfigError(Exception):

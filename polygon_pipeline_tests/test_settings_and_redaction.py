@@ -129,7 +129,14 @@ def test_follow_roles(clean_env):
 
 @pytest.mark.parametrize(
     ("rps", "concurrency", "in_flight"),
-    [("5", None, 4), ("25", None, 8), ("100", None, 30), ("1000", None, 256), ("25", "3", 3)],
+    [
+        ("5", None, 4),
+        ("20", None, 6),
+        ("25", None, 8),
+        ("100", None, 30),
+        ("1000", None, 256),
+        ("25", "3", 3),
+    ],
 )
 def test_requests_in_flight_follow_the_rate_unless_set(clean_env, rps, concurrency, in_flight):
     """Unset, POLYGON_RPC_MAX_CONCURRENCY keeps a budget busy at 300 ms answers (Little's
