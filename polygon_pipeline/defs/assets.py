@@ -25,6 +25,7 @@ from polygon_pipeline.defs.partitions import split_keys, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.defs.window_runs import WindowFigures, reconcile_windows
 from polygon_pipeline.settings import Settings, load_settings
+from polygon_pipeline.store.coverage_repo import format_spans
 from polygon_pipeline.store.fills_repo import leader_maker_fills
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.reconcile import ReconcileReport
@@ -147,7 +148,7 @@ def reconcile_metadata(reports: list[ReconcileReport], prefix: str = "") -> dict
     sizes = [size for report in reports for size in report.range_sizes]
     figures = {
         "block_ranges": MetadataValue.text(
-            ", ".join(f"{r.from_block}..{r.to_block}" for r in reports) or "-"
+            format_spans((r.from_block, r.to_block) for r in reports)
         ),
         "fills_found": sum(r.fills_found for r in reports),
         "fills_written": sum(r.fills_written for r in reports),

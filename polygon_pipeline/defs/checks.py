@@ -13,9 +13,9 @@ from dagster import (
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs.assets import leader_fills
 from polygon_pipeline.defs.live_feed import LIVE_FILLS
-from polygon_pipeline.defs.partitions import split_keys, window_partitions
+from polygon_pipeline.defs.partitions import registered_windows, split_keys
 from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.store.coverage_repo import Span, gaps, merge
+from polygon_pipeline.store.coverage_repo import Span, format_spans, gaps, merge
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.heartbeats_repo import last_beat
 from polygon_pipeline.store.live_sightings_repo import compare_live, first_sighting_block
@@ -38,12 +38,8 @@ def _run_windows(context: AssetCheckExecutionContext) -> tuple[list[Span], list[
 def _registered_start(context: AssetCheckExecutionContext) -> tuple[int | None, list[str]]:
     """The first registered window's first block, and any malformed keys (a mistyped key
     added by hand is reported, never fatal)."""
-    windows, bad_keys = split_keys(context.instance.get_dynamic_partitions(window_partitions.name))
+    windows, bad_keys = registered_windows(context.instance)
     return min((lo for lo, _ in windows.values()), default=None), bad_keys
-
-
-def _spans_text(spans: list[Span]) -> str:
-    return ", ".join(f"{lo}..{hi}" for lo, hi in spans) or "none"
 
 
 @asset_check(
@@ -75,7 +71,7 @@ def no_coverage_gaps(
         severity=AssetCheckSeverity.WARN,  # holes a running backfill of older windows will close
         metadata={
             "scope": MetadataValue.text(
-                f"this run's windows, blocks {_spans_text(run[0])}"
+                f"this run's windows, blocks {format_spans(run[0], empty='none')}"
                 if run
                 else "first registered window to each cursor"
             ),

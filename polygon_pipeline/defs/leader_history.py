@@ -23,15 +23,12 @@ from polygon_pipeline.defs.assets import RECONCILE_RETRY, RPC_POOL
 from polygon_pipeline.defs.jobs import HISTORY_TAGS
 from polygon_pipeline.defs.live_feed import live_fills
 from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.store.coverage_repo import format_spans
 from polygon_pipeline.store.cursors_repo import history_end
 from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
 from polygon_pipeline.sync.history import Holes, backfill_history, history_holes, holes_until
 
 leader_partitions = DynamicPartitionsDefinition(name="leaders")
-
-
-def _spans(spans: list[tuple[int, int]]) -> str:
-    return ", ".join(f"{lo}..{hi}" for lo, hi in spans) or "-"
 
 
 @asset(
@@ -50,7 +47,7 @@ def leader_history(context: AssetExecutionContext, pipeline: PipelineResource) -
         report = backfill_history(ctx, [leader])
     return MaterializeResult(
         metadata={
-            "holes_before": MetadataValue.text(_spans(report.holes.get(leader, []))),
+            "holes_before": MetadataValue.text(format_spans(report.holes.get(leader, []))),
             "blocks": report.blocks_done,
             "fills_found": report.fills_found,
             "fills_written": report.fills_written,
@@ -70,7 +67,7 @@ def leader_histories_complete(pipeline: PipelineResource) -> AssetCheckResult:
     with pipeline.sync_context(check_chain=False) as ctx:
         missing = history_holes(ctx)
     table = "\n".join(
-        f"| {leader} | {exchange} | {_spans(spans)} |"
+        f"| {leader} | {exchange} | {format_spans(spans)} |"
         for leader, per in sorted(missing.items())
         for exchange, spans in sorted(per.items())
     )
@@ -107,7 +104,7 @@ def leaders_sensor(context: SensorEvaluationContext, pipeline: PipelineResource)
         leaders = list_leaders(conn)
         end = history_end(conn)
         wanted = wanted_histories(conn, leaders)
-        missing = holes_until(conn, end, leaders) if end is not None else None
+        missing = holes_until(conn, end, wanted) if end is not None else None
     known = set(context.instance.get_dynamic_partitions(leader_partitions.name))
     new = [leader for leader in leaders if leader not in known]
     return SensorResult(
@@ -127,4 +124,4 @@ def _history_run_key(leader: str, wanted: dict[str, int], missing: Holes | None)
     if missing is None:  # nothing reconciled yet: the run finds its end itself
         return f"history {leader} from {wanted[leader]}"
     spans = sorted({span for spans in missing[leader].values() for span in spans})
-    return f"history {leader} missing {_spans(spans)}"
+    return f"history {leader} missing {format_spans(spans)}"

@@ -21,6 +21,7 @@ from dagster import DagsterInstance, DagsterRunStatus, DynamicPartitionsDefiniti
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 
 from polygon_pipeline.settings import load_settings
+from polygon_pipeline.store.coverage_repo import Span
 
 _DIGITS = 10
 UNFINISHED_RUNS = [
@@ -76,9 +77,15 @@ def split_keys(keys: Iterable[str]) -> tuple[dict[str, tuple[int, int]], list[st
     return windows, bad
 
 
+def registered_windows(instance: DagsterInstance) -> tuple[dict[str, Span], list[str]]:
+    """The registered windows, and any malformed keys among them (a mistyped key added by
+    hand in the UI: reported, never fatal)."""
+    return split_keys(instance.get_dynamic_partitions(window_partitions.name))
+
+
 def newest_window_end(instance: DagsterInstance) -> int | None:
     """The last block of the newest registered window; None before any is registered."""
-    windows, _bad = split_keys(instance.get_dynamic_partitions(window_partitions.name))
+    windows, _bad = registered_windows(instance)
     return max((hi for _lo, hi in windows.values()), default=None)
 
 

@@ -4,10 +4,11 @@ number, and, when the run is a retry, the ranges an earlier attempt already stor
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.store.coverage_repo import Span, gaps, merge
+from polygon_pipeline.store.coverage_repo import Span, merge, uncovered
 from polygon_pipeline.store.fills_repo import FillKey, fill_versions
 from polygon_pipeline.store.leader_coverage_repo import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
@@ -45,10 +46,10 @@ def reconcile_windows(
         maker, taker = row[3], row[4]
         return maker in leaders or ("taker" in followed and taker in leaders)
 
+    now_in, was_in = _by_window(windows, after), _by_window(windows, before)
     figures = {}
     for key, (lo, hi) in windows.items():
-        now = {k: row for k, row in after.items() if lo <= row[0] <= hi}
-        was = {k: row for k, row in before.items() if lo <= row[0] <= hi}
+        now, was = now_in[key], was_in[key]
         figures[key] = WindowFigures(
             blocks=(lo, hi),
             fills_found=sum(1 for row in now.values() if is_found(row)),
@@ -57,6 +58,19 @@ def reconcile_windows(
             reconciled=any(a <= hi and lo <= b for a, b in todo),
         )
     return figures, reports
+
+
+def _by_window(windows: dict[str, Span], rows: dict[FillKey, tuple]) -> dict[str, dict]:
+    """Each window's rows (windows do not overlap; a row's first field is its block), sorted
+    into them in one pass, not one pass per window."""
+    ordered = sorted(windows.items(), key=lambda item: item[1][0])
+    starts = [lo for _, (lo, _) in ordered]
+    found: dict[str, dict] = {key: {} for key in windows}
+    for k, row in rows.items():
+        at = bisect_right(starts, row[0]) - 1
+        if at >= 0 and row[0] <= ordered[at][1][1]:
+            found[ordered[at][0]][k] = row
+    return found
 
 
 def _versions(ctx: SyncContext, exchanges: list[str], spans: list[Span]) -> dict[FillKey, tuple]:
@@ -68,9 +82,4 @@ def _uncovered(ctx: SyncContext, exchanges: list[str], spans: list[Span]) -> lis
     """The parts of `spans` not yet stored for today's leaders on every exchange."""
     with ctx.engine.begin() as conn:
         set_id = leader_set_id(conn, list_leaders(conn))
-        return merge(
-            hole
-            for lo, hi in spans
-            for exchange in exchanges
-            for hole in gaps(conn, exchange, lo, hi, set_id)
-        )
+        return uncovered(conn, exchanges, spans, set_id)

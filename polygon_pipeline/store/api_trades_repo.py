@@ -9,7 +9,7 @@ from sqlalchemy import Connection, select
 
 from polygon_pipeline.data_api.trades import ApiTrade
 from polygon_pipeline.store.schema import api_cursors, api_trades
-from polygon_pipeline.store.upsert import insert_on_conflict
+from polygon_pipeline.store.upsert import insert_on_conflict, upsert
 
 
 def insert_api_trades(conn: Connection, trades: Iterable[ApiTrade], seen_at: datetime) -> int:
@@ -46,19 +46,9 @@ def api_cursor(conn: Connection, leader: str) -> int | None:
 
 
 def advance_api_cursor(conn: Connection, leader: str, newest: int) -> None:
-    stmt = insert_on_conflict(conn, api_cursors).values(
-        leader=leader, newest_timestamp=newest, updated_at=datetime.now(tz=UTC)
-    )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["leader"],
-            set_={
-                "newest_timestamp": stmt.excluded.newest_timestamp,
-                "updated_at": stmt.excluded.updated_at,
-            },
-            where=api_cursors.c.newest_timestamp < stmt.excluded.newest_timestamp,
-        )
-    )
+    row = {"leader": leader, "newest_timestamp": newest, "updated_at": datetime.now(tz=UTC)}
+    newer = api_cursors.c.newest_timestamp < newest
+    conn.execute(upsert(conn, api_cursors, row, key=["leader"], where=newer))
 
 
 def fetch_api_trades(conn: Connection, since: datetime | None = None) -> list[dict]:

@@ -27,6 +27,11 @@ def record_range(
     )
 
 
+def format_spans(spans: Iterable[Sequence[int]], empty: str = "-") -> str:
+    """Spans as people read them in metadata and messages: `lo..hi, lo..hi`."""
+    return ", ".join(f"{lo}..{hi}" for lo, hi in spans) or empty
+
+
 def merge(spans: Iterable[Sequence[int]]) -> list[Span]:
     """Sorted, overlapping or adjacent spans joined."""
     merged: list[Span] = []
@@ -75,6 +80,21 @@ def gaps(
     """The sub-ranges of [from_block, to_block] that no reconciliation covered (for this set
     of leaders, when given: ranges reconciled for another set do not count)."""
     return holes(_spans(conn, exchange, from_block, leader_set_id), from_block, to_block)
+
+
+def uncovered(
+    conn: Connection,
+    exchanges: Iterable[str],
+    spans: Iterable[Span],
+    leader_set_id: int | None = None,
+) -> list[Span]:
+    """The parts of `spans` some exchange has a gap in, merged: what must be read again."""
+    return merge(
+        gap
+        for lo, hi in spans
+        for exchange in exchanges
+        for gap in gaps(conn, exchange, lo, hi, leader_set_id)
+    )
 
 
 def covered_through(conn: Connection, exchange: str, from_block: int) -> int:

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, func, select, text
 
 from polygon_pipeline.store.coverage_repo import covered_through, lowest_covered
 from polygon_pipeline.store.schema import exchange_cursors
-from polygon_pipeline.store.upsert import insert_on_conflict
+from polygon_pipeline.store.upsert import upsert
 
 
 def get_cursor(conn: Connection, exchange: str) -> int | None:
@@ -23,18 +23,8 @@ def get_cursor(conn: Connection, exchange: str) -> int | None:
 
 
 def _set_cursor(conn: Connection, exchange: str, block: int) -> None:
-    stmt = insert_on_conflict(conn, exchange_cursors).values(
-        exchange=exchange, last_processed_block=block, updated_at=datetime.now(tz=UTC)
-    )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["exchange"],
-            set_={
-                "last_processed_block": stmt.excluded.last_processed_block,
-                "updated_at": stmt.excluded.updated_at,
-            },
-        )
-    )
+    row = {"exchange": exchange, "last_processed_block": block, "updated_at": datetime.now(tz=UTC)}
+    conn.execute(upsert(conn, exchange_cursors, row, key=["exchange"]))
 
 
 def _lock(conn: Connection, exchange: str) -> None:

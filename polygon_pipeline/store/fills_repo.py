@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, func, select, text, tuple_
 
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.store.schema import fills, leaders
-from polygon_pipeline.store.upsert import insert_on_conflict
+from polygon_pipeline.store.upsert import ROWS_PER_STATEMENT, insert_on_conflict
 
 FILLS_CHANNEL = "polygon_pipeline_fills"  # PostgreSQL LISTEN channel, see README
 _NOTIFIED = (
@@ -22,9 +22,6 @@ _NOTIFIED = (
     fills.c.taker,
     fills.c.block_number,
 )
-
-# One statement carries this many rows: well under SQLite's 32,766 bound parameters (27 a row).
-ROWS_PER_STATEMENT = 1000
 
 
 def _ts(seconds: int | None) -> datetime | None:

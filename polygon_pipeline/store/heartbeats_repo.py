@@ -8,26 +8,17 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, select
 
 from polygon_pipeline.store.schema import heartbeats
-from polygon_pipeline.store.upsert import insert_on_conflict
+from polygon_pipeline.store.upsert import upsert
 
 
 def beat(conn: Connection, name: str, holder: str, status: dict) -> None:
-    stmt = insert_on_conflict(conn, heartbeats).values(
-        name=name,
-        holder=holder,
-        updated_at=datetime.now(tz=UTC),
-        status=json.dumps(status, default=str)[:2000],
-    )
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["name"],
-            set_={
-                "holder": stmt.excluded.holder,
-                "updated_at": stmt.excluded.updated_at,
-                "status": stmt.excluded.status,
-            },
-        )
-    )
+    row = {
+        "name": name,
+        "holder": holder,
+        "updated_at": datetime.now(tz=UTC),
+        "status": json.dumps(status, default=str)[:2000],
+    }
+    conn.execute(upsert(conn, heartbeats, row, key=["name"]))
 
 
 def last_beat(conn: Connection, name: str) -> tuple[datetime, dict] | None:

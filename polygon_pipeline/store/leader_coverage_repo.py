@@ -49,11 +49,14 @@ def _sets_with(conn: Connection, leader: str) -> list[int]:
     )
 
 
-def covered(conn: Connection, leader: str, exchange: str) -> list[Span]:
-    """The merged ranges where `leader`'s fills of `exchange` are complete."""
+def covered(conn: Connection, leader: str, exchanges: Iterable[str]) -> dict[str, list[Span]]:
+    """Per exchange, the merged ranges where `leader`'s fills are complete (the leader sets
+    that hold it are looked up once)."""
     sets = _sets_with(conn, leader)
-    if not sets:
-        return []
+    return {exchange: _covered_by(conn, sets, exchange) if sets else [] for exchange in exchanges}
+
+
+def _covered_by(conn: Connection, sets: list[int], exchange: str) -> list[Span]:
     spans = union_all(
         *(
             select(t.c.from_block, t.c.to_block)

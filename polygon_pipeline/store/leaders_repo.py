@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, func, select, update
 
 from polygon_pipeline.chain.addresses import InvalidAddress, normalize_address
 from polygon_pipeline.chain.exchanges import VENUE_BY_ADDRESS
+from polygon_pipeline.chain.log_queries import leader_batches
 from polygon_pipeline.store.schema import exchange_cursors, fills, leaders
-from polygon_pipeline.store.upsert import insert_on_conflict
+from polygon_pipeline.store.upsert import ROWS_PER_STATEMENT, insert_on_conflict
 
 LABEL_MAX = leaders.c.label.type.length
-# Rows and parameters per statement: far below PostgreSQL's 65,535 bind parameters and
-# SQLite's 32,766, however many leaders are imported at once.
-ROWS_PER_STATEMENT = 1000
 
 
 class InvalidLabel(ValueError):
@@ -36,11 +34,6 @@ def leader_address(value: str) -> str:
     return address
 
 
-def _chunks(items: Sequence, size: int = ROWS_PER_STATEMENT) -> Iterator[Sequence]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def add_leaders(
     conn: Connection,
     addresses: Iterable[str],
@@ -50,12 +43,12 @@ def add_leaders(
     """Add leaders, returning how many were new; raise InvalidAddress (naming the bad one)
     before writing any. `history_from_block`: how far back the new leaders' fills are wanted
     (sync/history.py fetches them)."""
-    normalized = sorted({leader_address(a) for a in addresses})
+    normalized = {leader_address(a) for a in addresses}
     if label is not None and len(label) > LABEL_MAX:
         raise InvalidLabel(f"label: at most {LABEL_MAX} characters (got {len(label)})")
     now = datetime.now(tz=UTC)
     added = 0
-    for chunk in _chunks(normalized):
+    for chunk in leader_batches(normalized, ROWS_PER_STATEMENT):
         rows = [
             {
                 "address": a,
@@ -72,10 +65,10 @@ def add_leaders(
 
 
 def remove_leaders(conn: Connection, addresses: Iterable[str]) -> int:
-    normalized = sorted({normalize_address(a) for a in addresses})
+    normalized = [normalize_address(a) for a in addresses]
     return sum(
         conn.execute(delete(leaders).where(leaders.c.address.in_(chunk))).rowcount
-        for chunk in _chunks(normalized)
+        for chunk in leader_batches(normalized, ROWS_PER_STATEMENT)
     )
 
 
@@ -86,8 +79,8 @@ def list_leaders(conn: Connection) -> list[str]:
 def want_history(conn: Connection, addresses: Iterable[str], from_block: int) -> None:
     """Ask for these leaders' fills from `from_block` on (an explicit request replaces the
     default one set when they were added)."""
-    normalized = sorted({normalize_address(a) for a in addresses})
-    for chunk in _chunks(normalized):
+    normalized = [normalize_address(a) for a in addresses]
+    for chunk in leader_batches(normalized, ROWS_PER_STATEMENT):
         conn.execute(
             update(leaders)
             .where(leaders.c.address.in_(chunk))

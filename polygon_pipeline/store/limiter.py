@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
 import threading
 import time
 import uuid
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, select, update
 
+from polygon_pipeline.backoff import full_jitter
 from polygon_pipeline.store.holders import holder_alive, holder_id
 from polygon_pipeline.store.schema import rpc_limiter, rpc_slots
 from polygon_pipeline.store.upsert import insert_on_conflict
@@ -311,8 +311,7 @@ class SharedLimiter:
             _, cooldown = self._heal(conn, row, now)
             same_burst = cooldown > now and row.consecutive_throttles > 0
             streak = row.consecutive_throttles + (0 if same_burst else 1)
-            ceiling = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(streak - 1, 16))
-            jitter = 0.0 if same_burst else random.uniform(0, ceiling)
+            jitter = 0.0 if same_burst else full_jitter(BACKOFF_BASE_S, BACKOFF_CAP_S, streak)
             delay = max(retry_after or 0.0, jitter, self.interval)
             resume = max(cooldown, now + delay)
             self._set(conn, consecutive_throttles=streak, cooldown_until=resume)

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 from polygon_pipeline.store.holders import holder_alive, holder_id
 from polygon_pipeline.store.schema import leases
-from polygon_pipeline.store.upsert import insert_on_conflict
+from polygon_pipeline.store.upsert import upsert
 
 LEASE_S = 15.0  # SQLite: a holder that stops renewing loses the lease after this long
 
@@ -71,31 +71,19 @@ class SingleFlight:
         # A holder on this host that died frees the lease at once; elsewhere, at expiry.
         takeover = current is not None and not holder_alive(current)
         with self.engine.begin() as conn:
-            stmt = insert_on_conflict(conn, leases).values(
-                name=self.name, holder=self.holder, expires_at=now + self.lease_s
-            )
             may_take = (leases.c.expires_at < now) | (leases.c.holder == self.holder)
             if takeover:
                 may_take = may_take | (leases.c.holder == current)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=["name"],
-                set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
-                where=may_take,
-            ).returning(leases.c.holder)
-            return conn.execute(stmt).first() is not None
+            stmt = upsert(conn, leases, self._lease_row(now), key=["name"], where=may_take)
+            return conn.execute(stmt.returning(leases.c.holder)).first() is not None
 
     def _record_holder(self) -> None:
         # Informational on PostgreSQL (the lock is what counts): who holds it, for messages.
         with self.engine.begin() as conn:
-            stmt = insert_on_conflict(conn, leases).values(
-                name=self.name, holder=self.holder, expires_at=time.time() + self.lease_s
-            )
-            conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["name"],
-                    set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
-                )
-            )
+            conn.execute(upsert(conn, leases, self._lease_row(time.time()), key=["name"]))
+
+    def _lease_row(self, now: float) -> dict[str, object]:
+        return {"name": self.name, "holder": self.holder, "expires_at": now + self.lease_s}
 
     def renew(self) -> bool:
         """Extend the lease; False means it was lost (another holder took over, or on

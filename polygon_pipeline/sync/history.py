@@ -50,13 +50,14 @@ class HistoryReport:
         )
 
 
-def holes_until(conn: Connection, end: int, leaders: Sequence[str] | None = None) -> Holes:
-    """{leader: {exchange: holes}} in each leader's wanted history (history_from_block up to
-    `end`, the same block for every exchange so that their holes agree and one query covers
-    them all); leaders without a wanted history, or with none missing, are left out."""
+def holes_until(conn: Connection, end: int, wanted: dict[str, int]) -> Holes:
+    """{leader: {exchange: holes}} in each `wanted` history ({leader: history_from_block},
+    from wanted_histories) up to `end`, the same block for every exchange so that their
+    holes agree and one query covers them all; leaders with none missing are left out."""
     missing: Holes = {}
-    for leader, start in wanted_histories(conn, leaders).items():
-        per_exchange = {name: holes(covered(conn, leader, name), start, end) for name in EXCHANGES}
+    for leader, start in wanted.items():
+        spans = covered(conn, leader, EXCHANGES)
+        per_exchange = {name: holes(spans[name], start, end) for name in EXCHANGES}
         if any(per_exchange.values()):
             missing[leader] = {k: v for k, v in per_exchange.items() if v}
     return missing
@@ -70,7 +71,7 @@ def history_holes(ctx: SyncContext, leaders: Sequence[str] | None = None) -> Hol
     if end is None:
         end = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
     with ctx.engine.connect() as conn:
-        return holes_until(conn, end, leaders)
+        return holes_until(conn, end, wanted_histories(conn, leaders))
 
 
 def backfill_history(

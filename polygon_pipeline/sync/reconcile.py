@@ -22,7 +22,7 @@ from polygon_pipeline.chain.log_queries import (
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.provider_errors import Permanent, RangeTooLarge
-from polygon_pipeline.store.coverage_repo import Span, gaps, merge, record_range
+from polygon_pipeline.store.coverage_repo import Span, merge, record_range, uncovered
 from polygon_pipeline.store.cursors_repo import get_cursor, refresh_cursor
 from polygon_pipeline.store.fills_repo import fill_versions, retract_fills, upsert_fills
 from polygon_pipeline.store.leader_coverage_repo import leader_set_id
@@ -146,8 +146,7 @@ def _catch_up_ranges(
     if None in cursors or lo > hi:
         return [(lo, hi)]
     overlap_end = min(min(cursors), hi)
-    missing = [span for e in report.exchanges for span in gaps(conn, e, overlap_end + 1, hi)]
-    return merge([(lo, overlap_end), *missing])
+    return merge([(lo, overlap_end), *uncovered(conn, report.exchanges, [(overlap_end + 1, hi)])])
 
 
 def scan(

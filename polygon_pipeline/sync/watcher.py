@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -22,6 +21,7 @@ import websockets
 from web3 import AsyncWeb3, WebSocketProvider
 from web3.exceptions import Web3Exception
 
+from polygon_pipeline.backoff import full_jitter
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
 from polygon_pipeline.chain.log_queries import leader_batches, leader_filter
@@ -179,10 +179,7 @@ class Watcher:
         self.status.reconnects += 1
         self.status.reconnect_attempt += 1
         attempt = self.status.reconnect_attempt
-        ceiling = min(
-            self.settings.watch_reconnect_max_s, BACKOFF_FIRST_S * 2 ** min(attempt - 1, 32)
-        )
-        delay = random.uniform(0, ceiling)
+        delay = full_jitter(BACKOFF_FIRST_S, self.settings.watch_reconnect_max_s, attempt)
         reason = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
         log.warning("websocket lost (%s); reconnect attempt %d in %.1fs", reason, attempt, delay)
         return delay
