@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
-from polygon_pipeline.devnet.scratch_db import scratch_postgres
+from polygon_pipeline_tests.helpers.scratch_db import scratch_postgres
 
 
 @contextlib.contextmanager

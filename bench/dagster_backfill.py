@@ -34,7 +34,8 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance
 from bench.common import markdown_table, mine_buried, running_devnet, store_with_leaders
 from polygon_pipeline.defs.partitions import parse_window, window_key
 from polygon_pipeline.store.fills_repo import fetch_fills
-from polygon_pipeline_tests.dagster_dev import (
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.dagster_dev import (
     ROOT,
     DagsterDev,
     backfill_status,
@@ -42,9 +43,8 @@ from polygon_pipeline_tests.dagster_dev import (
     launch_range_run,
     run_status,
 )
-from polygon_pipeline_tests.sync_helpers import leader_fills
-from polygon_pipeline_tests.test_cli import run_cli
-from polygon_pipeline_tests.watcher_process import wait_for
+from polygon_pipeline_tests.helpers.sync import leader_fills
+from polygon_pipeline_tests.helpers.watcher_process import wait_for
 
 CAP = 25
 LATENCY_MS = 150

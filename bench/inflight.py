@@ -25,7 +25,7 @@ from bench.common import markdown_table, mine_buried, running_devnet, scratch_da
 from bench.common import store_with_leaders as prepared_store
 from polygon_pipeline.settings import in_flight_for
 from polygon_pipeline.store.schema import fills
-from polygon_pipeline_tests.sync_helpers import leader_fills
+from polygon_pipeline_tests.helpers.sync import leader_fills
 
 CAP = 25
 WORKLOADS = {10: (1000, 2), 2000: (4000, 1)}  # provider range: (blocks, fills per block)

@@ -11,12 +11,12 @@ import pytest
 
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
-from polygon_pipeline.devnet.scratch_db import scratch_postgres
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.context import SyncContext
-from polygon_pipeline_tests.sync_helpers import environment
+from polygon_pipeline_tests.helpers.scratch_db import scratch_postgres
+from polygon_pipeline_tests.helpers.sync import environment
 
 
 def pytest_configure(config: pytest.Config) -> None:

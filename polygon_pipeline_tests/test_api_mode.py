@@ -22,8 +22,8 @@ from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.api_poller import poll_once
 from polygon_pipeline.sync.compare import compare_sources
 from polygon_pipeline.sync.context import ApiContext
-from polygon_pipeline_tests.sync_helpers import environment, one_store
-from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
+from polygon_pipeline_tests.helpers.sync import environment, one_store
+from polygon_pipeline_tests.helpers.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
 
 
 def leader_trades(truth: list[dict], leaders: set[str], omitted: set) -> set:

@@ -18,8 +18,8 @@ from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.store.schema import fills
-from polygon_pipeline_tests.sync_helpers import environment, leader_fills
-from polygon_pipeline_tests.watcher_process import wait_for
+from polygon_pipeline_tests.helpers.sync import environment, leader_fills
+from polygon_pipeline_tests.helpers.watcher_process import wait_for
 
 
 def _backfill(env: dict, *args: str) -> subprocess.Popen:

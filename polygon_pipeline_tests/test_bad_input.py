@@ -8,7 +8,7 @@ import pytest
 from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.chain.exchanges import MAINNET_VENUES
 from polygon_pipeline.store import leaders_repo
-from polygon_pipeline_tests.test_cli import run_cli
+from polygon_pipeline_tests.helpers.cli import run_cli
 
 
 def _one_line_error(result) -> str:

@@ -8,20 +8,8 @@ import sys
 
 import pytest
 
-from polygon_pipeline_tests.sync_helpers import one_store
-
-
-def run_cli(*args: str, env: dict[str, str], stdin: str | None = None):
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("POLYGON_")}
-    full_env.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "polygon_pipeline", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=120,
-        input=stdin,
-    )
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.sync import one_store
 
 
 @pytest.fixture

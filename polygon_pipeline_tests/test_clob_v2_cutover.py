@@ -18,10 +18,10 @@ from polygon_pipeline.devnet.handle import start_devnet
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
-from polygon_pipeline_tests.sync_helpers import environment
-from polygon_pipeline_tests.sync_helpers import leader_fills as truth_fills
-from polygon_pipeline_tests.test_cli import run_cli
-from polygon_pipeline_tests.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.sync import environment
+from polygon_pipeline_tests.helpers.sync import leader_fills as truth_fills
+from polygon_pipeline_tests.helpers.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
 
 CUTOVER = 70
 RANGE = 10  # the provider's eth_getLogs block range, as on a free tier

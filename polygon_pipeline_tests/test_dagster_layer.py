@@ -59,8 +59,8 @@ from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
-from polygon_pipeline_tests.sync_helpers import environment, one_store
-from polygon_pipeline_tests.sync_helpers import leader_fills as truth_fills
+from polygon_pipeline_tests.helpers.sync import environment, one_store
+from polygon_pipeline_tests.helpers.sync import leader_fills as truth_fills
 
 WINDOW = 20
 RANGE = 15  # POLYGON_BACKFILL_MAX_RANGE where calls are counted: windows apart would differ
@@ -573,7 +573,7 @@ def test_dagster_storage_on_postgres(devnet, dagster_env, leaders, tmp_path, mon
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
-    from polygon_pipeline.devnet.scratch_db import PG_ADMIN_URL
+    from polygon_pipeline_tests.helpers.scratch_db import PG_ADMIN_URL
 
     name = f"pp_dagster_{uuid.uuid4().hex[:10]}"
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -628,7 +628,7 @@ def test_dagster_storage_on_postgres(devnet, dagster_env, leaders, tmp_path, mon
 def test_windows_register_command_adds_a_range_in_order(tmp_path):
     from dagster import DagsterInstance
 
-    from polygon_pipeline_tests.test_cli import run_cli
+    from polygon_pipeline_tests.helpers.cli import run_cli
 
     home = tmp_path / "home"
     home.mkdir()

@@ -20,10 +20,10 @@ from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders
-from polygon_pipeline_tests.dagster_dev import ROOT, DagsterDev
-from polygon_pipeline_tests.sync_helpers import environment, leader_fills
-from polygon_pipeline_tests.test_cli import run_cli
-from polygon_pipeline_tests.watcher_process import wait_for
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.dagster_dev import ROOT, DagsterDev
+from polygon_pipeline_tests.helpers.sync import environment, leader_fills
+from polygon_pipeline_tests.helpers.watcher_process import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 WINDOW, WINDOWS, SELECTED = 20, 5, 3

@@ -13,7 +13,7 @@ from polygon_pipeline.chain.events import LAYOUT_BY_TOPIC, V1, V2
 from polygon_pipeline.chain.exchanges import VENUES
 from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
 from polygon_pipeline.chain.trades import trade_of
-from polygon_pipeline_tests.rpc_helpers import get_logs, logs_filter
+from polygon_pipeline_tests.helpers.rpc import get_logs, logs_filter
 
 # What each layout's ABI names each normalized field (V1 names the assets; V2 the side).
 _SHARED = {"maker_amount": "makerAmountFilled", "taker_amount": "takerAmountFilled", "fee": "fee"}

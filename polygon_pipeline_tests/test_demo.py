@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from polygon_pipeline.devnet.anvil import free_port
-from polygon_pipeline_tests.dagster_dev import ROOT
+from polygon_pipeline_tests.helpers.dagster_dev import ROOT
+from polygon_pipeline_tests.helpers.watcher_process import wait_for
 from polygon_pipeline_tests.test_devnet_lifecycle import _alive, _wait_gone
-from polygon_pipeline_tests.watcher_process import wait_for
 
 READY = "Press Ctrl-C to stop."
 

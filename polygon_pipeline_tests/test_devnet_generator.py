@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from polygon_pipeline.chain.exchanges import EXCHANGES, MAINNET_VENUES
-from polygon_pipeline_tests.rpc_helpers import get_logs
+from polygon_pipeline_tests.helpers.rpc import get_logs
 
 
 def _identities(logs: list[dict]) -> set[tuple[str, int]]:

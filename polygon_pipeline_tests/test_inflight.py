@@ -10,7 +10,7 @@ from polygon_pipeline.chain.exchanges import EXCHANGES as ALL_EXCHANGES
 from polygon_pipeline.store.coverage_repo import gaps
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.sync.reconcile import reconcile
-from polygon_pipeline_tests.sync_helpers import leader_fills, one_store
+from polygon_pipeline_tests.helpers.sync import leader_fills, one_store
 from polygon_pipeline_tests.test_reconcile import _mine_range, _stored
 
 EXCHANGES = list(ALL_EXCHANGES)

@@ -15,9 +15,9 @@ from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.schema import leader_ranges
-from polygon_pipeline_tests.sync_helpers import environment, leader_fills, one_store
-from polygon_pipeline_tests.test_cli import run_cli
-from polygon_pipeline_tests.watcher_process import wait_for
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.sync import environment, leader_fills, one_store
+from polygon_pipeline_tests.helpers.watcher_process import wait_for
 
 RANGE = 10  # the provider's eth_getLogs block range
 BATCH = 2  # leaders per OR list: small, so batches of old and new leaders differ in count

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from websockets.sync.client import connect
 
-from polygon_pipeline_tests.rpc_helpers import call, get_logs, logs_filter
+from polygon_pipeline_tests.helpers.rpc import call, get_logs, logs_filter
 
 
 def _burst(url: str, n: int, method: str = "eth_blockNumber") -> list:

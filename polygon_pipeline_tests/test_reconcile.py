@@ -15,7 +15,7 @@ from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.schema import fills
 from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
-from polygon_pipeline_tests.sync_helpers import leader_fills, one_store
+from polygon_pipeline_tests.helpers.sync import leader_fills, one_store
 
 ALL = list(EXCHANGES)  # every exchange family, as the CLI's `--exchange all`
 

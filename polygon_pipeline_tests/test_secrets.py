@@ -13,8 +13,8 @@ import pytest
 from polygon_pipeline.logging_setup import protect_secrets
 from polygon_pipeline.redact import scrub
 from polygon_pipeline.settings import load_settings
-from polygon_pipeline_tests.sync_helpers import one_store
-from polygon_pipeline_tests.test_cli import run_cli
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.sync import one_store
 
 KEY = "Zk3v9QpL2mX8wR4tY6uB1nC5"
 API_KEY = "d41d8cd98f00b204e9800998ecf8427e"

@@ -10,7 +10,7 @@ import pytest
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import add_leaders, list_leaders
 from polygon_pipeline.store.single_flight import LeaseLost, SingleFlight
-from polygon_pipeline_tests.watcher_process import terminate_lock_holder
+from polygon_pipeline_tests.helpers.watcher_process import terminate_lock_holder
 
 LEADER = "0x" + "ab" * 20
 

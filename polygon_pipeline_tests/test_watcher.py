@@ -25,8 +25,8 @@ from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
 from polygon_pipeline.store.heartbeats_repo import last_beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.reconcile import reconcile
-from polygon_pipeline_tests.sync_helpers import environment, leader_fills, one_store
-from polygon_pipeline_tests.watcher_process import (
+from polygon_pipeline_tests.helpers.sync import environment, leader_fills, one_store
+from polygon_pipeline_tests.helpers.watcher_process import (
     WATCH_SETTINGS,
     WatcherProcess,
     terminate_lock_holder,
@@ -37,13 +37,6 @@ ALL = list(EXCHANGES)  # every exchange family, as the CLI's `--exchange all`
 # Wider than the devnet's finality depth (16) plus the safety overlap (20): a startup
 # gap-fill of this many blocks leaves a cursor, and the overlap below it stays inside.
 STARTUP_WINDOW = 40
-
-
-@pytest.fixture
-def engine(db_url):
-    eng = make_engine(db_url)
-    yield eng
-    eng.dispose()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import requests
 
 from polygon_pipeline.devnet.anvil import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 REPO = {"repositoryLocationName": "polygon_pipeline", "repositoryName": "__repository__"}
 
 
