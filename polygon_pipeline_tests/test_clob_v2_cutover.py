@@ -30,7 +30,7 @@ RANGE = 10  # the provider's eth_getLogs block range, as on a free tier
 @pytest.fixture(scope="module")
 def devnet_session(tmp_path_factory):
     """Overrides the session's devnet for this module: its own chain, cutover at CUTOVER."""
-    handle = start_devnet(tmp_path_factory.mktemp("cutover"), "--v2-from-block", str(CUTOVER))
+    handle = start_devnet(tmp_path_factory.mktemp("cutover"), "--layout-blocks", f"v2={CUTOVER}")
     yield handle
     handle.stop()
 

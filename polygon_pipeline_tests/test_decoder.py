@@ -1,5 +1,6 @@
 """The hand decoder against web3's own ABI decoding of each event layout, on real logs from
-anvil on both sides of the CLOB V2 cutover; known logs decoded exactly; bad logs named."""
+anvil on both sides of every cutover and from every venue; known logs decoded exactly; bad
+logs named."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from decimal import Decimal
 import pytest
 from web3 import Web3
 
-from polygon_pipeline.chain.events import LAYOUT_BY_TOPIC, V1, V2
+from polygon_pipeline.chain.events import LAYOUT_BY_TOPIC, LAYOUTS, V1, V2
 from polygon_pipeline.chain.exchanges import VENUES
 from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
 from polygon_pipeline.chain.trades import trade_of
+from polygon_pipeline_tests.helpers.devnet_plan import generation_spans
 from polygon_pipeline_tests.helpers.rpc import get_logs, logs_filter
 
 # What each layout's ABI names each normalized field (V1 names the assets; V2 the side).
@@ -46,15 +48,11 @@ def _web3_decoded(devnet, start: int, end: int) -> dict[tuple[str, int], dict]:
     }
 
 
-def test_decoder_matches_web3_and_the_ground_truth_in_both_layouts(devnet):
-    cutover = devnet.info()["v2_from_block"]
-    if devnet.head() < cutover + 2:
-        devnet.mine(blocks=cutover + 2 - devnet.head(), fills_per_block=2)
-    v1_start = cutover - 3
-    v2_start = devnet.head() + 1
-    v2_end = devnet.mine(blocks=4, fills_per_block=15)["head"]
-    layouts_seen = set()
-    for start, end in ((v1_start, cutover + 1), (v2_start, v2_end)):
+def test_decoder_matches_web3_and_the_ground_truth_in_every_layout_and_venue(devnet):
+    spans = generation_spans(devnet)  # each layout's, until all its venues have traded
+    cutovers = [(s - 3, s + 1) for s in devnet.info()["layout_blocks"].values() if s > 0]
+    layouts_seen, venues_seen = set(), set()
+    for start, end in [*cutovers, *spans.values()]:
         raw = get_logs(devnet.anvil_url, start, end)
         truth = {(r["tx_hash"], r["log_index"]): r for r in devnet.truth(start, end)}
         assert len(raw) == len(truth) > 0
@@ -63,6 +61,7 @@ def test_decoder_matches_web3_and_the_ground_truth_in_both_layouts(devnet):
             fill = decode_fill(log)
             ref = by_web3[(fill.tx_hash, fill.log_index)]
             layouts_seen.add(fill.layout)
+            venues_seen.add(fill.venue)
             assert LAYOUT_BY_TOPIC[ref["topic0"]].name == fill.layout
             assert (fill.maker, fill.taker) == (ref["maker"].lower(), ref["taker"].lower())
             assert fill.order_hash == "0x" + ref["orderHash"].hex()
@@ -81,7 +80,8 @@ def test_decoder_matches_web3_and_the_ground_truth_in_both_layouts(devnet):
                 "token_amount", "fee", "fee_asset", "builder", "metadata",
             ):  # fmt: skip
                 assert getattr(fill, field) == expected[field], field
-    assert layouts_seen == {"v1", "v2"}
+    assert layouts_seen == set(LAYOUTS)
+    assert venues_seen == set(VENUES)
 
 
 def _log(venue: str, words: list[int], topic0: str) -> dict:

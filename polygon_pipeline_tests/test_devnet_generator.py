@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from polygon_pipeline.chain.exchanges import EXCHANGES, MAINNET_VENUES
+from polygon_pipeline.chain.exchanges import EXCHANGES, MAINNET_VENUES, VENUES
+from polygon_pipeline_tests.helpers.devnet_plan import generation_spans
 from polygon_pipeline_tests.helpers.rpc import get_logs
 
 
@@ -39,21 +40,22 @@ def test_trades_cover_both_exchanges_both_roles_and_multi_fill_matches(devnet, l
     assert any(r["maker_asset_id"] > 2**200 or r["taker_asset_id"] > 2**200 for r in truth)
 
 
-def test_the_cutover_moves_trading_to_the_v2_venues(devnet):
-    """Before the cutover block every fill is V1 at a V1 address; from it, V2 at a V2 address,
-    matchOrders only (V2 has no operator fillOrder: the taker fill's taker is the exchange)."""
-    cutover = devnet.info()["v2_from_block"]
-    if devnet.head() < cutover + 5:
-        devnet.mine(blocks=cutover + 5 - devnet.head(), fills_per_block=8)
-    truth = devnet.truth(cutover - 5, cutover + 4)
-    venues = {v.name: v for v in MAINNET_VENUES}
+def test_every_registry_venue_trades_in_its_generation(devnet):
+    """Each block trades only on venues of the layout live then (the latest layout start at
+    or before it), and every venue of the registry trades in its layout's generation; V2 is
+    matchOrders only (no operator fillOrder: the taker fill's taker is the exchange), fees in
+    collateral, builder words set."""
+    starts = devnet.info()["layout_blocks"]
+    assert set(starts) == {v.layout.name for v in MAINNET_VENUES}
+    spans = generation_spans(devnet)
+    truth = devnet.truth(1, max(end for _, end in spans.values()))
     for row in truth:
-        expected = "v2" if row["block_number"] >= cutover else "v1"
-        assert row["layout"] == venues[row["venue"]].layout.name == expected
+        live = max((s, layout) for layout, s in starts.items() if s <= row["block_number"])[1]
+        assert row["layout"] == VENUES[row["venue"]].layout.name == live, row["block_number"]
+    assert {r["venue"] for r in truth} == set(VENUES)
     v2 = [r for r in truth if r["layout"] == "v2"]
-    assert {"ctf_v2", "negrisk_v2"} <= {r["venue"] for r in v2} <= {"ctf_v2", "negrisk_v2", "v3"}
     assert {r["fee_asset"] for r in v2} == {"collateral"}
-    own_fills = [r for r in v2 if r["taker"] == venues[r["venue"]].address]
+    own_fills = [r for r in v2 if r["taker"] == VENUES[r["venue"]].address]
     assert len({r["tx_hash"] for r in own_fills}) == len({r["tx_hash"] for r in v2})
     assert any(int(r["builder"], 16) for r in v2)
 

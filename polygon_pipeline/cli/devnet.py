@@ -23,6 +23,7 @@ from polygon_pipeline.devnet.runner import (
     read_env_file,
     serve,
 )
+from polygon_pipeline.devnet.venue_plan import parse_layout_blocks
 
 state_dir_option = click.option(
     "--state-dir",
@@ -64,10 +65,11 @@ def devnet(ctx: click.Context) -> None:
     "--seed", default=7, show_default=True, help="Generator seed (same seed, same trades)."
 )
 @click.option(
-    "--v2-from-block",
-    default=100,
-    show_default=True,
-    help="The CLOB V2 cutover: first block traded on the V2 exchanges with the V2 event.",
+    "--layout-blocks",
+    default="",
+    metavar="LAYOUT=BLOCK,...",
+    help="First block each event layout trades from, e.g. v2=70 for the CLOB V2 cutover "
+    "(default: the first layout from 0, each next one 100 blocks later: v2=100).",
 )
 @click.option("--max-rps", type=float, help="Provider request budget per second.")
 @click.option("--cu-per-second", type=int, help="Provider compute-unit budget per second.")
@@ -91,7 +93,7 @@ def up(
     leaders: int,
     fills_per_block: int,
     seed: int,
-    v2_from_block: int,
+    layout_blocks: str,
     max_rps: float | None,
     cu_per_second: int | None,
     getlogs_max_range: int | None,
@@ -101,6 +103,10 @@ def up(
     """Start the devnet in the foreground; Ctrl-C (or `devnet stop`) stops everything."""
     if leaders > wallets:
         raise click.BadParameter(f"--leaders {leaders} is more than --wallets {wallets}")
+    try:
+        plan = parse_layout_blocks(layout_blocks)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--layout-blocks") from None
     options = DevnetOptions(
         port=port,
         block_time=block_time,
@@ -111,7 +117,7 @@ def up(
             leaders=leaders,
             fills_per_block=fills_per_block,
             seed=seed,
-            v2_from_block=v2_from_block,
+            layout_blocks=plan,
         ),
         policy=Policy(
             max_rps=max_rps,

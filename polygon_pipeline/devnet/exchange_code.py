@@ -6,15 +6,13 @@ layout — `LOG4(data, topic0, orderHash, maker, taker)`. One call can emit a wh
 (several maker fills plus the taker fill), so a block can hold many fills.
 
 Record layout: orderHash (32) | maker (32, left-padded) | taker (32, left-padded) | the
-layout's data words (5 for V1, 7 for V2; 32 each).
+layout's data words (32 each, as devnet/layouts.py encodes them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-from polygon_pipeline.chain.events import V1, Layout
+from polygon_pipeline.chain.events import Layout
+from polygon_pipeline.devnet.layouts import FillRecord, devnet_layout
 
 _HEAD = 96  # orderHash, maker, taker
 
@@ -57,43 +55,14 @@ def assemble(layout: Layout) -> bytes:
     return code
 
 
-@dataclass(frozen=True, slots=True)
-class FillRecord:
-    """One order fill the generator asks the exchange code to emit, in the order's terms:
-    a BUY gives `maker_amount` collateral for `taker_amount` tokens, a SELL the reverse."""
-
-    order_hash: bytes
-    maker: str
-    taker: str
-    side: Literal["BUY", "SELL"]
-    token_id: int
-    maker_amount: int
-    taker_amount: int
-    fee: int
-    builder: bytes = bytes(32)
-    metadata: bytes = bytes(32)
-
-    @property
-    def asset_ids(self) -> tuple[int, int]:
-        """(maker asset, taker asset), collateral being asset 0."""
-        return (0, self.token_id) if self.side == "BUY" else (self.token_id, 0)
-
-    def words(self, layout: Layout) -> list[int]:
-        amounts = [self.maker_amount, self.taker_amount, self.fee]
-        if layout is V1:
-            return [*self.asset_ids, *amounts]
-        side = 0 if self.side == "BUY" else 1
-        extra = [int.from_bytes(self.builder, "big"), int.from_bytes(self.metadata, "big")]
-        return [side, self.token_id, *amounts, *extra]
-
-
 def encode_fills(records: list[FillRecord], layout: Layout) -> str:
     """Calldata (0x-hex) that makes `layout`'s exchange code emit `records` in order."""
+    words = devnet_layout(layout).words
     out = bytearray()
     for r in records:
         out += r.order_hash.rjust(32, b"\0")
         out += bytes.fromhex(r.maker[2:]).rjust(32, b"\0")
         out += bytes.fromhex(r.taker[2:]).rjust(32, b"\0")
-        for value in r.words(layout):
+        for value in words(r):
             out += value.to_bytes(32, "big")
     return "0x" + out.hex()

@@ -1,8 +1,8 @@
-"""The trade generator: realistic Polymarket matches on both exchanges, and their ground truth.
+"""The trade generator: realistic Polymarket matches on every venue, and their ground truth.
 
-It models the CLOB V2 cutover: blocks before `v2_from_block` trade on the V1 venues with the
-V1 event, blocks from it on the V2 venues and ExchangeV3 with the V2 event (matchOrders
-only: V2 has no operator fillOrder).
+It follows the devnet's block plan (devnet/venue_plan.py, from the venue registry): each
+block trades on the venues of the generation live then, with their layout's event, and a
+layout without an operator fillOrder (V2) gets matchOrders only (devnet/layouts.py).
 
 It sends transactions to anvil (directly: it is part of the outside world, not a client of
 the provider), mines each block itself, and checks every receipt, so nothing it emits is
@@ -16,15 +16,16 @@ import asyncio
 import contextlib
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiohttp
 from eth_utils import keccak
 
-from polygon_pipeline.chain.events import V1, V2
-from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, Venue, with_blocks
-from polygon_pipeline.devnet.exchange_code import FillRecord, assemble, encode_fills
+from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, Venue
+from polygon_pipeline.devnet.exchange_code import assemble, encode_fills
+from polygon_pipeline.devnet.layouts import FillRecord, devnet_layout, truth_terms
 from polygon_pipeline.devnet.runtime_settings import apply_changes
+from polygon_pipeline.devnet.venue_plan import devnet_venues, plan_layouts, settling_venue
 
 _MAX_FEE = hex(200 * 10**9)
 _TIP = hex(2 * 10**9)
@@ -44,21 +45,17 @@ class GeneratorConfig:
     max_makers: int = 3  # maker orders per match (the taker fill comes on top)
     markets: int = 12
     seed: int = 7
-    v2_from_block: int = 100  # the CLOB V2 cutover: first block traded on the V2 venues
+    # each layout's first devnet block (its cutover): venue_plan.plan_layouts
+    layout_blocks: dict[str, int] = field(default_factory=plan_layouts)
 
     def venues(self) -> tuple[Venue, ...]:
-        """The registry as this devnet trades it: V1 from genesis (left open, as on mainnet),
-        V2 from the cutover."""
-        cut = self.v2_from_block
-        return with_blocks(
-            {"ctf_v1": (0, None), "negrisk_v1": (0, None), "ctf_v2": (cut, None)}
-            | {"negrisk_v2": (cut, None), "v3": (cut, None)}
-        )
+        """The registry as this devnet trades it (venue_plan.devnet_venues)."""
+        return devnet_venues(self.layout_blocks)
 
     def update(self, changes: dict) -> None:
-        if "v2_from_block" in changes:
+        if "layout_blocks" in changes:
             raise ValueError(
-                "v2_from_block is fixed when the devnet starts (--v2-from-block): the venue "
+                "layout_blocks is fixed when the devnet starts (--layout-blocks): the venue "
                 "blocks it implies are published in its env file"
             )
         apply_changes(self, changes, "generator")
@@ -66,30 +63,6 @@ class GeneratorConfig:
 
 def wallet(i: int) -> str:
     return "0x" + keccak(text=f"polygon-pipeline devnet wallet {i}")[12:].hex()
-
-
-def _truth_terms(record: FillRecord, venue: Venue) -> dict:
-    """What the exchange was asked to emit, in the normalized fill's terms."""
-    buy = record.side == "BUY"
-    v2 = venue.layout is V2
-    maker_asset, taker_asset = record.asset_ids
-    return {
-        "order_hash": "0x" + record.order_hash.hex(),
-        "maker": record.maker,
-        "taker": record.taker,
-        "side": record.side,
-        "token_id": record.token_id,
-        "maker_asset_id": maker_asset,
-        "taker_asset_id": taker_asset,
-        "maker_amount": record.maker_amount,
-        "taker_amount": record.taker_amount,
-        "fee": record.fee,
-        "fee_asset": "token" if buy and not v2 else "collateral",
-        "collateral_amount": record.maker_amount if buy else record.taker_amount,
-        "token_amount": record.taker_amount if buy else record.maker_amount,
-        "builder": "0x" + record.builder.hex() if v2 else None,
-        "metadata": "0x" + record.metadata.hex() if v2 else None,
-    }
 
 
 def _token(market: int, outcome: int) -> int:
@@ -149,12 +122,8 @@ class TradeGenerator:
         )
 
     def _venue(self, block: int) -> Venue:
-        """Where a trade in `block` settles: ctf (60 %), negrisk, or after the cutover also
-        ExchangeV3 (10 %), on the venue of the generation live then."""
-        v2 = block >= self.config.v2_from_block
-        layout, draw = (V2 if v2 else V1), self.rng.random()
-        family = "ctf" if draw < 0.6 else "negrisk" if draw < 0.9 or not v2 else "v3"
-        return next(v for v in self.config.venues() if v.exchange == family and v.layout is layout)
+        """Where a trade in `block` settles (venue_plan.settling_venue)."""
+        return settling_venue(self.config.venues(), block, self.rng.random())
 
     async def close(self) -> None:
         if self._http:
@@ -175,8 +144,8 @@ class TradeGenerator:
         return self.rng.choice(choices)
 
     def _match(self, venue: Venue, operator: str) -> list[FillRecord]:
-        """One matched trade: a fill per maker order, then the taker order's own fill; or (V1
-        only) a single order filled directly by the operator."""
+        """One matched trade: a fill per maker order, then the taker order's own fill; or
+        (where the layout has fillOrder) a single order filled directly by the operator."""
         cfg, rng = self.config, self.rng
         token = _token(rng.randrange(cfg.markets), rng.randrange(2))
         cents = rng.randint(1, 99)
@@ -185,7 +154,7 @@ class TradeGenerator:
         taker_side = "BUY" if rng.random() < 0.5 else "SELL"
         maker_side = "SELL" if taker_side == "BUY" else "BUY"
         makers: list[str] = []
-        no_makers = venue.layout is V1 and rng.random() < 0.25
+        no_makers = devnet_layout(venue.layout).operator_fills and rng.random() < 0.25
         n_makers = 0 if no_makers else rng.randint(1, cfg.max_makers)
         for i in range(n_makers):
             makers.append(self._participant(leader_role == "maker" and i == 0, {taker, *makers}))
@@ -305,7 +274,7 @@ class TradeGenerator:
                     "block_timestamp": int(block["timestamp"], 16),
                     "tx_hash": receipt["transactionHash"],
                     "log_index": int(log["logIndex"], 16),
-                    **_truth_terms(record, venue),
+                    **truth_terms(record, venue.layout),
                     "mined_at": mined_at,
                 }
             )

@@ -67,7 +67,7 @@ def _write_state(
         "POLYGON_DEVNET_CONTROL_URL": f"http://127.0.0.1:{port}",
         "POLYGON_DATA_API_URL": f"http://127.0.0.1:{port}/data-api",
         "POLYGON_DEVNET_ANVIL_URL": anvil.http_url,
-        # The devnet's own cutover: the pipeline must query its venues at these blocks.
+        # The devnet's own cutovers: the pipeline must query its venues at these blocks.
         "POLYGON_VENUE_BLOCKS": format_venue_blocks(generator.config.venues()),
         "POLYGON_RPC_ARRIVAL_ALLOWANCE_MS": str(LOOPBACK_ARRIVAL_ALLOWANCE_MS),
     }
@@ -77,6 +77,10 @@ def _write_state(
     (state_dir / "leaders.txt").write_text("".join(f"{a}\n" for a in generator.leaders))
     pid_file(state_dir).write_text(str(os.getpid()))
     return values
+
+
+def _plan_text(layout_blocks: dict[str, int]) -> str:
+    return ", ".join(f"{layout}={block}" for layout, block in layout_blocks.items())
 
 
 async def serve(options: DevnetOptions, announce=print) -> None:
@@ -104,7 +108,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
         values = _write_state(state_dir, port, anvil, generator)
         control.info.update(
             control_url=values["POLYGON_DEVNET_CONTROL_URL"],
-            v2_from_block=options.generator.v2_from_block,
+            layout_blocks=options.generator.layout_blocks,
         )
         await control.start_clock(options.block_time)
         stop = asyncio.Event()
@@ -114,8 +118,8 @@ async def serve(options: DevnetOptions, announce=print) -> None:
         announce(
             f"devnet up: chain 137 (anvil {anvil.http_url}), provider emulator on "
             f"127.0.0.1:{port}, block time {options.block_time or 'manual'}s, "
-            f"{len(generator.leaders)} leaders of {len(generator.wallets)} wallets, CLOB V2 "
-            f"from block {options.generator.v2_from_block}; "
+            f"{len(generator.leaders)} leaders of {len(generator.wallets)} wallets, layouts "
+            f"from blocks {_plan_text(options.generator.layout_blocks)}; "
             f"URLs in {env_file(state_dir)}; stop with Ctrl-C or `polygon-pipeline devnet stop`"
         )
         await stop.wait()
