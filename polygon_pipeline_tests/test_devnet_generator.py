@@ -41,17 +41,24 @@ def test_trades_cover_both_exchanges_both_roles_and_multi_fill_matches(devnet, l
 
 
 def test_every_registry_venue_trades_in_its_generation(devnet):
-    """Each block trades only on venues of the layout live then (the latest layout start at
-    or before it), and every venue of the registry trades in its layout's generation; V2 is
-    matchOrders only (no operator fillOrder: the taker fill's taker is the exchange), fees in
-    collateral, builder words set."""
+    """A venue trades from its layout's start until a newer venue of its family starts
+    (each family on its newest venue), with its layout's event, and every venue of the
+    registry trades; V2 is matchOrders only (no operator fillOrder: the taker fill's taker is
+    the exchange), fees in collateral, builder words set."""
     starts = devnet.info()["layout_blocks"]
     assert set(starts) == {v.layout.name for v in MAINNET_VENUES}
     spans = generation_spans(devnet)
     truth = devnet.truth(1, max(end for _, end in spans.values()))
     for row in truth:
-        live = max((s, layout) for layout, s in starts.items() if s <= row["block_number"])[1]
-        assert row["layout"] == VENUES[row["venue"]].layout.name == live, row["block_number"]
+        venue, block = VENUES[row["venue"]], row["block_number"]
+        begun = starts[venue.layout.name]
+        newer = [
+            v.name
+            for v in MAINNET_VENUES
+            if v.exchange == venue.exchange and begun < starts[v.layout.name] <= block
+        ]
+        assert begun <= block and not newer, (venue.name, block, newer)
+        assert row["layout"] == venue.layout.name
     assert {r["venue"] for r in truth} == set(VENUES)
     v2 = [r for r in truth if r["layout"] == "v2"]
     assert {r["fee_asset"] for r in v2} == {"collateral"}

@@ -37,7 +37,7 @@ def assemble(layout: Layout) -> bytes:
             0x57,  # 08 JUMPI
             0x00,  # 09 STOP
             0x5B,  # 0a JUMPDEST (body)
-            0x60, data,  # PUSH1 data          ; size
+            0x61, data >> 8, data & 0xFF,  # PUSH2 data  ; size (any layout's)
             0x81, 0x60, _HEAD, 0x01,  # DUP2 PUSH1 96 ADD     ; i + 96
             0x60, 0x00,  # PUSH1 0               ; memory offset
             0x37,  # CALLDATACOPY
@@ -45,13 +45,13 @@ def assemble(layout: Layout) -> bytes:
             0x81, 0x60, 0x20, 0x01, 0x35,  # DUP2 PUSH1 32 ADD CALLDATALOAD  ; maker topic
             0x82, 0x35,  # DUP3 CALLDATALOAD               ; orderHash
             0x7F, *topic0,  # PUSH32 topic0
-            0x60, data, 0x60, 0x00,  # PUSH1 data PUSH1 0
+            0x61, data >> 8, data & 0xFF, 0x60, 0x00,  # PUSH2 data PUSH1 0
             0xA4,  # LOG4
             0x61, step >> 8, step & 0xFF, 0x01,  # PUSH2 step ADD       ; i += step
             0x60, loop, 0x56,  # PUSH1 loop JUMP
         ]
     )  # fmt: skip
-    assert code[loop] == 0x5B and code[body] == 0x5B and data < 256
+    assert code[loop] == 0x5B and code[body] == 0x5B
     return code
 
 
