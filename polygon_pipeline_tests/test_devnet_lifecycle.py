@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from polygon_pipeline.devnet.handle import start_devnet
+from polygon_pipeline_tests.helpers.cli import run_cli
 
 
 def _children(pid: int) -> list[int]:
@@ -71,3 +72,12 @@ def test_anvil_dies_with_a_killed_devnet(tmp_path):
     handle.proc.send_signal(signal.SIGKILL)
     handle.proc.wait(timeout=10)
     assert anvil_pids and all(_wait_gone(pid) for pid in anvil_pids)
+
+
+def test_a_bad_layout_plan_is_refused_before_anything_starts(tmp_path):
+    result = run_cli(
+        "devnet", "up", "--state-dir", str(tmp_path / "dn"), "--layout-blocks", "v9=50", env={}
+    )
+    assert result.returncode == 2
+    assert "--layout-blocks: unknown layout 'v9' (layouts: v1, v2" in result.stderr
+    assert not (tmp_path / "dn").exists()  # no anvil, no state
