@@ -15,7 +15,7 @@ from polygon_pipeline.chain.exchanges import VENUES
 from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
 from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline_tests.helpers.devnet_plan import generation_spans
-from polygon_pipeline_tests.helpers.rpc import get_logs, logs_filter
+from polygon_pipeline_tests.helpers.rpc import get_logs, logs_filter, order_filled_log
 
 # The normalized field each ABI input is (V1 names the assets; V2 the side and the token):
 # a layout's inputs of these names are checked, whichever layout it is.
@@ -86,26 +86,8 @@ def test_decoder_matches_web3_and_the_ground_truth_in_every_layout_and_venue(dev
     assert venues_seen == set(VENUES)
 
 
-def _log(venue: str, words: list[int], topic0: str) -> dict:
-    return {
-        "address": VENUES[venue].address,
-        "blockNumber": "0x10",
-        "blockHash": "0x" + "aa" * 32,
-        "transactionHash": "0x" + "bb" * 32,
-        "logIndex": "0x2",
-        "removed": False,
-        "topics": [
-            topic0,
-            "0x" + "cc" * 32,
-            "0x" + "00" * 12 + "11" * 20,
-            "0x" + "00" * 12 + "22" * 20,
-        ],
-        "data": "0x" + "".join(f"{v:064x}" for v in words),
-    }
-
-
-V1_BUY = _log("ctf_v1", [0, 2**256 - 1, 5_000_000, 10_000_000, 3], V1.topic0)
-V2_SELL = _log("negrisk_v2", [1, 2**256 - 1, 10_000_000, 5_000_000, 3, 0xB1, 0xE7], V2.topic0)
+V1_BUY = order_filled_log("ctf_v1", [0, 2**256 - 1, 5_000_000, 10_000_000, 3])
+V2_SELL = order_filled_log("negrisk_v2", [1, 2**256 - 1, 10_000_000, 5_000_000, 3, 0xB1, 0xE7])
 COMMON = {
     "chain_id": 137,
     "block_number": 16,
@@ -205,5 +187,5 @@ def test_trade_view_is_the_same_in_both_layouts():
     )
     thirds = replace(decode_fill(V1_BUY), maker_amount=1_000_000, taker_amount=3_000_000)
     assert str(trade_of(_row(thirds)).price) == "0." + "3" * 40  # 40 significant digits
-    tokens_for_tokens = decode_fill(_log("ctf_v1", [7, 9, 1, 1, 0], V1.topic0))
+    tokens_for_tokens = decode_fill(order_filled_log("ctf_v1", [7, 9, 1, 1, 0]))
     assert tokens_for_tokens.side is None and trade_of(_row(tokens_for_tokens)) is None

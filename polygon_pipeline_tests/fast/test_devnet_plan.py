@@ -17,6 +17,7 @@ from polygon_pipeline.devnet.venue_plan import (
     settling_venue,
     trading_venues,
 )
+from polygon_pipeline_tests.helpers.rpc import order_filled_log
 
 REGISTRY_LAYOUTS = {v.layout.name for v in MAINNET_VENUES} | set(LAYOUTS)
 
@@ -29,27 +30,6 @@ def test_every_registry_layout_has_a_devnet_entry_of_its_size():
         assert len(entry.words(record)) == entry.layout.data_words, name
 
 
-def _log(record: FillRecord, venue: str) -> dict:
-    """The log the exchange code emits for `record`: LOG4(words, topic0, orderHash, maker,
-    taker), as devnet/exchange_code.py assembles it."""
-    layout = VENUES[venue].layout
-    words = DEVNET_LAYOUTS[layout.name].words(record)
-    return {
-        "address": VENUES[venue].address,
-        "blockNumber": "0x1",
-        "blockHash": "0x" + "aa" * 32,
-        "transactionHash": "0x" + "bb" * 32,
-        "logIndex": "0x0",
-        "topics": [
-            layout.topic0,
-            "0x" + record.order_hash.hex(),
-            "0x" + record.maker[2:].rjust(64, "0"),
-            "0x" + record.taker[2:].rjust(64, "0"),
-        ],
-        "data": "0x" + "".join(f"{w:064x}" for w in words),
-    }
-
-
 @pytest.mark.parametrize("venue", sorted(VENUES))
 @pytest.mark.parametrize("side", ["BUY", "SELL"])
 def test_every_venue_s_events_decode_to_the_devnet_truth(venue, side):
@@ -58,7 +38,11 @@ def test_every_venue_s_events_decode_to_the_devnet_truth(venue, side):
         maker_amount=3_000_000, taker_amount=5_000_000, fee=30_000,
         builder=b"\xb1" * 32, metadata=b"\xe7" * 32,
     )  # fmt: skip
-    fill = decode_fill(_log(record, venue))
+    words = DEVNET_LAYOUTS[VENUES[venue].layout.name].words(record)
+    # the log the exchange code emits: LOG4(words, topic0, orderHash, maker, taker)
+    fill = decode_fill(
+        order_filled_log(venue, words, "0x" + record.order_hash.hex(), record.maker, record.taker)
+    )
     truth = truth_terms(record, VENUES[venue].layout)
     for field, expected in truth.items():
         assert getattr(fill, field) == expected, field

@@ -5,7 +5,7 @@ from __future__ import annotations
 import requests
 
 from polygon_pipeline.chain.events import LAYOUTS
-from polygon_pipeline.chain.exchanges import MAINNET_VENUES
+from polygon_pipeline.chain.exchanges import MAINNET_VENUES, VENUES
 
 
 def call(url: str, method: str, params: list | None = None) -> requests.Response:
@@ -26,3 +26,29 @@ def logs_filter(from_block: int, to_block: int) -> dict:
 
 def get_logs(url: str, from_block: int, to_block: int) -> list[dict]:
     return call(url, "eth_getLogs", [logs_filter(from_block, to_block)]).json()["result"]
+
+
+def order_filled_log(
+    venue: str,
+    words: list[int],
+    order_hash: str = "0x" + "cc" * 32,
+    maker: str = "0x" + "11" * 20,
+    taker: str = "0x" + "22" * 20,
+) -> dict:
+    """A raw `OrderFilled` log of `venue`'s layout with these data words, as a node returns
+    it (block 16, log index 2)."""
+    return {
+        "address": VENUES[venue].address,
+        "blockNumber": "0x10",
+        "blockHash": "0x" + "aa" * 32,
+        "transactionHash": "0x" + "bb" * 32,
+        "logIndex": "0x2",
+        "removed": False,
+        "topics": [
+            VENUES[venue].layout.topic0,
+            order_hash,
+            "0x" + maker[2:].rjust(64, "0"),
+            "0x" + taker[2:].rjust(64, "0"),
+        ],
+        "data": "0x" + "".join(f"{w:064x}" for w in words),
+    }
