@@ -26,10 +26,10 @@ FAMILY_SHARES = {"ctf": 0.6, "negrisk": 0.3, "v3": 0.1}
 DEFAULT_SHARE = 0.1
 
 
-def layout_order(venues: Sequence[Venue] = MAINNET_VENUES) -> list[str]:
+def layout_order() -> list[str]:
     """The registry's layouts, in the order its venues first used them (mainnet blocks)."""
     first: dict[str, int] = {}
-    for v in venues:
+    for v in MAINNET_VENUES:
         first[v.layout.name] = min(first.get(v.layout.name, v.first_block), v.first_block)
     return sorted(first, key=first.__getitem__)
 
@@ -82,10 +82,9 @@ def trading_venues(venues: Sequence[Venue], block: int) -> list[Venue]:
 
 
 def settling_venue(venues: Sequence[Venue], block: int, draw: float) -> Venue:
-    """Where a trade in `block` settles, for a uniform `draw` in [0, 1)."""
+    """Where a trade in `block` settles, for a uniform `draw` in [0, 1). Some family always
+    trades: the first layout's venues start at block 0 (plan_layouts)."""
     trading = trading_venues(venues, block)
-    if not trading:
-        raise ValueError(f"no venue trades in devnet block {block}")
     shares = {family: FAMILY_SHARES.get(family, DEFAULT_SHARE) for family in EXCHANGES}
     point = draw * sum(shares.values())
     bounds = itertools.accumulate(shares[v.exchange] for v in trading)
