@@ -199,7 +199,7 @@ def test_comparator_reports_the_known_delay_and_omissions(devnet, api_env, leade
 def test_comparison_asset_calls_no_provider(devnet, api_env, db_url, leaders, tmp_path):
     from dagster import DagsterInstance, materialize
 
-    from polygon_pipeline.defs.api_mode import source_comparison
+    from polygon_pipeline.defs.api_mode.assets import source_comparison
     from polygon_pipeline.defs.resources import PipelineResource
 
     devnet.data_api(delay_s=0.0, omit_share=0.0, max_rps=1000)
@@ -211,7 +211,7 @@ def test_comparison_asset_calls_no_provider(devnet, api_env, db_url, leaders, tm
     result = materialize(
         [source_comparison],
         instance=DagsterInstance.ephemeral(tempdir=str(tmp_path)),
-        resources={"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)},
+        resources={"pipeline": PipelineResource(load_settings())},
     )
     assert result.success
     metadata = result.asset_materializations_for_node("source_comparison")[0].metadata

@@ -10,14 +10,16 @@ import signal
 import pytest
 from dagster import DagsterInstance, materialize
 
-from polygon_pipeline.defs.assets import daily_summaries, leader_fills
-from polygon_pipeline.defs.partitions import register_windows, window_key
+from polygon_pipeline.defs.fills.assets import leader_fills
+from polygon_pipeline.defs.fills.partitions import register_windows, window_key
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import start_devnet
+from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.daily_summaries import daily_summaries
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.sync import environment
 from polygon_pipeline_tests.helpers.sync import leader_fills as truth_fills
@@ -149,7 +151,7 @@ def test_a_dagster_partition_across_the_cutover(devnet, db_url, leaders, monkeyp
         [leader_fills],
         instance=instance,
         partition_key=key,
-        resources={"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)},
+        resources={"pipeline": PipelineResource(load_settings())},
     )
     assert result.success
     # Two 10-block chunks, a maker and a taker query each, every venue in each query.

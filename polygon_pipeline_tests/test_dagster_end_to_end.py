@@ -12,7 +12,7 @@ import signal
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
-from polygon_pipeline.defs.partitions import window_key
+from polygon_pipeline.defs.fills.partitions import window_key
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills

@@ -27,29 +27,21 @@ from dagster._core.test_utils import freeze_time
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs import defs
-from polygon_pipeline.defs.api_mode import source_comparison
-from polygon_pipeline.defs.assets import (
-    BLOCK_SECONDS_MAX,
-    DEFINITION_SETTINGS,
-    RPC_POOL,
-    daily_summaries,
-    freshness_policy,
-    leader_daily_summaries,
-    leader_fills,
-)
-from polygon_pipeline.defs.automation import (
-    block_windows_sensor,
-    reconcile_recent_schedule,
-    watcher_health_sensor,
-)
-from polygon_pipeline.defs.checks import live_feed_matches_reconciliation, no_coverage_gaps
-from polygon_pipeline.defs.jobs import RECENT_POOL, RPC_TAG, reconcile_recent_job
-from polygon_pipeline.defs.partitions import (
+from polygon_pipeline.defs.api_mode.assets import source_comparison
+from polygon_pipeline.defs.fills.assets import BLOCK_SECONDS_MAX, freshness_policy, leader_fills
+from polygon_pipeline.defs.fills.automation import block_windows_sensor, reconcile_recent_schedule
+from polygon_pipeline.defs.fills.checks import live_feed_matches_reconciliation, no_coverage_gaps
+from polygon_pipeline.defs.fills.jobs import reconcile_recent_job
+from polygon_pipeline.defs.fills.partitions import (
     ReorderRefused,
     register_windows,
     window_key,
     window_partitions,
 )
+from polygon_pipeline.defs.live.watcher_health import watcher_health_sensor
+from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
+from polygon_pipeline.defs.policies import RECENT_POOL, RPC_POOL, RPC_TAG
+from polygon_pipeline.defs.reports.daily_summaries import leader_daily_summaries
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.settings import load_settings
@@ -58,6 +50,7 @@ from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.daily_summaries import daily_summaries
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
 from polygon_pipeline_tests.helpers.sync import environment, one_store
 from polygon_pipeline_tests.helpers.sync import leader_fills as truth_fills
@@ -71,7 +64,7 @@ CHECKS = (no_coverage_gaps, live_feed_matches_reconciliation)
 
 @pytest.fixture
 def dagster_env(devnet, db_url, leaders, monkeypatch, tmp_path):
-    """Environment, leaders loaded, a temporary Dagster instance and the resource."""
+    """Environment, leaders loaded, a temporary Dagster instance."""
     for key, value in environment(devnet, db_url).items():
         if key.startswith("POLYGON_"):
             monkeypatch.setenv(key, value)
@@ -80,12 +73,14 @@ def dagster_env(devnet, db_url, leaders, monkeypatch, tmp_path):
     with engine.begin() as conn:
         add_leaders(conn, leaders)
     instance = DagsterInstance.local_temp(tempdir=str(tmp_path))  # schedules need its ref
-    yield {
-        "engine": engine,
-        "instance": instance,
-        "resources": {"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)},
-    }
+    yield {"engine": engine, "instance": instance}
     engine.dispose()
+
+
+def _resources() -> dict:
+    """The resource on the settings of the moment (a test may change one after the fixture),
+    as the definitions hand it the settings they load with."""
+    return {"pipeline": PipelineResource(load_settings())}
 
 
 def _closed_windows(devnet, count: int = 1) -> tuple[int, int]:
@@ -113,7 +108,7 @@ def _materialize(dagster_env, keys: list[str], *assets, extra_tags=None, **kwarg
         [leader_fills, *assets],
         instance=dagster_env["instance"],
         tags={**dict(zip(RANGE_TAGS, (keys[0], keys[-1]), strict=True)), **(extra_tags or {})},
-        resources=dagster_env["resources"],
+        resources=_resources(),
         **kwargs,
     )
 
@@ -221,6 +216,69 @@ def test_a_malformed_key_in_a_run_is_skipped_and_reported(devnet, dagster_env, l
     assert checks["live_feed_matches_reconciliation"].passed
 
 
+def _attempts(result) -> list:
+    """The step's starts and retries: one start and no retry when a failure is final."""
+    kinds = (DagsterEventType.STEP_START, DagsterEventType.STEP_UP_FOR_RETRY)
+    return [e.event_type for e in result.all_events if e.event_type in kinds]
+
+
+@one_store
+def test_a_retry_after_every_window_was_stored_ends_cleanly(devnet, dagster_env, leaders):
+    """A run retried (run_retries) after its windows were all committed has nothing to do:
+    it succeeds, calls no provider and says the earlier attempt stored them."""
+    lo, hi = _closed_windows(devnet, 2)
+    keys = _windows(lo, 2)
+    register_windows(dagster_env["instance"], keys)
+    assert _materialize(dagster_env, keys).success
+    devnet.reset_stats()
+    retry = _materialize(dagster_env, keys, extra_tags={"dagster/retry_number": "1"})
+    assert retry.success and _attempts(retry) == [DagsterEventType.STEP_START]
+    for key, metadata in _by_window(retry).items():
+        assert metadata["reconciled_by"].value.startswith("an earlier attempt"), key
+        assert metadata["fills_written"].value == 0
+        assert metadata["run_eth_getLogs_calls"].value == 0
+        assert metadata["run_block_ranges"].value == "-"
+    assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0
+    assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
+
+
+@one_store
+def test_a_run_of_malformed_keys_only_fails_once_and_says_why(dagster_env):
+    instance = dagster_env["instance"]
+    instance.add_dynamic_partitions(window_partitions.name, ["not-a-window"])  # a UI typo
+    result = materialize(
+        [leader_fills],
+        instance=instance,
+        partition_key="not-a-window",
+        resources=_resources(),
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert "not block window key(s): 'not-a-window'" in message and "nothing reconciled" in message
+    assert _attempts(result) == [DagsterEventType.STEP_START]  # not retried
+
+
+@one_store
+def test_a_rejected_key_fails_the_run_once(devnet, dagster_env):
+    """A provider refusing the key (HTTP 401, JSON-RPC -32000) is not worth retrying: the step
+    fails on its first attempt with the (scrubbed) refusal, not after minutes of retries."""
+    lo, _ = _closed_windows(devnet)
+    keys = _windows(lo, 1)
+    register_windows(dagster_env["instance"], keys)
+    devnet.configure(echo_key=True)
+    devnet.reset_stats()
+    result = _materialize(dagster_env, keys, raise_on_error=False)
+    assert not result.success
+    (failure,) = result.get_step_failure_events()
+    message = failure.step_failure_data.error.message
+    assert "the provider refused" in message and "invalid API key '***'" in message
+    assert devnet.rpc_url.rstrip("/").rsplit("/", 1)[1] not in message
+    assert _attempts(result) == [DagsterEventType.STEP_START]
+    assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0  # refused at the first call
+
+
 @one_store
 def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_env):
     instance = dagster_env["instance"]
@@ -231,7 +289,7 @@ def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_
         [leader_fills, *CHECKS],
         instance=instance,
         partition_key=newer,
-        resources=dagster_env["resources"],
+        resources=_resources(),
     )
     assert result.success
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
@@ -285,7 +343,7 @@ def test_older_windows_are_not_inserted_while_windows_are_being_reconciled(devne
 
 def _sensor(dagster_env, cursor: str | None = None):
     context = build_sensor_context(
-        instance=dagster_env["instance"], cursor=cursor, resources=dagster_env["resources"]
+        instance=dagster_env["instance"], cursor=cursor, resources=_resources()
     )
     return block_windows_sensor(context)
 
@@ -325,7 +383,7 @@ def test_sensor_puts_windows_closed_at_once_in_few_runs(devnet, dagster_env, mon
     first = result.run_requests[0]
     assert first.tags[RPC_TAG] == "windows" and first.run_key == f"{keys[0]}..{keys[1]}"
     run = defs.resolve_job_def("reconcile_windows").execute_in_process(
-        instance=dagster_env["instance"], tags=first.tags
+        instance=dagster_env["instance"], tags=first.tags, resources=_resources()
     )
     assert run.success
     assert sorted(_by_window(run)) == keys[:2]
@@ -363,16 +421,12 @@ def test_schedule_reconciles_from_the_cursor_first_and_once(devnet, dagster_env,
     assert node.pool == RECENT_POOL and leader_fills.op.pool == RPC_POOL != RECENT_POOL
     devnet.mine(blocks=10, fills_per_block=6)
     devnet.mine(blocks=FINALITY)
-    first = reconcile_recent_job.execute_in_process(
-        resources=dagster_env["resources"], instance=instance
-    )
+    first = reconcile_recent_job.execute_in_process(resources=_resources(), instance=instance)
     assert first.success
     start = devnet.head() + 1
     end = devnet.mine(blocks=8, fills_per_block=6)["head"]
     devnet.mine(blocks=FINALITY)
-    second = reconcile_recent_job.execute_in_process(
-        resources=dagster_env["resources"], instance=instance
-    )
+    second = reconcile_recent_job.execute_in_process(resources=_resources(), instance=instance)
     assert second.success
     assert truth_fills(devnet.truth(start, end), set(leaders)) <= _stored(dagster_env["engine"])
     observations = instance.fetch_observations(leader_fills.key, limit=10).records
@@ -398,9 +452,7 @@ def test_the_mini_reconciliation_does_not_chase_older_windows(devnet, dagster_en
     devnet.mine(blocks=10, fills_per_block=6)
     devnet.mine(blocks=FINALITY)
     devnet.reset_stats()
-    result = reconcile_recent_job.execute_in_process(
-        resources=dagster_env["resources"], instance=instance
-    )
+    result = reconcile_recent_job.execute_in_process(resources=_resources(), instance=instance)
     assert result.success
     (observation,) = instance.fetch_observations(leader_fills.key, limit=1).records
     ranges = observation.asset_observation.metadata["block_ranges"].value
@@ -409,7 +461,9 @@ def test_the_mini_reconciliation_does_not_chase_older_windows(devnet, dagster_en
 
 
 def _fill_checks(instance):
-    result = defs.resolve_job_def("fill_checks").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("fill_checks").execute_in_process(
+        instance=instance, resources=_resources()
+    )
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
@@ -432,7 +486,7 @@ def test_coverage_check_fails_on_holes_and_bad_keys(devnet, dagster_env):
 
 @one_store
 def test_watcher_health_is_reported_without_a_run(dagster_env):
-    instance, resources = dagster_env["instance"], dagster_env["resources"]
+    instance, resources = dagster_env["instance"], _resources()
 
     def evaluate():
         result = watcher_health_sensor(build_sensor_context(instance=instance, resources=resources))
@@ -455,7 +509,7 @@ def test_daily_summaries(devnet, dagster_env, leaders):
     result = materialize(
         [leader_daily_summaries],
         instance=dagster_env["instance"],
-        resources=dagster_env["resources"],
+        resources=_resources(),
     )
     assert result.success
     with dagster_env["engine"].connect() as conn:
@@ -602,7 +656,7 @@ def test_dagster_storage_on_postgres(devnet, dagster_env, leaders, tmp_path, mon
             [leader_fills],
             instance=instance,
             partition_key=key,
-            resources=dagster_env["resources"],
+            resources=_resources(),
         )
         assert result.success
         instance.dispose()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, RunsFilter
 
-from polygon_pipeline.defs.partitions import parse_window, window_key
+from polygon_pipeline.defs.fills.partitions import parse_window, window_key
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys

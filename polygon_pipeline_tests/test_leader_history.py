@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
+from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.schema import leader_ranges
@@ -166,7 +167,7 @@ def test_dagster_registers_a_leader_and_its_history_run_fills_it(
     wants a history; the run stores it; the check lists the leader while holes remain."""
     from dagster import DagsterInstance, build_sensor_context, materialize
 
-    from polygon_pipeline.defs.leader_history import (
+    from polygon_pipeline.defs.history.leader_history import (
         leader_histories_complete,
         leader_history,
         leader_partitions,
@@ -183,7 +184,7 @@ def test_dagster_registers_a_leader_and_its_history_run_fills_it(
     monkeypatch.setenv("POLYGON_LEADER_HISTORY_BLOCKS", "20")
     _ok(run_cli("leaders", "add", leaders[1], env={**env, "POLYGON_LEADER_HISTORY_BLOCKS": "20"}))
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
-    resources = {"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)}
+    resources = {"pipeline": PipelineResource(load_settings())}
     tick = leaders_sensor(build_sensor_context(instance=instance, resources=resources))
     (added,) = tick.dynamic_partitions_requests
     assert set(added.partition_keys) == {leaders[0], leaders[1]}
@@ -218,9 +219,8 @@ def test_holes_left_by_a_reconciliation_already_running_get_a_history_run(
     the new leader's coverage; the sensor requests a run for them, and none once closed."""
     from dagster import DagsterInstance, build_sensor_context, materialize
 
-    from polygon_pipeline.defs.leader_history import leader_history, leaders_sensor
+    from polygon_pipeline.defs.history.leader_history import leader_history, leaders_sensor
     from polygon_pipeline.defs.resources import PipelineResource
-    from polygon_pipeline.settings import load_settings
     from polygon_pipeline.store.leaders_repo import add_leaders, want_history
     from polygon_pipeline.sync.context import SyncContext
     from polygon_pipeline.sync.history import backfill_history
@@ -250,7 +250,7 @@ def test_holes_left_by_a_reconciliation_already_running_get_a_history_run(
     engine.dispose()
 
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
-    resources = {"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)}
+    resources = {"pipeline": PipelineResource(load_settings())}
     instance.add_dynamic_partitions("leaders", [leaders[0], newcomer])
     tick = leaders_sensor(build_sensor_context(instance=instance, resources=resources))
     (request,) = tick.run_requests

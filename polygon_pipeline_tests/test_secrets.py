@@ -133,7 +133,7 @@ def test_api_poll_never_shows_an_echoed_key(devnet, db_url):
 def test_a_dagster_run_stores_no_echoed_key(echoing, db_url, tmp_path, monkeypatch):
     from dagster import DagsterEventType, DagsterInstance
 
-    from polygon_pipeline.defs.jobs import reconcile_recent_job
+    from polygon_pipeline.defs.fills.jobs import reconcile_recent_job
     from polygon_pipeline.defs.resources import PipelineResource
 
     for name, value in echoing.pipeline_env(db_url).items():
@@ -145,7 +145,7 @@ def test_a_dagster_run_stores_no_echoed_key(echoing, db_url, tmp_path, monkeypat
     with DagsterInstance.local_temp(tempdir=str(home)) as instance:
         result = reconcile_recent_job.execute_in_process(
             instance=instance,
-            resources={"pipeline": PipelineResource(rpc_url=echoing.rpc_url, db_url=db_url)},
+            resources={"pipeline": PipelineResource(load_settings())},
             raise_on_error=False,
         )
         assert not result.success

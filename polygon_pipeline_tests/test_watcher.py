@@ -15,15 +15,16 @@ from dagster import DagsterInstance, build_asset_check_context
 from sqlalchemy.engine import make_url
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.defs.checks import live_feed_matches_reconciliation
-from polygon_pipeline.defs.live_feed import LIVE_FILLS
+from polygon_pipeline.defs.fills.checks import live_feed_matches_reconciliation
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import free_port
+from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
 from polygon_pipeline.store.heartbeats_repo import last_beat
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.live_feed_report import LIVE_FILLS
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.helpers.sync import environment, leader_fills, one_store
 from polygon_pipeline_tests.helpers.watcher_process import (
@@ -338,7 +339,7 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
     for key, value in environment(devnet, db_url).items():
         if key.startswith("POLYGON_"):
             monkeypatch.setenv(key, value)
-    pipeline = PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)
+    pipeline = PipelineResource(load_settings())
     ctx = pipeline.sync_context()
     reconcile(ctx, ALL, live_start, gap_end)
     ctx.close()
@@ -350,14 +351,19 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
 
 
 @one_store
-def test_heartbeat_check_follows_the_watcher(devnet, start_watcher, db_url, leaders, tmp_path):
+def test_heartbeat_check_follows_the_watcher(
+    devnet, start_watcher, db_url, leaders, tmp_path, monkeypatch
+):
     """The health sensor reports the heartbeat check without a run: passing while the watcher
     runs, failing once it stopped."""
     from dagster import DagsterInstance, build_sensor_context
 
-    from polygon_pipeline.defs.automation import watcher_health_sensor
+    from polygon_pipeline.defs.live.watcher_health import watcher_health_sensor
 
-    resources = {"pipeline": PipelineResource(rpc_url=devnet.rpc_url, db_url=db_url)}
+    for key, value in environment(devnet, db_url).items():
+        if key.startswith("POLYGON_"):
+            monkeypatch.setenv(key, value)
+    resources = {"pipeline": PipelineResource(load_settings())}
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
 
     def evaluation():

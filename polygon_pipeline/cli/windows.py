@@ -38,7 +38,11 @@ def register(from_block: int, to_block: int | None) -> None:
         raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")
     from dagster import DagsterInstance  # Dagster only for this command: a slow import
 
-    from polygon_pipeline.defs.partitions import ReorderRefused, register_windows, windows_between
+    from polygon_pipeline.defs.fills.partitions import (
+        ReorderRefused,
+        register_windows,
+        windows_between,
+    )
 
     keys = windows_between(from_block, to_block, settings.partition_window_blocks)
     with DagsterInstance.get() as instance:

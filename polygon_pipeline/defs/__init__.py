@@ -1,72 +1,42 @@
-"""Dagster definitions (loaded by workspace.yaml): thin wrappers over sync/."""
+"""Dagster definitions (loaded by workspace.yaml as the code location `polygon_pipeline`).
+
+Where code goes, so that a newcomer knows where a new asset belongs:
+- One folder per feature: `fills/` (leader_fills by block window: its asset, checks,
+  partitions, window sensor, schedules and jobs), `history/` (leader_history), `live/` (the
+  watcher's live_fills and its health), `api_mode/` (api_trades, source_comparison),
+  `reports/` (what is derived from stored fills). A new asset goes in its feature's folder,
+  with its checks, jobs and automation beside it; a new feature gets a folder whose
+  `__init__.py` holds its `Definitions`, merged below.
+- Shared by every feature, and taken from nowhere else: `policies.py` (pools, run tags,
+  retry policies, refresh conditions, which failures are not retried), `loaded_settings.py`
+  (the settings, read once when the definitions load) and `resources.py` (the
+  PipelineResource, built below from those settings: a step's, check's or sensor's
+  settings, store and RPC client). A feature depends on another feature's asset by its
+  key, never by importing it.
+- Thin: defs/ imports sync/, the settings and Dagster. The work (reconciling, figures,
+  queries, pandas) is in sync/; no table is queried here. polygon_pipeline_tests/fast/
+  test_defs_layer.py enforces it.
+"""
 
 from __future__ import annotations
 
-from dagster import Definitions, EnvVar, in_process_executor
+from dagster import Definitions, in_process_executor
 
-from polygon_pipeline.defs.api_mode import api_trades, source_comparison
-from polygon_pipeline.defs.assets import leader_daily_summaries, leader_fills
-from polygon_pipeline.defs.automation import (
-    block_windows_sensor,
-    derived_assets_automation,
-    fill_checks_schedule,
-    reconcile_recent_schedule,
-    watcher_health_sensor,
-)
-from polygon_pipeline.defs.checks import (
-    live_feed_matches_reconciliation,
-    no_coverage_gaps,
-    watcher_heartbeat_recent,
-)
-from polygon_pipeline.defs.jobs import (
-    fill_checks_job,
-    reconcile_recent_job,
-    reconcile_windows_job,
-    register_windows_job,
-)
-from polygon_pipeline.defs.leader_history import (
-    leader_histories_complete,
-    leader_history,
-    leader_history_job,
-    leaders_sensor,
-)
-from polygon_pipeline.defs.live_feed import live_fills
+from polygon_pipeline.defs import api_mode, fills, history, live, reports
+from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
 from polygon_pipeline.defs.resources import PipelineResource
 
-defs = Definitions(
-    assets=[
-        live_fills,
-        leader_fills,
-        leader_history,
-        leader_daily_summaries,
-        api_trades,
-        source_comparison,
-    ],
-    asset_checks=[
-        no_coverage_gaps,
-        watcher_heartbeat_recent,
-        live_feed_matches_reconciliation,
-        leader_histories_complete,
-    ],
-    jobs=[
-        reconcile_windows_job,
-        reconcile_recent_job,
-        fill_checks_job,
-        register_windows_job,
-        leader_history_job,
-    ],
-    sensors=[
-        block_windows_sensor,
-        watcher_health_sensor,
-        leaders_sensor,
-        derived_assets_automation,
-    ],
-    schedules=[reconcile_recent_schedule, fill_checks_schedule],
-    # Steps wait on the provider, not the CPU: a process per step would only add start-up
-    # time (UI backfills use this executor too).
-    executor=in_process_executor,
-    resources={
-        # EnvVar: resolved in each run's process, never stored in run config or shown.
-        "pipeline": PipelineResource(rpc_url=EnvVar("POLYGON_RPC_URL")),
-    },
+defs = Definitions.merge(
+    live.definitions,
+    fills.definitions,
+    history.definitions,
+    reports.definitions,
+    api_mode.definitions,
+    Definitions(
+        # Steps wait on the provider, not the CPU: a process per step would only add
+        # start-up time (UI backfills use this executor too).
+        executor=in_process_executor,
+        # Not run config: the settings (secrets included) never reach run storage or the UI.
+        resources={"pipeline": PipelineResource(DEFINITION_SETTINGS)},
+    ),
 )

@@ -6,6 +6,8 @@ process starting on an empty database finds the limiter's tables there."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -43,6 +45,17 @@ def _store_and_limiter(
         arrival_allowance_s=settings.rpc_arrival_allowance_ms / 1000,
     )
     return engine, limiter
+
+
+@contextmanager
+def open_store(settings: Settings) -> Iterator[Engine]:
+    """The migrated store alone, disposed of on exit: for what reads the store and calls no
+    provider (checks, summaries, sensors that only look at the store)."""
+    engine = make_engine(settings.database_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @dataclass

@@ -14,15 +14,15 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.ranges import AdaptiveRange
-from polygon_pipeline.store.coverage_repo import Span, holes
+from polygon_pipeline.store.coverage_repo import Span, format_spans, holes
 from polygon_pipeline.store.cursors_repo import history_end
 from polygon_pipeline.store.fills_repo import upsert_fills
 from polygon_pipeline.store.leader_coverage_repo import covered, leader_set_id, record_leader_range
-from polygon_pipeline.store.leaders_repo import wanted_histories
+from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.reconcile import scan
@@ -41,6 +41,10 @@ class HistoryReport:
     throttles: int = 0
     holes: dict[str, list[Span]] = field(default_factory=dict)  # per leader, before the run
     seconds: float = 0.0
+
+    def holes_of(self, leader: str) -> str:
+        """The blocks `leader` was missing before the run, as people read them."""
+        return format_spans(self.holes.get(leader, []))
 
     def summary(self) -> str:
         return (
@@ -72,6 +76,42 @@ def history_holes(ctx: SyncContext, leaders: Sequence[str] | None = None) -> Hol
         end = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
     with ctx.engine.connect() as conn:
         return holes_until(conn, end, wanted_histories(conn, leaders))
+
+
+def missing_blocks(missing: Holes) -> list[tuple[str, str, str]]:
+    """(leader, exchange, missing blocks as text) for each hole found, in leader order."""
+    return [
+        (leader, exchange, format_spans(spans))
+        for leader, per in sorted(missing.items())
+        for exchange, spans in sorted(per.items())
+    ]
+
+
+@dataclass
+class PendingHistories:
+    leaders: list[str]  # every leader followed
+    pending: dict[str, str]  # leader -> what its history run would fetch, as text
+
+    @classmethod
+    def read(cls, engine: Engine) -> PendingHistories:
+        """The leaders, and those whose wanted history has holes up to the highest cursor
+        (every wanted history while nothing is reconciled yet: its run finds its end
+        itself). No RPC: a sensor may call it every few seconds."""
+        with engine.connect() as conn:
+            leaders = list_leaders(conn)
+            end = history_end(conn)
+            wanted = wanted_histories(conn, leaders)
+            missing = holes_until(conn, end, wanted) if end is not None else None
+        pending = {}
+        for leader in leaders:
+            if leader not in wanted:
+                continue
+            if missing is None:
+                pending[leader] = f"from {wanted[leader]}"
+            elif leader in missing:
+                spans = sorted({span for spans in missing[leader].values() for span in spans})
+                pending[leader] = f"missing {format_spans(spans)}"
+        return cls(leaders, pending)
 
 
 def backfill_history(

@@ -1,5 +1,5 @@
 """The watcher's reports to Dagster: runless materializations of the external `live_fills`
-asset (defined in defs/live_feed.py). Kept apart from the Definitions so that the watch
+asset (defined in defs/live/live_fills.py). Kept apart from the Definitions so that the watch
 command can report without loading them."""
 
 from __future__ import annotations

@@ -20,8 +20,7 @@ from dagster import DagsterInstance, DagsterRunStatus, DynamicPartitionsDefiniti
 # Dagster exports no public name for filtering backfills by status.
 from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
 
-from polygon_pipeline.settings import load_settings
-from polygon_pipeline.store.coverage_repo import Span
+from polygon_pipeline.sync.windows import Span
 
 _DIGITS = 10
 UNFINISHED_RUNS = [
@@ -36,12 +35,6 @@ RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 window_partitions = DynamicPartitionsDefinition(name="block_windows")
-
-
-def window_blocks() -> int:
-    """Blocks per window: POLYGON_PARTITION_WINDOW_BLOCKS. Changing it later leaves windows
-    already registered as they are."""
-    return load_settings().partition_window_blocks
 
 
 def window_key(start: int, size: int) -> str:

@@ -19,35 +19,42 @@ from dagster import (
     sensor,
 )
 
-from polygon_pipeline.defs.assets import RECONCILE_RETRY, RPC_POOL
-from polygon_pipeline.defs.jobs import HISTORY_TAGS
-from polygon_pipeline.defs.live_feed import live_fills
-from polygon_pipeline.defs.resources import PipelineResource
-from polygon_pipeline.store.coverage_repo import format_spans
-from polygon_pipeline.store.cursors_repo import history_end
-from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
-from polygon_pipeline.sync.history import Holes, backfill_history, history_holes, holes_until
+from polygon_pipeline.defs.policies import (
+    GROUP,
+    HISTORY_TAGS,
+    RECONCILE_RETRY,
+    RPC_POOL,
+    refusals_not_retried,
+)
+from polygon_pipeline.defs.resources import Pipeline
+from polygon_pipeline.sync.history import (
+    PendingHistories,
+    backfill_history,
+    history_holes,
+    missing_blocks,
+)
+from polygon_pipeline.sync.live_feed_report import LIVE_FILLS
 
 leader_partitions = DynamicPartitionsDefinition(name="leaders")
 
 
 @asset(
     partitions_def=leader_partitions,
-    deps=[live_fills],
+    deps=[LIVE_FILLS],
     pool=RPC_POOL,
     retry_policy=RECONCILE_RETRY,
-    group_name="polygon",
+    group_name=GROUP,
     kinds={"sql"},
     description="A leader's history: its fills from its wanted first block up to the "
     "exchanges' cursors, queried for this leader only; a rerun fetches only what is missing.",
 )
-def leader_history(context: AssetExecutionContext, pipeline: PipelineResource) -> MaterializeResult:
+def leader_history(context: AssetExecutionContext, pipeline: Pipeline) -> MaterializeResult:
     leader = context.partition_key
-    with pipeline.sync_context() as ctx:
+    with refusals_not_retried(), pipeline.sync_context() as ctx:
         report = backfill_history(ctx, [leader])
     return MaterializeResult(
         metadata={
-            "holes_before": MetadataValue.text(format_spans(report.holes.get(leader, []))),
+            "holes_before": MetadataValue.text(report.holes_of(leader)),
             "blocks": report.blocks_done,
             "fills_found": report.fills_found,
             "fills_written": report.fills_written,
@@ -63,13 +70,12 @@ def leader_history(context: AssetExecutionContext, pipeline: PipelineResource) -
     description="Every leader's wanted history is stored: lists the leaders whose history "
     "still has holes (expected while a new leader's history is being fetched).",
 )
-def leader_histories_complete(pipeline: PipelineResource) -> AssetCheckResult:
+def leader_histories_complete(pipeline: Pipeline) -> AssetCheckResult:
     with pipeline.sync_context(check_chain=False) as ctx:
         missing = history_holes(ctx)
     table = "\n".join(
-        f"| {leader} | {exchange} | {format_spans(spans)} |"
-        for leader, per in sorted(missing.items())
-        for exchange, spans in sorted(per.items())
+        f"| {leader} | {exchange} | {blocks} |"
+        for leader, exchange, blocks in missing_blocks(missing)
     )
     return AssetCheckResult(
         passed=not missing,
@@ -99,29 +105,18 @@ leader_history_job = define_asset_job(
     description="Registers a partition for each leader added, and requests a history run for "
     "each leader whose wanted history has holes (no RPC call).",
 )
-def leaders_sensor(context: SensorEvaluationContext, pipeline: PipelineResource) -> SensorResult:
-    with pipeline.store() as engine, engine.connect() as conn:
-        leaders = list_leaders(conn)
-        end = history_end(conn)
-        wanted = wanted_histories(conn, leaders)
-        missing = holes_until(conn, end, wanted) if end is not None else None
+def leaders_sensor(context: SensorEvaluationContext, pipeline: Pipeline) -> SensorResult:
+    with pipeline.store() as engine:
+        found = PendingHistories.read(engine)
     known = set(context.instance.get_dynamic_partitions(leader_partitions.name))
-    new = [leader for leader in leaders if leader not in known]
+    new = [leader for leader in found.leaders if leader not in known]
     return SensorResult(
+        # One run per set of holes: a leader whose history is complete gets none, and holes
+        # that appear later (blocks a reconciliation started before the leader was added
+        # moved the cursor over) get a run of their own.
         run_requests=[
-            RunRequest(partition_key=leader, run_key=_history_run_key(leader, wanted, missing))
-            for leader in leaders
-            if leader in wanted and (missing is None or leader in missing)
+            RunRequest(partition_key=leader, run_key=f"history {leader} {what}")
+            for leader, what in found.pending.items()
         ],
         dynamic_partitions_requests=[leader_partitions.build_add_request(new)] if new else [],
     )
-
-
-def _history_run_key(leader: str, wanted: dict[str, int], missing: Holes | None) -> str:
-    """One run per set of holes: a leader whose history is complete gets none, and holes
-    that appear later (blocks a reconciliation started before the leader was added moved
-    the cursor over) get a run of their own."""
-    if missing is None:  # nothing reconciled yet: the run finds its end itself
-        return f"history {leader} from {wanted[leader]}"
-    spans = sorted({span for spans in missing[leader].values() for span in spans})
-    return f"history {leader} missing {format_spans(spans)}"

@@ -13,29 +13,22 @@ from dagster import (
     op,
 )
 
-from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.defs.assets import leader_fills, reconcile_metadata
-from polygon_pipeline.defs.checks import live_feed_matches_reconciliation, no_coverage_gaps
-from polygon_pipeline.defs.partitions import (
+from polygon_pipeline.defs.fills.assets import leader_fills, reconcile_metadata
+from polygon_pipeline.defs.fills.checks import live_feed_matches_reconciliation, no_coverage_gaps
+from polygon_pipeline.defs.fills.partitions import (
     newest_window_end,
     register_windows,
-    window_blocks,
     windows_between,
 )
-from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.defs.policies import (
+    RECENT_POOL,
+    RECENT_TAGS,
+    WINDOW_TAGS,
+    refusals_not_retried,
+)
+from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.head import finalized_head
-from polygon_pipeline.sync.reconcile import reconcile
-
-# Runs with these tags are limited by dagster.yaml's tag_concurrency_limits, each kind on its
-# own: window runs launched by the sensor (two at once), leader histories (two at once), the
-# mini-reconciliation (one). Backfill runs are limited by their `dagster/backfill` tag.
-RPC_TAG = "polygon_pipeline/rpc"
-WINDOW_TAGS = {RPC_TAG: "windows"}
-HISTORY_TAGS = {RPC_TAG: "history"}
-# The mini-reconciliation has its own lane and its own pool, so it never waits for a slot a
-# backfill holds; it also goes ahead of any queued run (higher priority first).
-RECENT_TAGS = {RPC_TAG: "recent", "dagster/priority": "10"}
-RECENT_POOL = "polygon_rpc_recent"
+from polygon_pipeline.sync.windows import RunTotals, reconcile_above_windows
 
 reconcile_windows_job = define_asset_job(
     "reconcile_windows",
@@ -54,23 +47,21 @@ fill_checks_job = define_asset_job(
 
 
 @op(pool=RECENT_POOL)
-def reconcile_recent(context: OpExecutionContext, pipeline: PipelineResource) -> None:
+def reconcile_recent(context: OpExecutionContext, pipeline: Pipeline) -> None:
     """Every exchange from the cursor (less the safety overlap) to the finalized head, but
     not below the newest registered block window (windows are their runs' to reconcile, so
     a cursor held back by a backfill of older windows is not chased): catches whatever the
     live watcher missed, a few blocks at a time. Recorded as an observation of
     leader_fills, so the lineage shows it."""
     newest = newest_window_end(context.instance)
-    with pipeline.sync_context() as ctx:
-        overlap = ctx.settings.backfill_safety_overlap
-        floor = None if newest is None else max(0, newest + 1 - overlap)
-        report = reconcile(ctx, list(EXCHANGES), floor=floor)
+    with refusals_not_retried(), pipeline.sync_context() as ctx:
+        report = reconcile_above_windows(ctx, newest)
     context.log.info(report.summary())
     context.log_event(
         AssetObservation(
             asset_key=leader_fills.key,
             description="mini-reconciliation from the cursor",
-            metadata=reconcile_metadata([report]),
+            metadata=reconcile_metadata(RunTotals.of([report])),
         )
     )
 
@@ -93,15 +84,16 @@ class WindowRange(Config):
 
 @op
 def register_block_windows(
-    context: OpExecutionContext, config: WindowRange, pipeline: PipelineResource
+    context: OpExecutionContext, config: WindowRange, pipeline: Pipeline
 ) -> None:
     """Register every whole window in the range, in ascending order, so that a year of
     history is one backfill over a range in the UI."""
     last = config.to_block
     if last is None:
-        with pipeline.sync_context(check_chain=False) as ctx:
+        with refusals_not_retried(), pipeline.sync_context(check_chain=False) as ctx:
             last = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
-    keys = windows_between(config.from_block, last, window_blocks())
+    size = pipeline.settings().partition_window_blocks
+    keys = windows_between(config.from_block, last, size)
     registered = register_windows(context.instance, keys)
     context.log.info(f"{registered.summary()} (of {len(keys)} in {config.from_block}..{last})")
 

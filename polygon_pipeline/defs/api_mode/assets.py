@@ -1,23 +1,23 @@
 """API mode in Dagster: the Data API trades as an asset, and the comparator downstream of
 both sources (it reads only what they stored)."""
 
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import AssetKey, MaterializeResult, MetadataValue, asset
 
-from polygon_pipeline.defs.assets import REFRESH, leader_fills
-from polygon_pipeline.defs.live_feed import live_fills
-from polygon_pipeline.defs.resources import PipelineResource
+from polygon_pipeline.defs.policies import GROUP, REFRESH, refusals_not_retried
+from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.api_poller import poll_once
 from polygon_pipeline.sync.context import ApiContext
+from polygon_pipeline.sync.live_feed_report import LIVE_FILLS
 
 
 @asset(
-    group_name="polygon",
+    group_name=GROUP,
     kinds={"api", "sql"},
     description="Leader trades from the Polymarket Data API (`/trades?user=`), polled "
     "incrementally per leader. Never calls the chain's RPC.",
 )
-def api_trades(pipeline: PipelineResource) -> MaterializeResult:
-    with ApiContext.from_settings(pipeline.settings()) as api:
+def api_trades(pipeline: Pipeline) -> MaterializeResult:
+    with refusals_not_retried(), ApiContext.from_settings(pipeline.settings()) as api:
         report = poll_once(api)
     return MaterializeResult(
         metadata={
@@ -31,14 +31,14 @@ def api_trades(pipeline: PipelineResource) -> MaterializeResult:
 
 
 @asset(
-    deps=[live_fills, leader_fills, api_trades],
+    deps=[LIVE_FILLS, AssetKey("leader_fills"), api_trades],
     automation_condition=REFRESH,
-    group_name="polygon",
+    group_name=GROUP,
     kinds={"pandas", "matplotlib"},
     description="Per leader trade: which source saw it first and whether either missed "
     "it. Reads what the sources stored; makes no RPC and no API calls.",
 )
-def source_comparison(pipeline: PipelineResource) -> MaterializeResult:
+def source_comparison(pipeline: Pipeline) -> MaterializeResult:
     # Imported here (pandas, matplotlib): not on the start-up path of every run's process.
     from polygon_pipeline.sync.compare import compare_sources
 

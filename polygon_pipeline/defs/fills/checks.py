@@ -1,0 +1,95 @@
+"""The fills table's checks: what an operator wants to be sure of before trusting it. The
+figures come from sync/checks.py; here they are scoped to a run's windows and judged."""
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    MetadataValue,
+    asset_check,
+)
+
+from polygon_pipeline.defs.fills.assets import leader_fills
+from polygon_pipeline.defs.fills.partitions import registered_windows, split_keys
+from polygon_pipeline.defs.resources import Pipeline
+from polygon_pipeline.sync.checks import coverage_holes, live_feed_against_reconciliation
+from polygon_pipeline.sync.windows import Span, format_spans, merge
+
+
+def _run_windows(context: AssetCheckExecutionContext) -> tuple[list[Span], list[str]] | None:
+    """The merged blocks of the windows of the run this check runs in (a window run: one
+    window or a range), and the run's malformed keys: the check is then scoped to them, so it
+    costs little and never fails on older windows a backfill has not reached yet. None: the
+    check runs on its own."""
+    if not (context.has_partition_key or context.has_partition_key_range):
+        return None
+    windows, bad_keys = split_keys(context.partition_keys)
+    return merge(windows.values()), bad_keys
+
+
+def _registered_start(context: AssetCheckExecutionContext) -> tuple[int | None, list[str]]:
+    """The first registered window's first block, and any malformed keys (a mistyped key
+    added by hand is reported, never fatal)."""
+    windows, bad_keys = registered_windows(context.instance)
+    return min((lo for lo, _ in windows.values()), default=None), bad_keys
+
+
+@asset_check(
+    asset=leader_fills,
+    description="Reconciled coverage has no hole: in a window run, across its windows; on its "
+    "own, between the first registered window and each exchange's cursor. Malformed window "
+    "keys are reported (and fail it).",
+)
+def no_coverage_gaps(context: AssetCheckExecutionContext, pipeline: Pipeline) -> AssetCheckResult:
+    run = _run_windows(context)
+    first, bad_keys = _registered_start(context) if run is None else (None, run[1])
+    with pipeline.store() as engine:
+        found = coverage_holes(engine, run[0] if run else None, first)
+    return AssetCheckResult(
+        passed=found.blocks_missing == 0 and not bad_keys,
+        severity=AssetCheckSeverity.WARN,  # holes a running backfill of older windows will close
+        metadata={
+            "scope": MetadataValue.text(
+                f"this run's windows, blocks {format_spans(run[0], empty='none')}"
+                if run
+                else "first registered window to each cursor"
+            ),
+            "bad_window_keys": MetadataValue.json(bad_keys),
+            "first_window_start": MetadataValue.int(first or 0),
+            "cursors": MetadataValue.json(found.cursors),
+            "gaps": MetadataValue.json(
+                {e: [list(g) for g in holes] for e, holes in found.gaps.items()}
+            ),
+            "blocks_missing": found.blocks_missing,
+        },
+    )
+
+
+@asset_check(
+    asset=leader_fills,
+    description="For blocks reconciliation has closed (up to "
+    "each exchange's cursor, since the live feed's first sighting; in a window run, within "
+    "its windows): fills the live watcher missed, and fills it stored that reconciliation "
+    "did not keep.",
+)
+def live_feed_matches_reconciliation(
+    context: AssetCheckExecutionContext, pipeline: Pipeline
+) -> AssetCheckResult:
+    run = _run_windows(context)
+    figures = {}
+    if run is None or run[0]:  # a run of malformed keys only has nothing of its own
+        within = (run[0][0][0], run[0][-1][1]) if run else None
+        with pipeline.store() as engine:
+            figures = live_feed_against_reconciliation(engine, within)
+    if not figures:
+        return AssetCheckResult(
+            passed=True,
+            metadata={"note": "nothing to compare yet: no live sightings below a cursor"},
+        )
+    misses = sum(f["misses"] for f in figures.values())
+    extras = sum(f["extras"] for f in figures.values())
+    return AssetCheckResult(
+        passed=misses == 0 and extras == 0,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"misses": misses, "extras": extras, "by_exchange": MetadataValue.json(figures)},
+    )

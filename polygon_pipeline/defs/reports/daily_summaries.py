@@ -1,0 +1,48 @@
+"""Derived from the stored fills: the per leader, per day summaries (sync/daily_summaries.py),
+and the sensor that keeps derived assets fresh on their automation conditions."""
+
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultSensorStatus,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from polygon_pipeline.defs.policies import GROUP, REFRESH
+from polygon_pipeline.defs.resources import Pipeline
+from polygon_pipeline.sync.daily_summaries import leader_daily_summaries as summarise
+
+
+@asset(
+    deps=[AssetKey("leader_fills"), AssetKey("leader_history")],
+    automation_condition=REFRESH,
+    group_name=GROUP,
+    kinds={"pandas", "sql"},
+    description="Per leader and UTC day: trades (fills where the leader is maker, each "
+    "order once, V1 and V2 alike), buys, sells, tokens, collateral traded and the average "
+    "price paid.",
+)
+def leader_daily_summaries(pipeline: Pipeline) -> MaterializeResult:
+    with pipeline.store() as engine:
+        table = summarise(engine)
+    return MaterializeResult(
+        metadata={
+            "leaders": len(table["leader"].unique()) if len(table) else 0,
+            "rows": len(table),
+            "preview": MetadataValue.md(
+                table.head(20).to_markdown(index=False) if len(table) else "no trades yet"
+            ),
+        }
+    )
+
+
+derived_assets_automation = AutomationConditionSensorDefinition(
+    "derived_assets_automation",
+    target=AssetSelection.assets(leader_daily_summaries, AssetKey("source_comparison")),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Keeps the daily summaries and the source comparison fresh (their "
+    "automation conditions: every 15 minutes).",
+)
