@@ -19,14 +19,10 @@ $(ANVIL): package.json package-lock.json
 	npm install --no-audit --no-fund --ignore-scripts --no-save
 	test -x node_modules/@foundry-rs/anvil-*/bin/anvil
 
-DAGSTER_HOME_DIR := $(CURDIR)/.dagster_home
-
-$(DAGSTER_HOME_DIR)/dagster.yaml: dagster.yaml
-	mkdir -p $(DAGSTER_HOME_DIR)
-	cp dagster.yaml $@
-
-demo: install $(DAGSTER_HOME_DIR)/dagster.yaml
-	DAGSTER_HOME=$(DAGSTER_HOME_DIR) exec $(BIN)/polygon-pipeline demo $(DEMO_ARGS)
+# The demo keeps everything under .devnet/ (its store, its Dagster instance): never the
+# default store (.data/) or a DAGSTER_HOME that a real deployment uses.
+demo: install
+	exec $(BIN)/polygon-pipeline demo $(DEMO_ARGS)
 
 test: install
 	$(BIN)/python -m pytest
@@ -41,4 +37,4 @@ devnet-stop:
 	$(BIN)/polygon-pipeline devnet stop
 
 clean:
-	rm -rf $(VENV) node_modules .devnet .data .dagster_home .pytest_cache
+	rm -rf $(VENV) node_modules .devnet .pytest_cache  # never .data/: a real store may live there

@@ -5,6 +5,7 @@ Data API poller); nothing is orphaned."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -12,13 +13,25 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.devnet.anvil import free_port
+from polygon_pipeline.devnet.runner import store_file
+from polygon_pipeline.settings import DEFAULT_DB_PATH
+from polygon_pipeline.store import chain_identity_repo
+from polygon_pipeline.store.chain_identity_repo import ChainIdentity
+from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.fills_repo import fetch_fills
+from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline_tests.helpers.dagster_dev import ROOT
 from polygon_pipeline_tests.helpers.watcher_process import wait_for
 from polygon_pipeline_tests.test_devnet_lifecycle import _alive, _wait_gone
 
 READY = "Press Ctrl-C to stop."
+MAINNET_LEADER = "0x" + "a1" * 20
+# A mainnet-like chain identity: any genesis hash other than the devnet's.
+POLYGON_GENESIS = "0xa9c28ce2141b56c474f1dc504bee9b01eb1bd7d1a507580d5519d4437a97de1b"
 
 
 def _descendants(pid: int) -> set[int]:
@@ -53,16 +66,48 @@ def _states(make_pid: int, output: list[str]) -> str:
     return "\n".join(lines + ["output:", *output[-15:]])
 
 
+def _user_store(path: Path) -> str:
+    """A store as a user's mainnet deployment left it: leaders, a fill, Polygon's identity."""
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        add_leaders(conn, [MAINNET_LEADER])
+        chain_identity_repo.record(conn, ChainIdentity(POLYGON_CHAIN_ID, POLYGON_GENESIS))
+    engine.dispose()
+    return url
+
+
+def _digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+def _demo_fills(state_dir: Path) -> int:
+    engine = make_engine(f"sqlite:///{store_file(state_dir)}", create_schema=False)
+    try:
+        with engine.connect() as conn:
+            return len(fetch_fills(conn))
+    except OperationalError:  # not created yet
+        return 0
+    finally:
+        engine.dispose()
+
+
 def test_killing_make_demo_stops_everything_it_started(tmp_path):
+    """Also: the demo writes its own store, never the user's (the environment's or the
+    default one), byte for byte."""
+    user_store = tmp_path / "mainnet.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYGON_", "DAGSTER_"))}
     env.update(
-        POLYGON_PIPELINE_DB_URL=f"sqlite:///{tmp_path / 'demo.db'}",
+        POLYGON_PIPELINE_DB_URL=_user_store(user_store),
+        DAGSTER_HOME=str(tmp_path / "users_dagster_home"),
         POLYGON_WATCH_HEALTH_PORT="0",
         PYTHONUNBUFFERED="1",
     )
-    args = f"--state-dir {tmp_path / 'devnet'} --port 0 --dagster-port {free_port()}"
+    before = {path: _digest(path) for path in (user_store, ROOT / DEFAULT_DB_PATH)}
+    state_dir = tmp_path / "devnet"
+    args = f"--state-dir {state_dir} --port 0 --dagster-port {free_port()}"
     make = subprocess.Popen(
-        ["make", "-s", "demo", f"DAGSTER_HOME_DIR={tmp_path / 'home'}", f"DEMO_ARGS={args}"],
+        ["make", "-s", "demo", f"DEMO_ARGS={args}"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -77,6 +122,7 @@ def test_killing_make_demo_stops_everything_it_started(tmp_path):
     try:
         wait_for(lambda: any(READY in line for line in output), 240, "the demo up", every=1)
         wait_for(lambda: len(_descendants(make.pid)) >= 6, 120, "the demo's processes", every=1)
+        wait_for(lambda: _demo_fills(state_dir) > 0, 120, "fills in the demo's store", every=1)
         started = _descendants(make.pid)
         make.send_signal(signal.SIGTERM)  # `kill <make's pid>`: make alone gets the signal
         try:
@@ -86,6 +132,8 @@ def test_killing_make_demo_stops_everything_it_started(tmp_path):
         assert all(_wait_gone(pid, timeout=60) for pid in started), [
             pid for pid in started if _alive(pid)
         ]
+        assert {path: _digest(path) for path in before} == before
+        assert not (tmp_path / "users_dagster_home").exists()
     finally:
         for pid in started | _descendants(make.pid) | {make.pid}:
             if _alive(pid):

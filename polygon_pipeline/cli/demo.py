@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -58,8 +59,9 @@ def _run(
 ) -> None:
     """Load the sample leaders, start the watcher, Dagster and the poller (each added to
     `running` as it starts), say where everything is, and wait for the devnet to end."""
-    os.environ.update(devnet.env)
+    os.environ.update(devnet.env)  # the devnet's own store: never the user's default one
     settings = load_settings()
+    home = _fresh_dagster_home(state_dir)
     with make_engine(settings.database_url).begin() as conn:
         added = add_leaders(
             conn, read_leader_file((state_dir / "leaders.txt").read_text()), label="devnet sample"
@@ -70,6 +72,7 @@ def _run(
         "POLYGON_PARTITION_WINDOW_BLOCKS": "50",
         "POLYGON_PARTITIONS_START_BLOCK": "0",
         "POLYGON_RECONCILE_CRON": "* * * * *",
+        "DAGSTER_HOME": str(home),
     }
     running.append(
         _spawn(
@@ -92,12 +95,23 @@ def _run(
         f"  live watcher:                   http://{settings.watch_health_host}:"
         f"{settings.watch_health_port}/healthz  (log: {state_dir / 'watcher.log'})\n"
         f"  Dagster UI:                     http://127.0.0.1:{dagster_port}  "
-        f"(log: {state_dir / 'dagster.log'})\n"
+        f"(instance: {home}, log: {state_dir / 'dagster.log'})\n"
         "  check everything:               set -a; . .devnet/env; set +a; "
         ".venv/bin/polygon-pipeline doctor\n"
         "Press Ctrl-C to stop.\n"
     )
     devnet.proc.wait()
+
+
+def _fresh_dagster_home(state_dir: Path) -> Path:
+    """The demo's own Dagster instance, new with each devnet (its runs and windows describe
+    that chain only, and a user's DAGSTER_HOME is never touched), from the project's
+    dagster.yaml."""
+    home = (state_dir / "dagster_home").resolve()
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    shutil.copy(WORKSPACE.with_name("dagster.yaml"), home / "dagster.yaml")
+    return home
 
 
 STOP_GRACE_S = 15.0

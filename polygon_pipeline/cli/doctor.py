@@ -21,6 +21,7 @@ from polygon_pipeline.settings import ConfigError, Settings, load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.limiter import budget_states
+from polygon_pipeline.sync.chain_identity import compare_with_store, provider_identity
 from polygon_pipeline.sync.context import SyncContext
 
 TIMEOUT_S = 10
@@ -68,7 +69,7 @@ def check_limiter(settings: Settings) -> str:
 def check_rpc(settings: Settings) -> str:
     try:
         ctx = SyncContext.from_settings(
-            settings, check_chain=False, timeout=TIMEOUT_S, transient_attempts=2
+            settings, guard_chain=False, timeout=TIMEOUT_S, transient_attempts=2
         )
     except DBAPIError:
         raise ValueError("not checked: the shared budget's database is unreachable") from None
@@ -76,7 +77,9 @@ def check_rpc(settings: Settings) -> str:
         paused = ctx.rpc.limiter.cooldown_until() - time.time()
         if paused > PAUSE_PATIENCE_S:
             raise ValueError(f"not checked: every process is paused {paused:.0f}s more")
-        return _check_chain(ctx.rpc.chain_id())
+        here = provider_identity(ctx.rpc)
+        store = compare_with_store(ctx.engine, here, redact_db_url(settings.database_url))
+        return f"{_check_chain(here.chain_id)}, {store}"
 
 
 def check_ws(settings: Settings) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from sqlalchemy import Engine
 
 from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.cli.common import (
@@ -15,6 +16,7 @@ from polygon_pipeline.cli.common import (
     sync_context,
 )
 from polygon_pipeline.provider_errors import ProviderError
+from polygon_pipeline.settings import Settings
 from polygon_pipeline.store import leaders_repo
 from polygon_pipeline.sync.history import backfill_history
 
@@ -38,16 +40,29 @@ def _add(addresses: list[str], label: str | None, history_from_block: int | None
     """Add the leaders (validated as a whole first); with an explicit history start, fetch
     their history now, resuming wherever an earlier attempt stopped."""
     settings = settings_or_exit()
-    with store_engine(settings).begin() as conn:
+    if history_from_block is None:
+        return _store_leaders(store_engine(settings), settings, addresses, label, None)
+    # The provider's chain is checked against the store's before anything is written.
+    with sync_context(settings) as ctx, one_line(ProviderError):
+        added = _store_leaders(ctx.engine, settings, addresses, label, history_from_block)
+        with block_progress("leader history") as progress:
+            report = backfill_history(ctx, addresses, on_progress=progress)
+        click.echo(report.summary())
+    return added
+
+
+def _store_leaders(
+    engine: Engine,
+    settings: Settings,
+    addresses: list[str],
+    label: str | None,
+    history_from_block: int | None,
+) -> int:
+    with engine.begin() as conn:
         default = leaders_repo.default_history_start(conn, settings.leader_history_blocks)
         added = leaders_repo.add_leaders(conn, addresses, label, default)
         if history_from_block is not None:
             leaders_repo.want_history(conn, addresses, history_from_block)
-    if history_from_block is not None:
-        with sync_context(settings) as ctx, one_line(ProviderError):
-            with block_progress("leader history") as progress:
-                report = backfill_history(ctx, addresses, on_progress=progress)
-            click.echo(report.summary())
     return added
 
 

@@ -46,6 +46,17 @@ def pid_file(state_dir: Path) -> Path:
     return state_dir / "pid"
 
 
+def store_file(state_dir: Path) -> Path:
+    """The devnet's own pipeline store, published in its env file: a new devnet is a new
+    chain, so the store starts empty with it and never mixes with a user's own store."""
+    return state_dir / "pipeline.db"
+
+
+def _remove_store(state_dir: Path) -> None:
+    for suffix in ("", "-wal", "-shm", ".migrate.lock"):
+        Path(f"{store_file(state_dir)}{suffix}").unlink(missing_ok=True)
+
+
 def read_env_file(state_dir: Path) -> dict[str, str]:
     """The variables a running devnet published (KEY=VALUE lines)."""
     pairs = {}
@@ -66,6 +77,7 @@ def _write_state(
         "POLYGON_WS_URL": f"ws://127.0.0.1:{port}/v2/{key}",
         "POLYGON_DEVNET_CONTROL_URL": f"http://127.0.0.1:{port}",
         "POLYGON_DATA_API_URL": f"http://127.0.0.1:{port}/data-api",
+        "POLYGON_PIPELINE_DB_URL": f"sqlite:///{store_file(state_dir).resolve()}",
         "POLYGON_DEVNET_ANVIL_URL": anvil.http_url,
         # The devnet's own cutovers: the pipeline must query its venues at these blocks.
         "POLYGON_VENUE_BLOCKS": format_venue_blocks(generator.config.venues()),
@@ -87,6 +99,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
     """Run the devnet until SIGINT/SIGTERM; leave no process or state file behind."""
     state_dir = options.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
+    _remove_store(state_dir)
     anvil = Anvil(log_path=state_dir / "anvil.log", finality_depth=options.finality_depth)
     anvil.start()
     generator = TradeGenerator(anvil.http_url, options.generator)

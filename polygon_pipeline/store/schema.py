@@ -204,3 +204,14 @@ api_cursors = Table(
     Column("newest_timestamp", BigInteger, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
 )
+
+# The chain the store was filled from (one row): checked before anything is written, so a
+# store is never continued on another chain (sync/chain_identity.py).
+chain_identity = Table(
+    "chain_identity",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),  # always 1
+    Column("chain_id", Integer, nullable=False),
+    Column("genesis_hash", String(66), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)

@@ -18,9 +18,11 @@ from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.data_api.client import DataApiClient
 from polygon_pipeline.governed_http import GovernedHttp
+from polygon_pipeline.redact import redact_db_url
 from polygon_pipeline.settings import ConfigError, Settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.limiter import SharedLimiter
+from polygon_pipeline.sync.chain_identity import ensure_same_chain, provider_identity
 
 RPC_BUDGET = "rpc"
 API_BUDGET = "data_api"
@@ -90,9 +92,17 @@ class SyncContext(_Governed[GovernedRpc]):
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, check_chain: bool = True, **client_options: Any
+        cls,
+        settings: Settings,
+        *,
+        check_chain: bool = True,
+        guard_chain: bool = True,
+        **client_options: Any,
     ) -> SyncContext:
-        """`client_options` go to the GovernedRpc (timeout, transient_attempts)."""
+        """`client_options` go to the GovernedRpc (timeout, transient_attempts).
+        `check_chain`: refuse a chain id other than Polygon's; `guard_chain` (off only for
+        `doctor`, which reports it as a check of its own): refuse a chain other than the
+        store's (sync/chain_identity.py)."""
         rpc_url = settings.require_rpc_url()
         engine, limiter = _store_and_limiter(
             settings, RPC_BUDGET, settings.rpc_max_rps, settings.rpc_in_flight
@@ -100,19 +110,22 @@ class SyncContext(_Governed[GovernedRpc]):
         rpc = GovernedRpc(rpc_url, limiter, secrets=settings.secret_values(), **client_options)
         ctx = cls(settings, engine, rpc)
         try:
-            if check_chain:
-                ctx.check_chain()
+            if guard_chain:
+                ctx.guard_chain(check_chain_id=check_chain)
         except BaseException:
             ctx.close()
             raise
         return ctx
 
-    def check_chain(self) -> None:
-        chain_id = self.rpc.chain_id()
-        if chain_id != POLYGON_CHAIN_ID:
+    def guard_chain(self, *, check_chain_id: bool = True) -> None:
+        """Refuse a provider on another chain than Polygon's (`check_chain_id`) or than the
+        one the store was filled from, before anything is written."""
+        here = provider_identity(self.rpc)
+        if check_chain_id and here.chain_id != POLYGON_CHAIN_ID:
             raise ConfigError(
-                f"POLYGON_RPC_URL: serves chain id {chain_id}, expected {POLYGON_CHAIN_ID}"
+                f"POLYGON_RPC_URL: serves chain id {here.chain_id}, expected {POLYGON_CHAIN_ID}"
             )
+        ensure_same_chain(self.engine, self.rpc, here, redact_db_url(self.settings.database_url))
 
 
 @dataclass

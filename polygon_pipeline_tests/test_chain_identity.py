@@ -1,0 +1,154 @@
+"""A store is never continued on another chain: two devnets (both chain id 137, like Polygon),
+a store filled from the first, every writer pointed at the second refuses in one line and no
+row changes; a store from before identities were recorded is checked by its fills."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import requests
+from dagster import DagsterInstance, materialize
+from sqlalchemy import delete, select
+
+from polygon_pipeline.defs import defs
+from polygon_pipeline.defs.partitions import window_key, window_partitions
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
+from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
+from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.schema import chain_identity, metadata
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.sync import environment, one_store
+
+# The shared budget's state is written by every request, the guard's own two included: it is
+# the limiter's, not the store's data.
+LIMITER_TABLES = {"rpc_limiter", "rpc_slots"}
+FRESH_LEADER = "0x" + "5e" * 20
+
+
+@pytest.fixture(scope="module")
+def other_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:
+    """A second devnet: chain id 137 as well, another genesis."""
+    handle = start_devnet(tmp_path_factory.mktemp("other_devnet"))
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def filled_store(devnet, leaders, db_url) -> str:
+    """`db_url` filled by a real backfill from the session's devnet."""
+    devnet.mine(blocks=6, fills_per_block=6)
+    devnet.mine(blocks=FINALITY_DEPTH)
+    env = environment(devnet, db_url)
+    assert run_cli("leaders", "add", *leaders, env=env).returncode == 0
+    backfill = run_cli("backfill", "--from-block", "0", env=env)
+    assert backfill.returncode == 0, backfill.stderr
+    return db_url
+
+
+def _rows(db_url: str) -> dict[str, list[tuple]]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: sorted(map(tuple, conn.execute(select(table))), key=repr)
+                for name, table in metadata.tables.items()
+                if name not in LIMITER_TABLES
+            }
+    finally:
+        engine.dispose()
+
+
+def _genesis(devnet: DevnetHandle) -> str:
+    """The genesis hash as the node itself has it (not through the code under test)."""
+    answer = requests.post(
+        devnet.anvil_url,
+        json={
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_getBlockByNumber",
+            "params": ["0x0", False],
+        },
+        timeout=10,
+    ).json()
+    return answer["result"]["hash"]
+
+
+def _refused_in_one_line(result, devnet, other_chain) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert _genesis(devnet)[:10] in lines[0] and _genesis(other_chain)[:10] in lines[0]
+    assert "POLYGON_PIPELINE_DB_URL" in lines[0]
+
+
+def test_every_writer_refuses_another_chain_and_changes_nothing(filled_store, devnet, other_chain):
+    before = _rows(filled_store)
+    assert before["fills"] and before["chain_identity"]
+    there = environment(other_chain, filled_store, watch_health_port=0)
+    _refused_in_one_line(run_cli("backfill", "--since-cursor", env=there), devnet, other_chain)
+    _refused_in_one_line(
+        run_cli("leaders", "add", FRESH_LEADER, "--history-from-block", "0", env=there),
+        devnet,
+        other_chain,
+    )
+    _refused_in_one_line(run_cli("watch", env=there), devnet, other_chain)
+    doctor = run_cli("doctor", env=there)
+    assert doctor.returncode == 1
+    assert any(line.startswith("FAIL rpc") for line in doctor.stdout.splitlines())
+    assert _rows(filled_store) == before
+
+
+@one_store
+def test_a_dagster_run_refuses_another_chain(
+    filled_store, devnet, other_chain, tmp_path, monkeypatch
+):
+    for key, value in environment(other_chain, filled_store).items():
+        monkeypatch.setenv(key, value)
+    before = _rows(filled_store)
+    key = window_key(0, 10)
+    instance = DagsterInstance.local_temp(tempdir=str(tmp_path))
+    instance.add_dynamic_partitions(window_partitions.name, [key])
+    result = materialize(
+        [defs.resolve_assets_def("leader_fills")],
+        partition_key=key,
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = result.get_step_failure_events()[0].event_specific_data.error
+    assert "was filled from chain 137" in failure.message
+    assert _rows(filled_store) == before
+
+
+@one_store
+def test_a_store_from_before_identities_is_checked_by_its_fills(filled_store, devnet, other_chain):
+    engine = make_engine(filled_store)
+    with engine.begin() as conn:
+        conn.execute(delete(chain_identity))  # as an older release left it
+    before = _rows(filled_store)
+    there = environment(other_chain, filled_store)
+    refused = run_cli("backfill", "--since-cursor", env=there)
+    assert refused.returncode == 1 and "holds fills of block" in refused.stderr
+    assert _rows(filled_store) == before
+    home = run_cli("backfill", "--since-cursor", env=environment(devnet, filled_store))
+    assert home.returncode == 0, home.stderr
+    with engine.connect() as conn:
+        recorded = conn.execute(select(chain_identity.c.genesis_hash)).scalar_one()
+    engine.dispose()
+    assert recorded == _genesis(devnet)
+
+
+@one_store
+def test_an_empty_store_takes_the_chain_it_is_first_used_with(db_url, other_chain, devnet):
+    added = run_cli("leaders", "add", FRESH_LEADER, env={"POLYGON_PIPELINE_DB_URL": db_url})
+    assert added.returncode == 0, added.stderr
+    first = run_cli("backfill", "--since-cursor", env=environment(other_chain, db_url))
+    assert first.returncode == 0, first.stderr
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        recorded = conn.execute(select(chain_identity.c.genesis_hash)).scalar_one()
+    engine.dispose()
+    assert recorded == _genesis(other_chain)
+    refused = run_cli("backfill", "--since-cursor", env=environment(devnet, db_url))
+    assert refused.returncode == 1 and "POLYGON_PIPELINE_DB_URL" in refused.stderr
