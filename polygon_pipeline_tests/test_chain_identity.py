@@ -11,10 +11,12 @@ import requests
 from dagster import DagsterInstance, materialize
 from sqlalchemy import delete, select
 
-from polygon_pipeline.defs import defs
-from polygon_pipeline.defs.partitions import window_key, window_partitions
+from polygon_pipeline.defs.fills.assets import leader_fills
+from polygon_pipeline.defs.fills.partitions import window_key, window_partitions
+from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
+from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.schema import chain_identity, metadata
 from polygon_pipeline_tests.helpers.cli import run_cli
@@ -110,14 +112,16 @@ def test_a_dagster_run_refuses_another_chain(
     instance = DagsterInstance.local_temp(tempdir=str(tmp_path))
     instance.add_dynamic_partitions(window_partitions.name, [key])
     result = materialize(
-        [defs.resolve_assets_def("leader_fills")],
+        [leader_fills],
         partition_key=key,
         instance=instance,
+        resources={"pipeline": PipelineResource(load_settings())},
         raise_on_error=False,
     )
     assert not result.success
     failure = result.get_step_failure_events()[0].event_specific_data.error
-    assert "was filled from chain 137" in failure.message
+    assert "was filled from chain 137" in failure.message and "not retried" in failure.message
+    assert len(result.filter_events(lambda e: e.event_type_value == "STEP_START")) == 1
     assert _rows(filled_store) == before
 
 
