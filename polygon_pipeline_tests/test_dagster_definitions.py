@@ -1,5 +1,6 @@
 """The Dagster code location loads and validates as `dagster dev` would load it, under one
-name however it is started, and both instance files agree on everything but storage."""
+name however it is started, and both instance files (the repository's and deploy/'s, for a
+server) agree on everything but storage."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def test_definitions_validate_as_one_location(tmp_path, target):
 
 def test_instance_files_differ_only_in_storage():
     local = yaml.safe_load((ROOT / "dagster.yaml").read_text())
-    production = yaml.safe_load((ROOT / "dagster.postgres.yaml").read_text())
+    production = yaml.safe_load((ROOT / "deploy" / "dagster.yaml").read_text())
     assert "storage" in production and "storage" not in local
     production.pop("storage")
     assert production == local

@@ -617,68 +617,6 @@ def test_daily_summaries_of_known_rows():
     ]
 
 
-@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_dagster_storage_on_postgres(devnet, dagster_env, leaders, tmp_path, monkeypatch):
-    """The documented production instance (dagster.postgres.yaml) against the local server."""
-    import shutil
-    import uuid
-    from pathlib import Path
-
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    from polygon_pipeline_tests.helpers.scratch_db import PG_ADMIN_URL
-
-    name = f"pp_dagster_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    pg = make_url(PG_ADMIN_URL)
-    for key, value in {
-        "DAGSTER_PG_HOST": pg.host,
-        "DAGSTER_PG_PORT": str(pg.port or 5432),
-        "DAGSTER_PG_USER": pg.username,
-        "DAGSTER_PG_PASSWORD": pg.password or "",
-        "DAGSTER_PG_DB": name,
-    }.items():
-        monkeypatch.setenv(key, value)
-    home = tmp_path / "pg_home"
-    home.mkdir()
-    shutil.copy(
-        Path(__file__).resolve().parents[1] / "dagster.postgres.yaml", home / "dagster.yaml"
-    )
-    try:
-        instance = DagsterInstance.from_config(str(home))
-        lo, _ = _closed_windows(devnet)
-        key = window_key(lo, WINDOW)
-        register_windows(instance, [key])
-        result = materialize(
-            [leader_fills],
-            instance=instance,
-            partition_key=key,
-            resources=_resources(),
-        )
-        assert result.success
-        instance.dispose()
-        runs_db = create_engine(pg.set(database=name))
-        with runs_db.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM runs")).scalar_one() == 1
-            assert (
-                conn.execute(
-                    text(
-                        "SELECT count(*) FROM event_logs WHERE dagster_event_type = "
-                        "'ASSET_MATERIALIZATION'"
-                    )
-                ).scalar_one()
-                == 1
-            )
-        runs_db.dispose()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 def test_windows_register_command_adds_a_range_in_order(tmp_path):
     from dagster import DagsterInstance
 

@@ -3,6 +3,7 @@ the UI drives it: what the end-to-end tests and the Dagster backfill benchmark s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,31 +15,14 @@ import requests
 from polygon_pipeline.devnet.anvil import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+DAGSTER_BIN = Path(sys.executable).parent  # dagster, dagster-webserver, dagster-daemon
 REPO = {"repositoryLocationName": "polygon_pipeline", "repositoryName": "__repository__"}
 
 
-class DagsterDev:
-    def __init__(self, env: dict[str, str], log: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/graphql"
-        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "dagster"),
-                "dev",
-                "-w",
-                "workspace.yaml",
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+class Webserver:
+    """A Dagster webserver's GraphQL API at `url`, called as the UI calls it."""
+
+    url: str
 
     def query(self, text: str, **variables) -> dict:
         resp = requests.post(self.url, json={"query": text, "variables": variables}, timeout=60)
@@ -53,14 +37,51 @@ class DagsterDev:
         except (requests.RequestException, AssertionError):
             return False
 
+
+def start_service(args: list[str], env: dict[str, str], log, cwd: Path) -> subprocess.Popen:
+    """A long-running Dagster process in a process group of its own (it starts children: a
+    code server's gRPC subprocess and runs, `dagster dev`'s webserver and daemon)."""
+    return subprocess.Popen(
+        args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+
+
+def stop_service(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM to its whole group, then SIGKILL to what is left; each wait bounded."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is None:
+            os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                continue
+    with contextlib.suppress(ProcessLookupError):  # children the leader left in the group
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+class DagsterDev(Webserver):
+    def __init__(self, env: dict[str, str], log: Path):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/graphql"
+        self._log = open(log, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = start_service(
+            [
+                str(DAGSTER_BIN / "dagster"),
+                "dev",
+                "-w",
+                "workspace.yaml",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            env,
+            self._log,
+            ROOT,
+        )
+
     def stop(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            if self.proc.poll() is None:
-                os.killpg(self.proc.pid, sig)
-                try:
-                    self.proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    continue
+        stop_service(self.proc)
         self._log.close()
 
 
@@ -88,14 +109,14 @@ query($id: String!) {
 }"""
 
 
-def launch_backfill(dev: DagsterDev, windows: list[str]) -> str:
+def launch_backfill(dev: Webserver, windows: list[str]) -> str:
     """Launch a backfill of `leader_fills` over these windows, as the UI's dialog does."""
     launched = dev.query(LAUNCH_BACKFILL, names=windows)["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     return launched["backfillId"]
 
 
-def backfill_status(dev: DagsterDev, backfill_id: str) -> str | None:
+def backfill_status(dev: Webserver, backfill_id: str) -> str | None:
     """The backfill's status once it has ended, else None."""
     status = dev.query(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"]["status"]
     return status if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED") else None
@@ -120,7 +141,7 @@ RUN_STATUS = """
 query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
-def launch_range_run(dev: DagsterDev, first: str, last: str) -> str:
+def launch_range_run(dev: Webserver, first: str, last: str) -> str:
     """One run over the windows first..last (the range tags, as the window sensor's runs get
     them; the UI of Dagster 1.5 and later launches several partitions as a backfill)."""
     launched = dev.query(
@@ -130,7 +151,7 @@ def launch_range_run(dev: DagsterDev, first: str, last: str) -> str:
     return launched["run"]["runId"]
 
 
-def run_status(dev: DagsterDev, run_id: str) -> str | None:
+def run_status(dev: Webserver, run_id: str) -> str | None:
     """The run's status once it has ended, else None."""
     status = dev.query(RUN_STATUS, id=run_id)["runOrError"]["status"]
     return status if status in ("SUCCESS", "FAILURE", "CANCELED") else None
@@ -149,7 +170,7 @@ mutation($repo: String!, $job: String!) {
 }"""
 
 
-def launch_job(dev: DagsterDev, job: str) -> str:
+def launch_job(dev: Webserver, job: str) -> str:
     """One run of an unpartitioned job, as the job page's "Launch run" does."""
     launched = dev.query(LAUNCH_JOB, repo=REPO["repositoryLocationName"], job=job)[
         "launchPipelineExecution"
