@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -44,13 +45,15 @@ STARTUP_WINDOW = 40
 def start_watcher(devnet, db_url, tmp_path):
     started: list[WatcherProcess] = []
 
-    def start(leaders: list[str], extra_env: dict | None = None, **settings) -> WatcherProcess:
+    def start(
+        leaders: list[str], extra_env: dict | None = None, cwd=None, **settings
+    ) -> WatcherProcess:
         eng = make_engine(db_url)
         with eng.begin() as conn:
             add_leaders(conn, leaders)
         eng.dispose()
         env = {**environment(devnet, db_url, **{**WATCH_SETTINGS, **settings}), **(extra_env or {})}
-        watcher = WatcherProcess(env, tmp_path / f"watcher{len(started)}.log")
+        watcher = WatcherProcess(env, tmp_path / f"watcher{len(started)}.log", cwd)
         started.append(watcher)
         return watcher
 
@@ -163,11 +166,18 @@ def exactly_the_truth(engine, devnet, leaders, first_block: int) -> dict:
     )
 
 
-def test_single_flight_and_takeover(devnet, start_watcher, engine, leaders):
+def test_single_flight_and_takeover(devnet, start_watcher, engine, leaders, tmp_path):
     """A standby that takes over gap-fills from the cursor, whatever
-    POLYGON_BACKFILL_ON_STARTUP says: the fills mined while nobody watched are stored."""
-    first, first_block = start_with_cursor(start_watcher, devnet, engine, leaders)
-    second = start_watcher([])  # POLYGON_BACKFILL_ON_STARTUP: the default, false
+    POLYGON_BACKFILL_ON_STARTUP says: the fills mined while nobody watched are stored. Each
+    watcher runs in a working directory of its own, as on two machines sharing one store."""
+    machines = [tmp_path / "machine-a", tmp_path / "machine-b"]
+    for directory in machines:
+        directory.mkdir()
+    first, first_block = start_with_cursor(start_watcher, devnet, engine, leaders, cwd=machines[0])
+    second = start_watcher([], cwd=machines[1])  # POLYGON_BACKFILL_ON_STARTUP: default, false
+    assert [Path(f"/proc/{w.proc.pid}/cwd").resolve() for w in (first, second)] == [
+        m.resolve() for m in machines
+    ]
     wait_for(
         lambda: "another watcher holds the lease" in second.output(),
         20,
@@ -186,6 +196,8 @@ def test_single_flight_and_takeover(devnet, start_watcher, engine, leaders):
     assert stored(engine).keys() == truth_from(devnet, leaders, first_block)
     devnet.mine(blocks=2, fills_per_block=10)
     exactly_the_truth(engine, devnet, leaders, first_block)  # and live after the takeover
+    # all of it in the shared store: nothing written where either watcher ran
+    assert [list(directory.iterdir()) for directory in machines] == [[], []]
 
 
 def test_restart_after_a_kill_catches_up_from_the_cursor(devnet, start_watcher, engine, leaders):

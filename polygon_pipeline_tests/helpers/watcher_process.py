@@ -23,13 +23,15 @@ WATCH_SETTINGS = {
 
 
 class WatcherProcess:
-    def __init__(self, env: dict[str, str], log_path: Path):
+    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path | None = None):
+        """`cwd`: the working directory it runs in (a machine's own); this process's if None."""
         self.port = free_port()
         self.env = {**env, "POLYGON_WATCH_HEALTH_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "polygon_pipeline", "watch"],
+            cwd=cwd,
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
