@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from datetime import UTC, datetime, timedelta
 
+import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import inspect, text
+from sqlalchemy import Text, cast, inspect, make_url, select, text
 
 from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.chain.fills import Fill
@@ -80,11 +82,146 @@ def test_a_log_twice_in_one_batch_is_stored_once(engine):
         assert len(fills_repo.fill_keys(conn)) == 1
 
 
-def test_batches_larger_than_one_statement(engine):
-    batch = [make_fill(i) for i in range(fills_repo.ROWS_PER_STATEMENT * 2 + 17)]
+def _stored(conn) -> dict[str, dict]:
+    return {row["tx_hash"]: row for row in fills_repo.fetch_fills(conn)}
+
+
+def test_a_large_mixed_batch_writes_exactly_what_changed(engine):
+    """Thousands of fills in one call: new ones, unchanged ones already stored, ones
+    re-included in another block, one whose time is now known, and duplicates. Written: the
+    new and the changed, each once, amounts exact; run again: nothing, nothing changes."""
+    seen = datetime(2026, 1, 1, tzinfo=UTC)
+    stored = [make_fill(i) for i in range(0, 3000, 2)]  # every even fill
+    stored[0] = make_fill(0, block_timestamp=None)  # its time was not known yet
     with engine.begin() as conn:
-        assert fills_repo.upsert_fills(conn, batch, "backfill") == len(batch)
-        assert len(fills_repo.fill_keys(conn)) == len(batch)
+        assert fills_repo.upsert_fills(conn, stored, "ws", seen_at=seen) == 1500
+    moved = {i: make_fill(i, block_number=9000 + i, block_hash="0x" + "ef" * 32) for i in (2, 4)}
+    batch = [moved.get(i) or make_fill(i) for i in range(3000)]  # fill 0 has its time now
+    batch += batch[:100]  # a log that matched both the maker and the taker query
+    later = seen + timedelta(hours=1)
+    with engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, batch, "backfill", seen_at=later) == 1500 + 2 + 1
+        rows = _stored(conn)
+    assert len(rows) == 3000
+    for i in range(3000):
+        row, fill = rows[make_fill(i).tx_hash], moved.get(i) or make_fill(i)
+        assert (row["block_number"], row["block_hash"]) == (fill.block_number, fill.block_hash)
+        assert row["block_timestamp"].timestamp() == fill.block_timestamp
+        assert (row["taker_amount"], row["token_id"], row["maker_amount"], row["fee"]) == (
+            MAX_U256, MAX_U256 - i, 10**6 * i, i,
+        )  # fmt: skip
+        assert (row["source"], row["first_seen_at"]) == (
+            ("ws", seen) if i % 2 == 0 else ("backfill", later)
+        )
+    with engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, batch, "backfill", seen_at=later) == 0
+        assert _stored(conn) == rows
+
+
+def test_a_known_block_time_is_kept_when_a_fill_comes_again_without_one(engine):
+    with engine.begin() as conn:
+        fills_repo.upsert_fills(conn, [make_fill(1)], "backfill")
+        assert fills_repo.upsert_fills(conn, [make_fill(1, block_timestamp=None)], "ws") == 0
+        moved = make_fill(1, block_timestamp=None, block_hash="0x" + "ef" * 32)
+        assert fills_repo.upsert_fills(conn, [moved], "ws") == 1
+        (row,) = fills_repo.fetch_fills(conn)
+    assert row["block_hash"] == moved.block_hash
+    assert row["block_timestamp"].timestamp() == make_fill(1).block_timestamp
+
+
+def test_batches_in_one_transaction_are_written_one_by_one(engine):
+    """Each batch of a transaction is written on its own, nothing of an earlier one moved
+    again: a fill re-included in another block and back ends up where the last batch says."""
+    there, back = make_fill(3, block_hash="0x" + "ef" * 32), make_fill(3)
+    with engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, [make_fill(3), make_fill(4)], "backfill") == 2
+        assert fills_repo.upsert_fills(conn, [there, make_fill(5)], "backfill") == 2
+        assert fills_repo.upsert_fills(conn, [back, make_fill(4)], "backfill") == 1
+        assert {r["tx_hash"]: r["block_hash"] for r in fills_repo.fetch_fills(conn)} == {
+            make_fill(i).tx_hash: make_fill(i).block_hash for i in (3, 4, 5)
+        }
+
+
+def test_fills_and_the_cursor_commit_together_or_not_at_all(engine):
+    class Interrupted(Exception):
+        pass
+
+    with pytest.raises(Interrupted), engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, [make_fill(i) for i in range(1200)], "ws") == 1200
+        _cover(conn, "ctf", 1000, 1119)
+        raise Interrupted
+    with engine.begin() as conn:
+        assert fills_repo.fetch_fills(conn) == []
+        assert cursors_repo.get_cursor(conn, "ctf") is None
+        # the next transaction writes the same fills as new ones
+        assert fills_repo.upsert_fills(conn, [make_fill(i) for i in range(1200)], "ws") == 1200
+        assert _cover(conn, "ctf", 1000, 1119) == 1119
+    with engine.connect() as conn:
+        assert len(fills_repo.fill_keys(conn)) == 1200
+
+
+def test_bulk_writes_store_what_sqlalchemy_stores(engine):
+    """Column by column, a fill written by upsert_fills is stored exactly as SQLAlchemy's
+    own insert stores it (on SQLite: the same zero-padded text, the same time format), so
+    queries that bind values through the column types find it."""
+    seen = datetime(2026, 1, 1, 12, 30, 15, 250_000, tzinfo=UTC)
+    fast, plain = make_fill(1), make_fill(1, tx_hash="0x" + "77" * 32)
+    with engine.begin() as conn:
+        fills_repo.upsert_fills(conn, [fast], "ws", seen_at=seen)
+        conn.execute(fills.insert(), fills_repo.fill_row(plain, "ws", seen))
+        names = [c.name for c in fills.columns if c.name not in ("id", "tx_hash")]
+        as_text = select(*(cast(fills.c[name], Text) for name in names))
+        stored = {
+            tx: tuple(conn.execute(as_text.where(fills.c.tx_hash == tx)).one())
+            for tx in (fast.tx_hash, plain.tx_hash)
+        }
+        found = conn.execute(
+            select(fills.c.tx_hash).where(
+                fills.c.token_id == MAX_U256 - 1,
+                fills.c.taker_amount == MAX_U256,
+                fills.c.block_timestamp == datetime.fromtimestamp(fast.block_timestamp, UTC),
+                fills.c.first_seen_at == seen,
+            )
+        ).scalars()
+        assert set(found) == {fast.tx_hash, plain.tx_hash}
+    assert stored[fast.tx_hash] == stored[plain.tx_hash]
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_each_written_fill_is_notified_once_at_commit(engine, db_url):
+    """One NOTIFY per fill written or retracted, with the payload a bot parses; fills an
+    upsert left unchanged are not announced."""
+    conninfo = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    def payload(fill, removed=False):
+        return json.dumps(
+            {"chain_id": 137, "tx_hash": fill.tx_hash, "log_index": fill.log_index}
+            | {"exchange": "ctf", "maker": fill.maker, "taker": fill.taker}
+            | {"block_number": fill.block_number, "removed": removed}
+        )
+
+    moved = make_fill(2, block_number=5000, block_hash="0x" + "ef" * 32)
+    with psycopg.connect(conninfo, autocommit=True) as listener:
+        listener.execute(f"LISTEN {fills_repo.FILLS_CHANNEL}")
+        with engine.begin() as conn:
+            fills_repo.upsert_fills(conn, [make_fill(i) for i in range(1200)], "backfill")
+        with engine.begin() as conn:
+            batch = [make_fill(i) for i in range(1200)]
+            fills_repo.upsert_fills(conn, [moved, *batch[:2], *batch[3:]], "backfill")
+        with engine.begin() as conn:
+            fills_repo.retract_fills(conn, [make_fill(7).key])
+        heard = [n.payload for n in listener.notifies(timeout=20, stop_after=1202)]
+    assert sorted(heard[:1200]) == sorted(payload(make_fill(i)) for i in range(1200))
+    assert heard[1200:] == [payload(moved), payload(make_fill(7), removed=True)]
+
+
+@pytest.mark.parametrize("amount", [2**256, -1])
+def test_an_amount_outside_uint256_is_refused_and_nothing_is_written(engine, amount):
+    batch = [make_fill(1), make_fill(2, fee=amount)]
+    with pytest.raises(ValueError, match=f"{amount} is not a uint256"), engine.begin() as conn:
+        fills_repo.upsert_fills(conn, batch, "backfill")
+    with engine.connect() as conn:
+        assert fills_repo.fetch_fills(conn) == []
 
 
 def test_first_sighting_is_kept_and_block_fields_follow_the_chain(engine):

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Connection, delete, func, select, text, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
 
 from polygon_pipeline.chain.fills import Fill
+from polygon_pipeline.store.bulk_upsert import copy_upsert, executemany_upsert
 from polygon_pipeline.store.schema import fills, leaders
-from polygon_pipeline.store.upsert import ROWS_PER_STATEMENT, insert_on_conflict
 
+Upsert = TypeVar("Upsert", postgresql.Insert, sqlite.Insert)
 FILLS_CHANNEL = "polygon_pipeline_fills"  # PostgreSQL LISTEN channel, see README
 _NOTIFIED = (
     fills.c.chain_id,
@@ -75,9 +78,18 @@ def upsert_fills(
     rows = [fill_row(f, source, seen_at) for f in unique.values()]
     if not rows:
         return 0
-    stmt = insert_on_conflict(conn, fills)
+    if conn.dialect.name == "sqlite":
+        return executemany_upsert(conn, fills, rows, _follow_the_chain)
+    written = copy_upsert(conn, fills, rows, _follow_the_chain, _NOTIFIED)
+    _notify(conn, [{**row._mapping, "removed": False} for row in written])
+    return len(written)
+
+
+def _follow_the_chain(stmt: Upsert) -> Upsert:
+    """A stored fill keeps its source and first sighting; only its block fields change, and
+    only when they say something new (so an unchanged re-run writes and notifies nothing)."""
     new = stmt.excluded
-    stmt = stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=["chain_id", "tx_hash", "log_index"],
         set_={
             "block_number": new.block_number,
@@ -86,14 +98,7 @@ def upsert_fills(
         },
         where=(fills.c.block_hash != new.block_hash)
         | (fills.c.block_timestamp.is_(None) & new.block_timestamp.is_not(None)),
-    ).returning(*_NOTIFIED)
-    # One cached statement; SQLAlchemy's "insertmanyvalues" sends it as multi-row INSERTs of
-    # up to ROWS_PER_STATEMENT rows. RETURNING counts what was written on every backend.
-    result = conn.execute(
-        stmt.execution_options(insertmanyvalues_page_size=ROWS_PER_STATEMENT), rows
-    ).all()
-    _notify(conn, [{**row._mapping, "removed": False} for row in result])
-    return len(result)
+    )
 
 
 def retract_fills(conn: Connection, keys: Sequence[tuple[int, str, int]]) -> int:
@@ -111,12 +116,18 @@ def retract_fills(conn: Connection, keys: Sequence[tuple[int, str, int]]) -> int
 
 def _notify(conn: Connection, events: list[dict]) -> None:
     """PostgreSQL: one NOTIFY per written or retracted fill on FILLS_CHANNEL, delivered when
-    the transaction commits (so a bot never hears of a fill it cannot read yet)."""
+    the transaction commits (so a bot never hears of a fill it cannot read yet).
+
+    The events go as one JSON array: json_array_elements hands back each element's text as
+    sent (json, not jsonb), and one string costs the driver nothing to escape, unlike a
+    text[] of a thousand payloads."""
     if conn.dialect.name != "postgresql" or not events:
         return
     conn.execute(
-        text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
-        {"channel": FILLS_CHANNEL, "payloads": [json.dumps(e) for e in events]},
+        text(
+            "SELECT pg_notify(:channel, e::text) FROM json_array_elements(CAST(:events AS json)) e"
+        ),
+        {"channel": FILLS_CHANNEL, "events": json.dumps(events)},
     )
 
 
