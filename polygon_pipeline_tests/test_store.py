@@ -53,6 +53,13 @@ def make_fill(i: int, **changes) -> Fill:
     return dataclasses.replace(base, **changes)
 
 
+def _row(fill: Fill, source: str, seen_at: datetime) -> dict:
+    """The fill's row as a dict, for SQLAlchemy's own insert."""
+    return {
+        name: values[0] for name, values in fills_repo.fill_columns([fill], source, seen_at).items()
+    }
+
+
 def test_upsert_is_idempotent_and_lossless(engine):
     batch = [make_fill(i) for i in range(25)]
     with engine.begin() as conn:
@@ -168,7 +175,7 @@ def test_bulk_writes_store_what_sqlalchemy_stores(engine):
     fast, plain = make_fill(1), make_fill(1, tx_hash="0x" + "77" * 32)
     with engine.begin() as conn:
         fills_repo.upsert_fills(conn, [fast], "ws", seen_at=seen)
-        conn.execute(fills.insert(), fills_repo.fill_row(plain, "ws", seen))
+        conn.execute(fills.insert(), _row(plain, "ws", seen))
         names = [c.name for c in fills.columns if c.name not in ("id", "tx_hash")]
         as_text = select(*(cast(fills.c[name], Text) for name in names))
         stored = {
@@ -352,8 +359,8 @@ def _first_release_database(url: str) -> None:
         conn.execute(text("DROP TABLE alembic_version"))
         old = {c["name"] for c in inspect(conn).get_columns("fills")}
         assert "venue" not in old and "maker_asset_id" in old
-        row = fills_repo.fill_row(make_fill(1), "ws", datetime(2026, 1, 1, tzinfo=UTC))
-        sell = fills_repo.fill_row(
+        row = _row(make_fill(1), "ws", datetime(2026, 1, 1, tzinfo=UTC))
+        sell = _row(
             make_fill(2, maker_asset_id=9, taker_asset_id=0, maker_amount=4, taker_amount=3),
             "backfill",
             datetime(2026, 1, 1, tzinfo=UTC),

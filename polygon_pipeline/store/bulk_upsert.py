@@ -16,25 +16,28 @@ transaction writes (a chunk's fills and its cursor advance: design rule 6).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column, Connection, Row, Table, bindparam, column, select, table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 
 from polygon_pipeline.store.types import EncodesColumns
 from polygon_pipeline.store.upsert import insert_on_conflict
 
-RowValues = Mapping[str, Any]  # one row: column name -> Python value, same keys in a batch
+Columns = Mapping[str, Sequence[Any]]  # a batch: column name -> its Python values, row by row
 
 
 def copy_upsert(
     conn: Connection,
     target: Table,
-    rows: Sequence[RowValues],
+    columns: Columns,
     on_conflict: Callable[[postgresql.Insert], postgresql.Insert],
     returning: Sequence[Column],
 ) -> Sequence[Row]:
-    """PostgreSQL: upsert `rows` (no two with the same conflict key) into `target`, where
+    """PostgreSQL: upsert the rows of `columns` (no two with the same conflict key) into
+    `target`, where
     `on_conflict` says what a clash does; the `returning` columns of the rows written.
 
     The staging table is temporary, created once per session and emptied at every commit
@@ -42,9 +45,7 @@ def copy_upsert(
     visits), and emptied here too for a second batch in one transaction. COPY needs
     psycopg's own cursor, hence the driver connection; it is the SQLAlchemy connection's
     own, in the same transaction."""
-    if not rows:
-        return []
-    names = list(rows[0])
+    names = list(columns)
     stage, cols = f"{target.name}_incoming", ", ".join(names)
     staged = table(stage, *(column(name) for name in names))
     move = insert_on_conflict(conn, target).from_select(names, select(*staged.c))
@@ -57,7 +58,7 @@ def copy_upsert(
         conn.connection.driver_connection.cursor() as cursor,
         cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy,
     ):
-        for values in _encoded(conn, target, names, rows):
+        for values in _encoded(conn, target, names, columns):
             copy.write_row(values)
     return conn.execute(on_conflict(move).returning(*returning)).all()
 
@@ -65,36 +66,38 @@ def copy_upsert(
 def executemany_upsert(
     conn: Connection,
     target: Table,
-    rows: Sequence[RowValues],
+    columns: Columns,
     on_conflict: Callable[[sqlite.Insert], sqlite.Insert],
 ) -> int:
-    """SQLite: upsert `rows` (no two with the same conflict key) into `target`, where
-    `on_conflict` says what a clash does; how many rows were written (a clash that updates
-    nothing counts none: sqlite3 sums SQLite's changes())."""
-    if not rows:
-        return 0
-    names = list(rows[0])
-    stmt = on_conflict(sqlite.insert(target).values({name: bindparam(name) for name in names}))
-    compiled = stmt.compile(dialect=conn.dialect)
-    values = _encoded(conn, target, list(compiled.positiontup), rows)
-    return conn.exec_driver_sql(compiled.string, values).rowcount
+    """SQLite: upsert the rows of `columns` (no two with the same conflict key) into
+    `target`, where `on_conflict` says what a clash does; how many rows were written (a
+    clash that updates nothing counts none: sqlite3 sums SQLite's changes())."""
+    sql, names = _prepared(target, tuple(columns), on_conflict, conn.dialect)
+    return conn.exec_driver_sql(sql, _encoded(conn, target, names, columns)).rowcount
 
 
-def _encoded(
-    conn: Connection, target: Table, names: list[str], rows: Sequence[RowValues]
-) -> list[tuple]:
-    """The rows as tuples of what the driver gets, in `names` order: each value encoded as
-    SQLAlchemy would for this backend (uint256 as NUMERIC or zero-padded text, times in UTC),
-    column by column: by the type's `encode_column` where it has one, else by its bind
+@lru_cache(maxsize=8)  # a few tables and engines
+def _prepared(
+    target: Table, names: tuple[str, ...], on_conflict: Callable, dialect: Dialect
+) -> tuple[str, list[str]]:
+    """The upsert's SQL with `?` placeholders and the columns in their order, compiled once
+    rather than for every batch (the watcher writes one fill per transaction)."""
+    values = {name: bindparam(name) for name in names}
+    compiled = on_conflict(sqlite.insert(target).values(values)).compile(dialect=dialect)
+    return compiled.string, list(compiled.positiontup)
+
+
+def _encoded(conn: Connection, target: Table, names: list[str], columns: Columns) -> list[tuple]:
+    """The rows as tuples of what the driver gets, in `names` order, each value encoded as
+    SQLAlchemy would for this backend (uint256 as NUMERIC or zero-padded text, times in UTC):
+    a column at a time, by the type's `encode_column` where it has one, else by its bind
     processor (none, for plain integers and strings)."""
-    dialect = conn.dialect
-    columns: list[Any] = []
+    dialect, encoded = conn.dialect, []
     for name in names:
-        values = [row[name] for row in rows]
-        kind = target.c[name].type
+        values, kind = columns[name], target.c[name].type
         if isinstance(kind, EncodesColumns):
             values = kind.encode_column(values, dialect)
         elif encode := kind.dialect_impl(dialect).bind_processor(dialect):
             values = list(map(encode, values))
-        columns.append(values)
-    return list(zip(*columns, strict=True))
+        encoded.append(values)
+    return list(zip(*encoded, strict=True))

@@ -31,35 +31,23 @@ def _ts(seconds: int | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, tz=UTC)
 
 
-def fill_row(fill: Fill, source: str, seen_at: datetime) -> dict:
-    return {
-        "chain_id": fill.chain_id,
-        "exchange": fill.exchange,
-        "venue": fill.venue,
-        "layout": fill.layout,
-        "block_number": fill.block_number,
-        "block_hash": fill.block_hash,
-        "block_timestamp": _ts(fill.block_timestamp),
-        "tx_hash": fill.tx_hash,
-        "log_index": fill.log_index,
-        "order_hash": fill.order_hash,
-        "maker": fill.maker,
-        "taker": fill.taker,
-        "maker_asset_id": fill.maker_asset_id,
-        "taker_asset_id": fill.taker_asset_id,
-        "maker_amount": fill.maker_amount,
-        "taker_amount": fill.taker_amount,
-        "fee": fill.fee,
-        "side": fill.side,
-        "token_id": fill.token_id,
-        "collateral_amount": fill.collateral_amount,
-        "token_amount": fill.token_amount,
-        "fee_asset": fill.fee_asset,
-        "builder": fill.builder,
-        "metadata": fill.metadata,
-        "source": source,
-        "first_seen_at": seen_at,
-    }
+# Columns that are the Fill's own fields (collateral_amount and token_amount: properties).
+_FILL_FIELDS = (
+    "chain_id", "exchange", "venue", "layout", "block_number", "block_hash", "tx_hash",
+    "log_index", "order_hash", "maker", "taker", "maker_asset_id", "taker_asset_id",
+    "maker_amount", "taker_amount", "fee", "side", "token_id", "collateral_amount",
+    "token_amount", "fee_asset", "builder", "metadata",
+)  # fmt: skip
+
+
+def fill_columns(batch: Sequence[Fill], source: str, seen_at: datetime) -> dict[str, list]:
+    """The fills' rows column by column, as the bulk writers take them."""
+    times = {s: _ts(s) for s in {f.block_timestamp for f in batch}}  # fills share blocks
+    columns = {name: [getattr(f, name) for f in batch] for name in _FILL_FIELDS}
+    columns["block_timestamp"] = [times[f.block_timestamp] for f in batch]
+    columns["source"] = [source] * len(batch)
+    columns["first_seen_at"] = [seen_at] * len(batch)
+    return columns
 
 
 def upsert_fills(
@@ -74,13 +62,13 @@ def upsert_fills(
     if source not in ("ws", "backfill"):
         raise ValueError(f"source must be 'ws' or 'backfill', got {source!r}")
     seen_at = seen_at or datetime.now(tz=UTC)
-    unique = {f.key: f for f in batch}  # a log that matched both queries is written once
-    rows = [fill_row(f, source, seen_at) for f in unique.values()]
-    if not rows:
+    unique = list({f.key: f for f in batch}.values())  # a log that matched both queries: once
+    if not unique:
         return 0
+    columns = fill_columns(unique, source, seen_at)
     if conn.dialect.name == "sqlite":
-        return executemany_upsert(conn, fills, rows, _follow_the_chain)
-    written = copy_upsert(conn, fills, rows, _follow_the_chain, _NOTIFIED)
+        return executemany_upsert(conn, fills, columns, _follow_the_chain)
+    written = copy_upsert(conn, fills, columns, _follow_the_chain, _NOTIFIED)
     _notify(conn, [{**row._mapping, "removed": False} for row in written])
     return len(written)
 
