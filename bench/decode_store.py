@@ -7,6 +7,7 @@ SQLite and PostgreSQL. Real OrderFilled logs come from the devnet.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import requests
@@ -43,6 +44,12 @@ def _widen(logs: list[dict], total: int) -> list[dict]:
     return out
 
 
+def _load() -> str:
+    """The 1-, 5- and 15-minute load averages and the cores: the rates are wall-clock rates,
+    on what may be a shared machine."""
+    return "/".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {os.cpu_count()} cores"
+
+
 def _rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f}"
 
@@ -51,6 +58,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--fills", type=int, default=50_000)
     args = parser.parse_args()
+    loaded_before = _load()
     logs = _widen(_real_logs(20, 100), args.fills)
 
     began = time.perf_counter()
@@ -92,6 +100,7 @@ def main() -> None:
     speedup = (len(fills) / ours) / (len(sample) / theirs)
     print(markdown_table(["what", "items", "per second"], rows))
     print(f"\nhand decoder vs web3: {speedup:,.0f}x")
+    print(f"load average: {loaded_before} at the start, {_load()} at the end")
 
 
 def _web3_formatted(log: dict) -> dict:

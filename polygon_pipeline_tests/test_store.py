@@ -222,6 +222,17 @@ def test_each_written_fill_is_notified_once_at_commit(engine, db_url):
     assert heard[1200:] == [payload(moved), payload(make_fill(7), removed=True)]
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_bulk_write_outside_a_transaction_is_refused(engine):
+    """Autocommit would empty the staging table between the COPY and the move: refused
+    rather than silently writing nothing."""
+    autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as conn, pytest.raises(RuntimeError, match="transaction"):
+        fills_repo.upsert_fills(conn, [make_fill(1)], "backfill")
+    with engine.begin() as conn:
+        assert fills_repo.upsert_fills(conn, [make_fill(1)], "backfill") == 1
+
+
 @pytest.mark.parametrize("amount", [2**256, -1])
 def test_an_amount_outside_uint256_is_refused_and_nothing_is_written(engine, amount):
     batch = [make_fill(1), make_fill(2, fee=amount)]

@@ -45,6 +45,9 @@ def copy_upsert(
     visits), and emptied here too for a second batch in one transaction. COPY needs
     psycopg's own cursor, hence the driver connection; it is the SQLAlchemy connection's
     own, in the same transaction."""
+    driver = conn.connection.driver_connection
+    if driver.autocommit:  # each statement would commit, emptying the staging table
+        raise RuntimeError("a bulk upsert on PostgreSQL needs a transaction, not autocommit")
     names = list(columns)
     stage, cols = f"{target.name}_incoming", ", ".join(names)
     staged = table(stage, *(column(name) for name in names))
@@ -55,7 +58,7 @@ def copy_upsert(
     )
     conn.exec_driver_sql(f"DELETE FROM {stage}")
     with (
-        conn.connection.driver_connection.cursor() as cursor,
+        driver.cursor() as cursor,
         cursor.copy(f"COPY {stage} ({cols}) FROM STDIN") as copy,
     ):
         for values in _encoded(conn, target, names, columns):
