@@ -43,7 +43,7 @@ class Uint256(TypeDecorator):
             raise ValueError(f"{value} is not a uint256")
         if dialect.name == "postgresql":
             return Decimal(value)
-        return f"{value:0{_UINT256_DIGITS}d}"
+        return str(value).zfill(_UINT256_DIGITS)
 
     def encode_column(self, values: Sequence[int | None], dialect: Dialect) -> list[object]:
         """One range check by min and max, the text in one comprehension; on PostgreSQL the
@@ -54,7 +54,7 @@ class Uint256(TypeDecorator):
             raise ValueError(f"{bad} is not a uint256")
         if dialect.name == "postgresql":
             return list(values)
-        return [None if v is None else f"{v:0{_UINT256_DIGITS}d}" for v in values]
+        return [None if v is None else str(v).zfill(_UINT256_DIGITS) for v in values]
 
     def process_result_value(self, value: object, dialect: Dialect) -> int | None:
         return None if value is None else int(value)
