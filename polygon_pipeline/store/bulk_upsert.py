@@ -3,8 +3,8 @@ still written once as a SQLAlchemy construct.
 
 Through SQLAlchemy's executemany every value of every row is bound and type-processed one
 by one, and psycopg re-parses a statement of 27,000 placeholders per 1,000 fills: that, not
-the database, was most of a write's time (BENCHMARKS 4). Here values are encoded column by
-column by the same type processors, then
+the database, was most of a write's time (BENCHMARKS 4). Here the values are encoded a
+column at a time to what SQLAlchemy's type processors would give, then
 - PostgreSQL: COPY into a temporary table, and one `INSERT ... SELECT ... ON CONFLICT ...
   RETURNING` moves the batch (RETURNING: what was written, for NOTIFY);
 - SQLite: sqlite3's executemany runs one prepared `INSERT ... ON CONFLICT` over plain
@@ -37,14 +37,14 @@ def copy_upsert(
     returning: Sequence[Column],
 ) -> Sequence[Row]:
     """PostgreSQL: upsert the rows of `columns` (no two with the same conflict key) into
-    `target`, where
-    `on_conflict` says what a clash does; the `returning` columns of the rows written.
+    `target`, where `on_conflict` says what a clash does; the `returning` columns of the
+    rows written.
 
     The staging table is temporary, created once per session and emptied at every commit
     (ON COMMIT DELETE ROWS truncates it, so no dead rows pile up in a table autovacuum never
     visits), and emptied here too for a second batch in one transaction. COPY needs
-    psycopg's own cursor, hence the driver connection; it is the SQLAlchemy connection's
-    own, in the same transaction."""
+    psycopg's own cursor, hence the driver connection: the SQLAlchemy connection's own, in
+    the same transaction."""
     driver = conn.connection.driver_connection
     if driver.autocommit:  # each statement would commit, emptying the staging table
         raise RuntimeError("a bulk upsert on PostgreSQL needs a transaction, not autocommit")
