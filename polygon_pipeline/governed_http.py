@@ -2,7 +2,8 @@
 the Polymarket Data API client). Each request takes a permit from a shared limiter (rate and
 concurrency across processes); throttling pauses every process with a shared, jittered
 back-off that honours Retry-After; transient failures are retried a bounded number of times
-(tenacity); URLs and keys never reach an error message, even when the provider echoes them."""
+(tenacity), counted apart from throttles; URLs and keys never reach an error message, even
+when the provider echoes them."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import requests
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_random_exponential
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
+from tenacity.stop import stop_base
 
+from polygon_pipeline import backoff
 from polygon_pipeline.provider_errors import Throttled, Transient
 from polygon_pipeline.redact import redact_url, scrub
 
@@ -24,8 +27,10 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 5.0
 READ_TIMEOUT_S = 30.0
-TRANSIENT_ATTEMPTS = 6
+TRANSIENT_ATTEMPTS = 6  # failures (5xx, timeouts, garbage) of one call; throttles not counted
 THROTTLE_GIVE_UP_S = 900.0  # keep backing off this long before failing loudly
+TRANSIENT_FIRST_WAIT_S = 0.25
+TRANSIENT_WAIT_CAP_S = 10.0
 _SLOT_POLL_S = 0.01  # first wait for a free slot; doubles (with jitter) up to the cap
 _SLOT_POLL_CAP_S = 0.08
 
@@ -57,6 +62,54 @@ def parse_retry_after(value: str | None) -> float | None:
         return max(0.0, (parsedate_to_datetime(value) - datetime.now(tz=UTC)).total_seconds())
     except (TypeError, ValueError):
         return None
+
+
+def _failure(state: RetryCallState) -> BaseException | None:
+    return state.outcome.exception() if state.outcome else None
+
+
+class stop_after_transient_failures(stop_base):  # noqa: N801 - tenacity's naming
+    """Stop once a call has failed `attempts` times for a transient reason. Throttles are not
+    failures: they are the provider pacing us, and have their own budget (time, below); a
+    count of attempts made five 429s and one 502 fail a call. One instance per call."""
+
+    def __init__(self, attempts: int):
+        self.attempts = attempts
+        self._failures = 0
+        self._counted = 0  # attempts looked at
+
+    def failures(self, retry_state: RetryCallState) -> int:
+        """Transient failures of the call up to its latest attempt (each attempt counted once,
+        whoever asks first: the wait or the stop)."""
+        if self._counted < retry_state.attempt_number:
+            self._counted = retry_state.attempt_number
+            self._failures += isinstance(_failure(retry_state), Transient)
+        return self._failures
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.failures(retry_state) >= self.attempts
+
+
+class stop_throttled_for(stop_base):  # noqa: N801 - tenacity's naming
+    """Stop on a throttle once the call has been backing off for `seconds`: a provider that
+    never lets us through fails loudly instead of hanging."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        throttled = isinstance(_failure(retry_state), Throttled)
+        return throttled and (retry_state.seconds_since_start or 0.0) > self.seconds
+
+
+def _give_up(retry_state: RetryCallState, transient: stop_after_transient_failures) -> None:
+    """The last error, saying which budget is spent."""
+    exc = _failure(retry_state)
+    if isinstance(exc, Throttled):
+        spent = retry_state.seconds_since_start or 0.0
+        raise Throttled(f"{exc} (still throttled after {spent:.0f}s; giving up)", exc.retry_after)
+    failures = transient.failures(retry_state)
+    raise Transient(f"{exc} ({failures} transient failures in this call; giving up)")
 
 
 class GovernedHttp:
@@ -113,11 +166,13 @@ class GovernedHttp:
         """Run `send` under a permit, retried on throttling and transient failures. `parse`
         turns the answer into what the caller needs; if it raises ValueError (and kin) the
         answer counts as garbage from the provider, and the request is retried (bounded)."""
+        transient = stop_after_transient_failures(self.transient_attempts)
         retrying = Retrying(
             retry=retry_if_exception_type((Throttled, Transient)),
-            wait=self._wait,
-            stop=self._stop,
-            reraise=True,
+            wait=lambda state: self._wait(state, transient),
+            stop=transient | stop_throttled_for(THROTTLE_GIVE_UP_S),
+            sleep=backoff.sleep,  # cut short when the process is stopping
+            retry_error_callback=lambda state: _give_up(state, transient),
         )
         return retrying(self._attempt, label, send, parse)
 
@@ -139,8 +194,8 @@ class GovernedHttp:
             raise Transient(f"{label}: HTTP {resp.status_code}")
         return resp
 
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+    def _wait(self, state: RetryCallState, transient: stop_after_transient_failures) -> float:
+        exc = _failure(state)
         if isinstance(exc, Throttled):
             with self._lock:
                 self.throttles += 1
@@ -149,17 +204,10 @@ class GovernedHttp:
                 "%s throttled by %s; everyone waits %.2fs", state.args[0], self.shown_url, delay
             )
             return delay
-        delay = wait_random_exponential(multiplier=0.25, max=10)(state)
-        log.warning(
-            "%s failed (%s); retry %d in %.2fs", state.args[0], exc, state.attempt_number, delay
-        )
+        failure = transient.failures(state)
+        delay = backoff.full_jitter(TRANSIENT_FIRST_WAIT_S, TRANSIENT_WAIT_CAP_S, failure)
+        log.warning("%s failed (%s); retry %d in %.2fs", state.args[0], exc, failure, delay)
         return delay
-
-    def _stop(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, Throttled):
-            return (state.seconds_since_start or 0.0) > THROTTLE_GIVE_UP_S
-        return state.attempt_number >= self.transient_attempts
 
     def _attempt(self, label: str, send: Callable[[], Any], parse: Callable | None) -> Any:
         permit = self._take_permit()
@@ -182,6 +230,6 @@ class GovernedHttp:
         poll = _SLOT_POLL_S
         while (permit := self.limiter.try_acquire()) is None:
             # every slot busy: ask again, less often the longer it lasts
-            time.sleep(random.uniform(poll / 2, poll))
+            backoff.sleep(random.uniform(poll / 2, poll))
             poll = min(_SLOT_POLL_CAP_S, poll * 2)
         return permit

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine, select, update
 
-from polygon_pipeline.backoff import full_jitter
+from polygon_pipeline import backoff
 from polygon_pipeline.store.holders import holder_alive, holder_id
 from polygon_pipeline.store.schema import rpc_limiter, rpc_slots
 from polygon_pipeline.store.upsert import insert_on_conflict
@@ -244,7 +244,7 @@ class SharedLimiter:
                         return Permit(slot, window_slot, now, row.consecutive_throttles > 0)
             # Not yet (the pace, a pause), or the window is full: until its first slot lingers
             # out, or (every one in flight) a little while.
-            time.sleep(_WINDOW_POLL_S if wait is None else wait)
+            backoff.sleep(_WINDOW_POLL_S if wait is None else wait)  # cut short by a stop
 
     def _heal(self, conn: Connection, row, now: float) -> tuple[float, float]:
         """The row's next send time and pause, reset where they lie beyond anything this
@@ -311,7 +311,9 @@ class SharedLimiter:
             _, cooldown = self._heal(conn, row, now)
             same_burst = cooldown > now and row.consecutive_throttles > 0
             streak = row.consecutive_throttles + (0 if same_burst else 1)
-            jitter = 0.0 if same_burst else full_jitter(BACKOFF_BASE_S, BACKOFF_CAP_S, streak)
+            jitter = (
+                0.0 if same_burst else backoff.full_jitter(BACKOFF_BASE_S, BACKOFF_CAP_S, streak)
+            )
             delay = max(retry_after or 0.0, jitter, self.interval)
             resume = max(cooldown, now + delay)
             self._set(conn, consecutive_throttles=streak, cooldown_until=resume)

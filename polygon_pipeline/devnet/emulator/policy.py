@@ -45,6 +45,13 @@ class Policy:
     ws_silent: bool = False  # keep sockets open but deliver no notifications
     strip_block_timestamp: bool = False  # behave like a node without log.blockTimestamp
     echo_key: bool = False  # refuse every call, quoting the request's URL and key back
+    # The answers of the next requests (of `fault_plan_method` only, when set), in order,
+    # before any other rule: "429" (throttled in `throttle_style`, with a Retry-After of
+    # `planned_retry_after_s` when `retry_after`), "502" or "503". A test replays a provider's
+    # exact sequence (five 429s, then a 502) instead of hoping a rate produces it.
+    fault_plan: list[str] = field(default_factory=list)
+    fault_plan_method: str | None = None
+    planned_retry_after_s: float = 1.0
     seed: int = 1
     method_cu: dict[str, int] = field(default_factory=lambda: dict(METHOD_CU))
 

@@ -127,6 +127,11 @@ class ProviderEmulator:
             self.counters.peak_received.add(now)
         if self.policy.echo_key:
             return self._echo_key(request, calls[0].get("id"))
+        if self.policy.fault_plan and self.policy.fault_plan_method in (None, *methods):
+            fault = self.policy.fault_plan.pop(0)
+            if fault == "429":
+                return self._throttled(payload, calls, methods, self.policy.planned_retry_after_s)
+            return self._server_error(int(fault))
         wait = self.budget.try_admit(self.policy, now, [self.policy.cost(m) for m in methods])
         if wait is not None:
             return self._throttled(payload, calls, methods, wait)
@@ -135,13 +140,7 @@ class ProviderEmulator:
         if self.policy.latency_ms:
             await asyncio.sleep(self.policy.latency_ms / 1000)
         if self.rng.random() < self.policy.fault_5xx_rate:
-            status = self.rng.choice((502, 503))
-            self.counters.faults[str(status)] += 1
-            return web.Response(
-                status=status,
-                text="<html><body>upstream error</body></html>",
-                content_type="text/html",
-            )
+            return self._server_error(self.rng.choice((502, 503)))
         answers = [await self._serve(call) for call in calls]
         text = json.dumps(answers if isinstance(payload, list) else answers[0])
         if self.rng.random() < self.policy.truncate_rate:
@@ -151,6 +150,12 @@ class ProviderEmulator:
             self.counters.faults["malformed"] += 1
             text = self.rng.choice(('{"jsonrpc":"2.0","id":', "<html>gateway</html>", "null", "{}"))
         return web.Response(text=text, content_type="application/json")
+
+    def _server_error(self, status: int) -> web.Response:
+        self.counters.faults[str(status)] += 1
+        return web.Response(
+            status=status, text="<html><body>upstream error</body></html>", content_type="text/html"
+        )
 
     def _echo_key(self, request: web.Request, call_id: object) -> web.Response:
         turn = sum(self.counters.calls.values()) - 1  # the calls of this test, from a reset
