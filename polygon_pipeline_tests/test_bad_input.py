@@ -120,3 +120,41 @@ def test_compare_since_out_of_range_is_one_line(tmp_path, since):
     env = {"POLYGON_PIPELINE_DB_URL": f"sqlite:///{tmp_path / 'store.db'}"}
     line = _one_line_error(run_cli("compare", "--since", since, env=env))
     assert since in line
+
+
+def test_a_10_mb_line_is_quoted_to_a_bounded_length(tmp_path):
+    """A 10 MB line in a leaders file was quoted whole: 10,485,891 bytes to stderr."""
+    env = {"POLYGON_PIPELINE_DB_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    file = tmp_path / "leaders.csv"
+    file.write_text(f"{_addresses(1)[0]}\n0x{'ab' * 5_242_880}\n")
+    result = run_cli("leaders", "import", str(file), env=env)
+    line = _one_line_error(result)
+    assert len(result.stderr) < 1_000
+    assert line.startswith("Error: line 2: not an address: '0xabab")
+    assert "... (10,485,764 characters)" in line  # as quoted: 0x, 10 MiB, two quotes
+    assert run_cli("leaders", "list", env=env).stdout.split() == []
+
+
+TOO_LARGE_BLOCK = "99999999999999999999"
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (("leaders", "add", "0x" + "12" * 20), "--history-from-block"),
+        (("backfill",), "--from-block"),
+        (("backfill", "--since-cursor"), "--to-block"),
+        (("windows", "register"), "--from-block"),
+        (("windows", "register", "--from-block", "0"), "--to-block"),
+    ],
+)
+def test_a_block_number_beyond_any_store_is_refused_at_the_command_line(tmp_path, command, option):
+    """`--history-from-block 99999999999999999999` was an OverflowError traceback on SQLite
+    (a one-line driver error on PostgreSQL); every block option refuses it the same way."""
+    env = {"POLYGON_PIPELINE_DB_URL": f"sqlite:///{tmp_path / 'store.db'}"}
+    line = _one_line_error(run_cli(*command, option, TOO_LARGE_BLOCK, env=env))
+    assert line == (
+        f"Error: Invalid value for '{option}': {TOO_LARGE_BLOCK} is not in the range "
+        "0<=x<=9223372036854775807."
+    )
+    assert run_cli("leaders", "list", env=env).stdout.split() == []

@@ -108,6 +108,23 @@ def test_backfill_beyond_the_finalized_head_says_where_it_stopped(devnet, db_env
     assert within.returncode == 0 and "stopped at" not in within.stdout
 
 
+@one_store
+def test_backfill_from_beyond_the_finalized_head_says_so(devnet, db_env):
+    """It exited 0 with a summary of `blocks N..M (0 blocks)`, M below N, and nothing else."""
+    env = devnet.pipeline_env(db_env["POLYGON_PIPELINE_DB_URL"])
+    run_cli("leaders", "add", *devnet.info()["leaders"], env=env)
+    finalized = devnet.mine(blocks=20)["head"] - 16  # the devnet's finality depth
+    first = finalized + 5
+    out = run_cli("backfill", "--from-block", str(first), env=env)
+    assert out.returncode == 0, out.stderr  # as when --to-block is past the head: not an error
+    assert out.stdout.strip().splitlines()[-1] == (
+        f"nothing reconciled: --from-block {first} is beyond the finalized head, block "
+        f"{finalized}; rerun once it is final, or run `polygon-pipeline watch` for live fills"
+    )
+    assert "reconciled ctf" not in out.stdout  # no summary of an empty range
+    assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0
+
+
 def test_four_processes_starting_on_one_empty_database(devnet, db_url):
     """The schema is created once, under a lock: no process fails on a table another one is
     creating (each used to crash with DuplicateTable or `table fills already exists`)."""

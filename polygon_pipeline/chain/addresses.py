@@ -6,6 +6,8 @@ import re
 
 from eth_utils import is_checksum_address
 
+from polygon_pipeline.quoting import quoted
+
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
@@ -21,10 +23,12 @@ def normalize_address(value: str) -> str:
     """
     text = value.strip() if isinstance(value, str) else value
     if not isinstance(text, str) or not _HEX_ADDRESS.match(text):
-        raise InvalidAddress(f"not an address: {value!r} (expected 0x followed by 40 hex digits)")
+        raise InvalidAddress(
+            f"not an address: {quoted(value)} (expected 0x followed by 40 hex digits)"
+        )
     body = text[2:]
     if body != body.lower() and body != body.upper() and not is_checksum_address(text):
-        raise InvalidAddress(f"bad EIP-55 checksum in address {value!r}")
+        raise InvalidAddress(f"bad EIP-55 checksum in address {quoted(value)}")
     return text.lower()
 
 

@@ -13,6 +13,7 @@ import click
 from polygon_pipeline.cli.common import one_line, settings_or_exit
 from polygon_pipeline.logging_setup import configure_logging
 from polygon_pipeline.provider_errors import ProviderError
+from polygon_pipeline.quoting import quoted
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.api_poller import PollReport, poll_once, run_poller
 from polygon_pipeline.sync.compare import compare_sources
@@ -55,10 +56,10 @@ def parse_since(value: str) -> datetime:
             return datetime.now(tz=UTC) - timedelta(**{_UNITS[found[2]]: int(found[1])})
         moment = datetime.fromisoformat(value)
     except OverflowError:
-        raise click.BadParameter(f"{value!r}: reaches before the year 1") from None
+        raise click.BadParameter(f"{quoted(value)}: reaches before the year 1") from None
     except ValueError:
         raise click.BadParameter(
-            f"{value!r}: give a duration like 30m, 2h, 7d or an ISO time"
+            f"{quoted(value)}: give a duration like 30m, 2h, 7d or an ISO time"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

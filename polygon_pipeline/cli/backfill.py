@@ -7,7 +7,14 @@ import logging
 import click
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.cli.common import block_progress, one_line, settings_or_exit, sync_context
+from polygon_pipeline.cli.common import (
+    BLOCK_NUMBER,
+    block_progress,
+    one_line,
+    settings_or_exit,
+    stop_on_signals,
+    sync_context,
+)
 from polygon_pipeline.logging_setup import configure_logging
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.sync.history import backfill_history
@@ -22,10 +29,8 @@ from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
     show_default=True,
     help="Which exchange; `all` covers both in one query per chunk.",
 )
-@click.option("--from-block", type=click.IntRange(min=0), help="First block.")
-@click.option(
-    "--to-block", type=click.IntRange(min=0), help="Last block (default: finalized head)."
-)
+@click.option("--from-block", type=BLOCK_NUMBER, help="First block.")
+@click.option("--to-block", type=BLOCK_NUMBER, help="Last block (default: finalized head).")
 @click.option(
     "--since-cursor",
     is_flag=True,
@@ -49,9 +54,17 @@ def backfill(
     settings = settings_or_exit()
     configure_logging(settings, logging.INFO if verbose else logging.ERROR)
     exchanges = list(EXCHANGES) if exchange == "all" else [exchange]
-    with sync_context(settings) as ctx, one_line(NothingToFollow, ProviderError):
+    stopping = stop_on_signals("the chunks stored so far are kept; rerun to finish")
+    with stopping, sync_context(settings) as ctx, one_line(NothingToFollow, ProviderError):
         with block_progress("reconciling") as progress:
             report = reconcile(ctx, exchanges, from_block, to_block, on_progress=progress)
+        if report.from_block > report.to_block:  # nothing asked for is final yet
+            click.echo(
+                f"nothing reconciled: --from-block {report.from_block} is beyond the finalized "
+                f"head, block {report.finalized}; rerun once it is final, or run "
+                "`polygon-pipeline watch` for live fills"
+            )
+            return
         click.echo(report.summary())
         if since_cursor:  # leaders added since the last run: their wanted history
             with block_progress("leader history") as progress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import signal
 from collections.abc import Callable, Iterator
 from typing import Protocol
 
@@ -10,23 +11,31 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from polygon_pipeline import backoff
 from polygon_pipeline.provider_errors import ProviderError
+from polygon_pipeline.quoting import MESSAGE_CHARS, cut
 from polygon_pipeline.redact import scrub
 from polygon_pipeline.settings import ConfigError, Settings, environment_secrets, load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.context import SyncContext
 
+# Block numbers as options take: what a store column (BIGINT; SQLite's INTEGER) holds. A larger
+# one used to reach SQLite's driver and fail there with an OverflowError traceback.
+MAX_BLOCK = 2**63 - 1
+BLOCK_NUMBER = click.IntRange(0, MAX_BLOCK)
 
-def fail(exc: BaseException) -> click.ClickException:
-    """`Error: <message>` and exit status 1, the message scrubbed of every secret."""
-    return click.ClickException(scrub(str(exc), environment_secrets()))
+
+def fail(exc: BaseException | str) -> click.ClickException:
+    """`Error: <message>` and exit status 1, the message scrubbed of every secret, then cut
+    to a bounded length (cutting first could leave part of a key no scrubber recognises)."""
+    return click.ClickException(cut(scrub(str(exc), environment_secrets()), MESSAGE_CHARS))
 
 
 def settings_or_exit() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        raise click.ClickException(f"config error: {exc}") from None
+        raise fail(f"config error: {exc}") from None
 
 
 def sync_context(settings: Settings) -> SyncContext:
@@ -51,7 +60,7 @@ def environment_error(exc: Exception) -> str:
     else:
         text = f"database error: {exc}"
     words = " ".join(line.strip() for line in text.splitlines() if line.strip())
-    return scrub(words, environment_secrets())[:500]
+    return cut(scrub(words, environment_secrets()), MESSAGE_CHARS)
 
 
 @contextlib.contextmanager
@@ -88,3 +97,35 @@ def _describe(report: BlockProgress | None) -> str:
     if report is None:
         return ""
     return f"fills {report.fills_found}, calls {report.getlogs_calls}, 429s {report.throttles}"
+
+
+class _Stopped(BaseException):
+    """Raised in the main thread by a stop signal; a BaseException so that no `except
+    Exception` on the way out swallows it."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, _frame: object) -> None:
+    backoff.stop_waiting()  # worker threads in a back-off (a Retry-After) stop at once
+    raise _Stopped(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals(what_is_kept: str) -> Iterator[None]:
+    """SIGTERM and Ctrl-C stop a one-shot command at once, however long a provider asked us
+    to wait: one line saying so, and exit status 128 + the signal (the shell's convention:
+    143, 130), since the work is not done. What was committed stays; transactions in
+    progress roll back."""
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    except _Stopped as stopped:
+        name = signal.Signals(stopped.signum).name
+        click.echo(f"stopped by {name}: {what_is_kept}", err=True)
+        raise click.exceptions.Exit(128 + stopped.signum) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.cli.common import (
+    BLOCK_NUMBER,
     block_progress,
     one_line,
     settings_or_exit,
@@ -22,7 +23,7 @@ from polygon_pipeline.sync.history import backfill_history
 
 history_option = click.option(
     "--history-from-block",
-    type=click.IntRange(min=0),
+    type=BLOCK_NUMBER,
     help="Then store these leaders' fills from block N up to the exchanges' cursors, querying "
     "only them (default: POLYGON_LEADER_HISTORY_BLOCKS of history, left to the next "
     "reconciliation).",

@@ -6,7 +6,7 @@ import os
 
 import click
 
-from polygon_pipeline.cli.common import one_line, settings_or_exit, sync_context
+from polygon_pipeline.cli.common import BLOCK_NUMBER, one_line, settings_or_exit, sync_context
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.sync.head import finalized_head
 
@@ -17,10 +17,8 @@ def windows() -> None:
 
 
 @windows.command()
-@click.option("--from-block", type=click.IntRange(min=0), required=True, help="First block.")
-@click.option(
-    "--to-block", type=click.IntRange(min=0), help="Last block (default: the finalized head)."
-)
+@click.option("--from-block", type=BLOCK_NUMBER, required=True, help="First block.")
+@click.option("--to-block", type=BLOCK_NUMBER, help="Last block (default: the finalized head).")
 def register(from_block: int, to_block: int | None) -> None:
     """Register every whole window from the one holding --from-block up to --to-block, so a
     year of history is one backfill over a range in the UI (Materialize -> Launch

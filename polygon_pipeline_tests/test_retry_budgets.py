@@ -1,0 +1,147 @@
+"""Throttles and transient failures have separate budgets, and a stop signal cuts any back-off
+short: against the devnet's emulator replaying a provider's exact fault sequence, and the
+console script as a user runs it."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from polygon_pipeline.chain.rpc_client import GovernedRpc
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
+from polygon_pipeline.governed_http import TRANSIENT_ATTEMPTS
+from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.fills_repo import fetch_fills
+from polygon_pipeline.store.limiter import SharedLimiter
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.sync import environment, leader_fills, one_store
+
+FIVE_THROTTLES_AND_A_502 = ["429"] * 5 + ["502"]
+
+
+def test_five_throttles_and_a_502_do_not_fail_a_call(devnet, tmp_path):
+    """The reported sequence: five 429s then one 502 made the sixth attempt the last."""
+    devnet.configure(fault_plan=FIVE_THROTTLES_AND_A_502, retry_after=False)
+    engine = make_engine(f"sqlite:///{tmp_path / 'limiter.db'}", serializable=True)
+    rpc = GovernedRpc(devnet.rpc_url, SharedLimiter(engine, 100, 4))
+    try:
+        assert rpc.block_number() >= 0
+    finally:
+        rpc.close()
+        engine.dispose()
+    stats = devnet.stats()
+    assert stats["http_429"] == 5 and stats["faults"] == {"502": 1}
+    assert stats["served"]["eth_blockNumber"] == 1
+
+
+def _mined(devnet, blocks: int) -> tuple[int, int]:
+    first = devnet.head() + 1
+    last = devnet.mine(blocks=blocks, fills_per_block=4)["head"]
+    devnet.mine(blocks=FINALITY_DEPTH)  # below the finalized head
+    return first, last
+
+
+def _stored(db_url: str) -> set[tuple[str, int]]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return {(r["tx_hash"], r["log_index"]) for r in fetch_fills(conn)}
+    finally:
+        engine.dispose()
+
+
+@one_store
+def test_a_backfill_under_heavy_throttling_and_5xx_is_exact(devnet, db_url, leaders):
+    """A provider pacing us hard (a budget a tenth of our rate, five 429s in a row, then a
+    502) and failing now and then (5xx, cut-off and garbage bodies): every throttle is
+    waited out, every transient failure retried within its own budget, and the store ends
+    equal to the truth."""
+    env = environment(devnet, db_url, rpc_max_rps=30, backfill_max_range=10)
+    assert run_cli("leaders", "add", *leaders, env=env).returncode == 0
+    first, last = _mined(devnet, 40)
+    devnet.reset_stats()
+    devnet.configure(
+        fault_plan=FIVE_THROTTLES_AND_A_502,
+        max_rps=3,
+        fault_5xx_rate=0.1,
+        truncate_rate=0.05,
+        malformed_rate=0.05,
+    )
+    out = run_cli("backfill", "--from-block", str(first), "--to-block", str(last), env=env)
+    assert out.returncode == 0, out.stderr
+    stats = devnet.stats()
+    assert stats["throttled_total"] >= 5 and stats["faults"]["502"] >= 1  # it was hostile
+    assert _stored(db_url) == leader_fills(devnet.truth(first, last), set(leaders)) != set()
+
+
+@one_store
+def test_a_provider_failing_every_call_gives_up_after_its_transient_budget(devnet, db_url):
+    """Throttles first, then nothing but 5xx: the throttles cost none of the transient
+    budget, which ends the call after its failures with one line saying so."""
+    devnet.configure(fault_plan=["429"] * 3, retry_after=False, fault_5xx_rate=1.0)
+    out = run_cli(
+        "backfill", "--from-block", "0", "--to-block", "5", env=environment(devnet, db_url)
+    )
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    error = out.stderr.strip().splitlines()[-1]
+    assert error.startswith("Error: eth_chainId: HTTP 50")
+    assert f"({TRANSIENT_ATTEMPTS} transient failures in this call; giving up)" in error
+    stats = devnet.stats()
+    assert stats["calls"] == {"eth_chainId": 3 + TRANSIENT_ATTEMPTS}
+    assert stats["http_429"] == 3
+
+
+LONG_RETRY_AFTER_S = 240  # the emulator's Retry-After; the limiter honours up to 300 s
+STOP_BOUND_S = 60  # a hang check well inside that window, not a timing claim
+
+
+@one_store
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_a_backfill_waiting_out_a_retry_after(devnet, db_url, leaders, sig):
+    """Every eth_getLogs in flight is told to come back in four minutes: the worker threads
+    sleep in their back-off while the main thread waits for them. SIGTERM or Ctrl-C ends the
+    backfill at once (it used to wait the pause out: SIGINT) or die without a word (SIGTERM),
+    with one line and the shell's status for the signal; nothing is sent after the pause."""
+    env = environment(devnet, db_url)
+    assert run_cli("leaders", "add", *leaders, env=env).returncode == 0
+    first, last = _mined(devnet, 20)
+    devnet.reset_stats()
+    devnet.configure(
+        fault_plan=["429"] * 100,
+        fault_plan_method="eth_getLogs",
+        planned_retry_after_s=LONG_RETRY_AFTER_S,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "polygon_pipeline", "backfill", "--from-block", str(first)]
+        + ["--to-block", str(last)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_a_throttle(devnet, proc)
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=STOP_BOUND_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + sig, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith(f"stopped by {sig.name}:")
+    throttled = devnet.stats()["throttled"]["eth_getLogs"]
+    assert devnet.stats()["calls"]["eth_getLogs"] == throttled  # none sent after the pause
+
+
+def _wait_for_a_throttle(devnet, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while devnet.stats()["throttled"].get("eth_getLogs", 0) == 0:
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no eth_getLogs was throttled"
+        time.sleep(0.1)
