@@ -7,7 +7,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from polygon_pipeline.cli.api_mode import api_poll, compare
 from polygon_pipeline.cli.backfill import backfill
-from polygon_pipeline.cli.common import environment_error
+from polygon_pipeline.cli.common import environment_error, fail
 from polygon_pipeline.cli.demo import demo
 from polygon_pipeline.cli.devnet import devnet
 from polygon_pipeline.cli.doctor import doctor
@@ -15,15 +15,19 @@ from polygon_pipeline.cli.leaders import leaders
 from polygon_pipeline.cli.watch import watch
 from polygon_pipeline.cli.windows import windows
 from polygon_pipeline.logging_setup import configure_logging
+from polygon_pipeline.store.migrate import DatabaseTooNew
 
 
 class PipelineCli(click.Group):
-    """Every subcommand reports an unreachable or refusing database, or a file or socket it
-    cannot use, as one line naming the problem, instead of a traceback."""
+    """Every subcommand reports an unreachable or refusing database (or one a newer release
+    wrote), or a file or socket it cannot use, as one line naming the problem, instead of a
+    traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except DatabaseTooNew as exc:
+            raise fail(exc) from None
         except (SQLAlchemyError, OSError) as exc:
             raise click.ClickException(environment_error(exc)) from None
 
