@@ -8,15 +8,51 @@ from collections.abc import Iterable
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 _HIDDEN = "***"
-# A path segment or value that is a word (`v2`, `polygon-mainnet`, `data-api`) names a route,
-# not a credential; keys (Alchemy, Infura, QuickNode, Ankr) are long mixes of letters and
-# digits.
-_PLAIN_WORD = re.compile(r"[a-z]+(?:[-_.][a-z]+)*")
-_KEY_MIN_CHARS = 8
-# A query parameter with such a name holds a credential whatever its value looks like.
-_SECRET_PARAM = re.compile(r"key|token|secret|auth|pass|sig", re.IGNORECASE)
-# Shorter values are only hidden in context (`:pw@`): hiding every `ab` would mangle text.
-_BARE_MIN_CHARS = 4
+# The words of the providers' documented URL shapes that name a route, not a credential. In a
+# configured provider URL every other path segment and query value is a secret, whatever it
+# looks like: keys are not always long mixes of letters and digits (`my-team-secret-projkey`,
+# a 26-letter lowercase key, `k9X7z2` were all shown in clear by a shape-based guess).
+#   Alchemy     https://polygon-mainnet.g.alchemy.com/v2/KEY (wss: the same path)
+#               www.alchemy.com/rpc/matic
+#   Infura      https://polygon-mainnet.infura.io/v3/KEY, wss://.../ws/v3/KEY
+#               docs.metamask.io/services/get-started/endpoints/
+#   Ankr        https://rpc.ankr.com/polygon/KEY (chain names: polygon, polygon_amoy, ...;
+#               wss: /polygon/ws/KEY)  www.ankr.com/docs/api-reference/
+#   dRPC        https://lb.drpc.org/ogrpc?network=polygon&dkey=KEY (wss: /ogws)
+#               lens.xyz/docs/chain/tools/rpc/drpc
+#   Goldsky     https://edge.goldsky.com/standard/evm/137?secret=KEY  docs.goldsky.com
+#   QuickNode   https://NAME.matic.quiknode.pro/KEY/, Chainstack
+#               https://polygon-mainnet.core.chainstack.com/KEY, public polygon-rpc.com: no
+#               route word (the name is in the host, which is never hidden)
+#   the devnet  http://127.0.0.1:PORT/v2/KEY, its Data API stand-in at /data-api
+ROUTE_WORDS = frozenset(
+    {
+        "v2",
+        "v3",
+        "ws",
+        "polygon",
+        "polygon_amoy",
+        "polygon_mumbai",
+        "matic",
+        "ogrpc",
+        "ogws",
+        "standard",
+        "evm",
+        "137",
+        "data-api",
+    }
+)
+# How a secret is found in text depends on its length. A long one (KEY_MIN_CHARS or more)
+# wherever it occurs: nothing innocent equals a key that long. A shorter one as a whole token
+# only (`k9X7z2` in "key 'k9X7z2'", not inside a longer word). One of 1 to 3 characters only
+# where it sits in a URL (after `/` or `=`, plain or percent-encoded): as a bare token it
+# would hide every "a" or "id" of every message, and no provider issues keys that short.
+KEY_MIN_CHARS = 8
+BARE_MIN_CHARS = 4
+_TOKEN = re.compile(r"[A-Za-z0-9_.~-]+")  # the characters of a URL segment that is one token
+_NOT_AFTER = r"(?![A-Za-z0-9_~-])"
+_BARE = r"(?:(?<=%2F)|(?<=%3D)|(?<![A-Za-z0-9_~-])){}" + _NOT_AFTER
+_IN_URL = r"(?:(?<=/)|(?<==)|(?<=%2F)|(?<=%3D)){}" + _NOT_AFTER
 
 
 def redact_url(url: str) -> str:
@@ -47,10 +83,6 @@ def redact_db_url(url: str) -> str:
         return _HIDDEN
 
 
-def _key_like(value: str) -> bool:
-    return len(value) >= _KEY_MIN_CHARS and not _PLAIN_WORD.fullmatch(value)
-
-
 def _is_url(text: str) -> bool:
     try:
         return "://" in text and bool(urlsplit(text).hostname)
@@ -71,26 +103,24 @@ def _password_secrets(password: str | None) -> set[str]:
     if not password:
         return set()
     found = {f":{password}@"}
-    if len(password) >= _BARE_MIN_CHARS:
+    if len(password) >= BARE_MIN_CHARS:
         found.add(password)
     return _encoded(found)
 
 
 def url_secrets(url: str) -> set[str]:
-    """What of a provider URL must never be shown: the URL itself, its key-like path
-    segments, its query values that are key-like or named like a credential, a key-like user
-    and the password, each also decoded and percent-encoded. Not the host, nor a path word."""
+    """What of a provider URL must never be shown: the URL itself, every path segment and
+    query value that is not a route word (ROUTE_WORDS), the user and the password, each also
+    decoded and percent-encoded. Not the host, nor a query parameter's name."""
     try:
         parts = urlsplit(url)
         password, user = parts.password, parts.username
     except ValueError:
         return {url}
     found = {url} if redact_url(url) != url else set()  # a bare host is no secret
-    found |= {s for s in parts.path.split("/") if _key_like(unquote(s))}
-    for name, value in parse_qsl(parts.query):
-        if _key_like(value) or (_SECRET_PARAM.search(name) and len(value) >= _BARE_MIN_CHARS):
-            found.add(value)
-    if user and _key_like(user):
+    found |= {s for s in parts.path.split("/") if unquote(s) not in ROUTE_WORDS}
+    found |= {value for _, value in parse_qsl(parts.query) if value not in ROUTE_WORDS}
+    if user:
         found.add(user)
     return _encoded(found) | _password_secrets(password)
 
@@ -112,6 +142,16 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
         if secret:
             values |= url_secrets(secret) if _is_url(secret) else {secret}
     for value in sorted(values, key=len, reverse=True):
-        if value in text:
-            text = text.replace(value, redact_url(value) if _is_url(value) else _HIDDEN)
+        text = _hide(value, text)
     return text
+
+
+def _hide(value: str, text: str) -> str:
+    """`text` with `value` hidden where it occurs as a secret (see KEY_MIN_CHARS)."""
+    if len(value) >= KEY_MIN_CHARS or not _TOKEN.fullmatch(value):
+        # long, or with its own context (`:pw@`): wherever it occurs
+        return text.replace(value, redact_url(value) if _is_url(value) else _HIDDEN)
+    if value not in text:
+        return text
+    shape = _BARE if len(value) >= BARE_MIN_CHARS else _IN_URL
+    return re.sub(shape.format(re.escape(value)), _HIDDEN, text, flags=re.IGNORECASE)

@@ -102,6 +102,29 @@ def test_backfill_never_shows_an_echoed_key(echoing, db_url):
     assert key not in out.stdout + out.stderr
 
 
+UNLIKE_KEYS = [
+    "my-team-secret-projkey",  # lowercase words and dashes: it looked like a route word
+    "qwertyuiopasdfghjklzxcvbnm",  # 26 lowercase letters: likewise
+    "k9X7z2",  # short
+]
+
+
+@one_store
+@pytest.mark.parametrize("key", UNLIKE_KEYS)
+def test_a_key_that_does_not_look_like_one_is_never_shown(devnet, db_url, key):
+    """Whatever a key looks like, a provider echoing it (in every way the emulator knows)
+    never gets it into the output or the log lines of a backfill."""
+    env = devnet.pipeline_env(db_url)
+    for name in ("POLYGON_RPC_URL", "POLYGON_WS_URL"):
+        env[name] = f"{env[name].rsplit('/', 1)[0]}/{key}"
+    devnet.configure(echo_key=True)
+    out = run_cli("backfill", "-v", "--from-block", "0", "--to-block", "5", env=env)
+    assert out.returncode == 1
+    assert "failed (" in out.stderr and "throttled by" in out.stderr  # logged the echoes
+    assert out.stderr.strip().splitlines()[-1].startswith("Error: eth_chainId: JSON-RPC error")
+    assert key not in out.stdout + out.stderr
+
+
 @one_store
 def test_doctor_never_shows_an_echoed_key(echoing, db_url):
     key = _key_of(echoing.rpc_url)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from polygon_pipeline.redact import redact_db_url, redact_url, scrub
+from polygon_pipeline.redact import redact_db_url, redact_url, scrub, url_secrets
 from polygon_pipeline.settings import ConfigError, load_settings
 
 KEYED = "https://polygon-mainnet.g.alchemy.com/v2/SECRETKEY123"
@@ -147,3 +147,28 @@ def test_requests_in_flight_follow_the_rate_unless_set(clean_env, rps, concurren
     settings = load_settings()
     assert settings.rpc_in_flight == in_flight
     assert settings.describe()["rpc_max_concurrency"] == in_flight
+
+
+@pytest.mark.parametrize(
+    ("shape", "route_words"),
+    [
+        ("https://polygon-mainnet.g.alchemy.com/v2/{}", ["v2"]),
+        ("wss://polygon-mainnet.infura.io/ws/v3/{}", ["ws", "v3"]),
+        ("https://rpc.ankr.com/polygon/{}", ["polygon"]),
+        ("https://lb.drpc.org/ogrpc?network=polygon&dkey={}", ["ogrpc", "polygon"]),
+        ("https://name.matic.quiknode.pro/{}/", []),
+    ],
+)
+@pytest.mark.parametrize("key", ["my-team-secret-projkey", "qwertyuiopasdfghjklzxcvbnm", "k9X7z2"])
+def test_every_path_segment_and_query_value_but_route_words_is_a_secret(shape, route_words, key):
+    found = url_secrets(shape.format(key))
+    assert key in found
+    assert not found & set(route_words)
+
+
+def test_short_secrets_are_hidden_as_whole_tokens_and_tiny_ones_only_in_urls():
+    six, two = "https://rpc.ankr.com/polygon/k9X7z2", "https://rpc.example/v2/ab"
+    assert scrub("invalid API key 'k9X7z2'.", [six]) == "invalid API key '***'."
+    assert scrub("k9X7z2x or xk9X7z2", [six]) == "k9X7z2x or xk9X7z2"  # other tokens
+    assert scrub("POST /v2/ab and ?key=ab", [two]) == "POST /v2/*** and ?key=***"
+    assert scrub("a tab of abc", [two]) == "a tab of abc"  # a bare `ab` is left alone
