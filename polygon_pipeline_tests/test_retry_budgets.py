@@ -139,6 +139,64 @@ def test_a_stop_signal_ends_a_backfill_waiting_out_a_retry_after(devnet, db_url,
     assert devnet.stats()["calls"]["eth_getLogs"] == throttled  # none sent after the pause
 
 
+# A run's termination as Dagster delivers it: its SIGTERM handler raises a BaseException
+# (DagsterExecutionInterruptedError) in the main thread, wherever that thread is.
+TERMINATED_RUN = """
+import signal, sys
+from polygon_pipeline.chain.exchanges import EXCHANGES
+from polygon_pipeline.settings import load_settings
+from polygon_pipeline.sync.context import SyncContext
+from polygon_pipeline.sync.reconcile import reconcile
+
+class RunTerminated(BaseException):
+    pass
+
+def terminate(*_):
+    raise RunTerminated
+
+signal.signal(signal.SIGTERM, terminate)
+ctx = SyncContext.from_settings(load_settings())
+try:
+    reconcile(ctx, list(EXCHANGES), int(sys.argv[1]), int(sys.argv[2]))
+except RunTerminated:
+    print("terminated", flush=True)
+    sys.exit(3)
+"""
+
+
+@one_store
+def test_a_terminated_run_does_not_wait_out_a_retry_after(devnet, db_url, leaders):
+    """The interrupt reaches the main thread, which waits for the requests in flight: they
+    stop backing off at once instead of holding the run for the provider's four minutes."""
+    env = environment(devnet, db_url)
+    assert run_cli("leaders", "add", *leaders, env=env).returncode == 0
+    first, last = _mined(devnet, 20)
+    devnet.reset_stats()
+    devnet.configure(
+        fault_plan=["429"] * 100,
+        fault_plan_method="eth_getLogs",
+        planned_retry_after_s=LONG_RETRY_AFTER_S,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TERMINATED_RUN, str(first), str(last)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for_a_throttle(devnet, proc)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=STOP_BOUND_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert (proc.returncode, stdout) == (3, "terminated\n"), stderr
+    throttled = devnet.stats()["throttled"]["eth_getLogs"]
+    assert devnet.stats()["calls"]["eth_getLogs"] == throttled  # none sent after the pause
+
+
 def _wait_for_a_throttle(devnet, proc: subprocess.Popen) -> None:
     deadline = time.monotonic() + 120
     while devnet.stats()["throttled"].get("eth_getLogs", 0) == 0:

@@ -19,6 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from polygon_pipeline import backoff
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.provider_errors import RangeTooLarge
 
@@ -88,6 +89,12 @@ class ChunkScheduler(Generic[Unit, Result]):
                         finished = self._settle(future)
                         if finished is not None:
                             yield finished
+            except BaseException as exc:
+                if not isinstance(exc, (Exception, GeneratorExit)):
+                    # An interrupt (Ctrl-C, a Dagster run's termination): the process is
+                    # stopping, and the pool would wait out every thread's back-off first.
+                    backoff.stop_waiting()
+                raise
             finally:
                 for future in self._running:
                     future.cancel()
