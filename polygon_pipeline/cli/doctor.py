@@ -16,6 +16,7 @@ from websockets.sync.client import connect as ws_connect
 
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.logging_setup import configure_logging
+from polygon_pipeline.quoting import MESSAGE_CHARS, cut
 from polygon_pipeline.redact import redact_db_url, redact_url, scrub
 from polygon_pipeline.settings import ConfigError, Settings, load_settings
 from polygon_pipeline.store.engine import make_engine
@@ -104,7 +105,7 @@ def doctor() -> None:
     try:
         settings = load_settings()
     except ConfigError as exc:
-        click.echo(f"FAIL config: {exc}")
+        click.echo(f"FAIL config: {cut(str(exc), MESSAGE_CHARS)}")
         raise SystemExit(1) from None
     configure_logging(settings, logging.ERROR)  # the retries' lines: one line per check here
     checks: list[tuple[str, str, Callable[[Settings], str]]] = [
@@ -121,6 +122,6 @@ def doctor() -> None:
         except Exception as exc:  # noqa: BLE001 - every failure is reported, in one line
             failed += 1
             reason = scrub(f"{type(exc).__name__}: {exc}", settings.secret_values())
-            click.echo(f"FAIL {name:<7} {where}: {reason.splitlines()[0]}")
+            click.echo(f"FAIL {name:<7} {where}: {cut(reason.splitlines()[0], MESSAGE_CHARS)}")
     if failed:
         raise SystemExit(1)
