@@ -51,8 +51,9 @@ KEY_MIN_CHARS = 8
 BARE_MIN_CHARS = 4
 _TOKEN = re.compile(r"[A-Za-z0-9_.~-]+")  # the characters of a URL segment that is one token
 _NOT_AFTER = r"(?![A-Za-z0-9_~-])"
-_BARE = r"(?:(?<=%2F)|(?<=%3D)|(?<![A-Za-z0-9_~-])){}" + _NOT_AFTER
-_IN_URL = r"(?:(?<=/)|(?<==)|(?<=%2F)|(?<=%3D)){}" + _NOT_AFTER
+_ENCODED_SEPARATOR = r"(?<=%2F)|(?<=%2f)|(?<=%3D)|(?<=%3d)"  # `/` or `=`, percent-encoded
+_BARE = rf"(?:{_ENCODED_SEPARATOR}|(?<![A-Za-z0-9_~-])){{}}" + _NOT_AFTER
+_IN_URL = rf"(?:{_ENCODED_SEPARATOR}|(?<=/)|(?<==)){{}}" + _NOT_AFTER
 
 
 def redact_url(url: str) -> str:
@@ -154,4 +155,4 @@ def _hide(value: str, text: str) -> str:
     if value not in text:
         return text
     shape = _BARE if len(value) >= BARE_MIN_CHARS else _IN_URL
-    return re.sub(shape.format(re.escape(value)), _HIDDEN, text, flags=re.IGNORECASE)
+    return re.sub(shape.format(re.escape(value)), _HIDDEN, text)
