@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from polygon_pipeline.env_secrets import environment_secrets
 from polygon_pipeline.redact import scrub
-from polygon_pipeline.settings import Settings, environment_secrets
+
+if TYPE_CHECKING:
+    from polygon_pipeline.settings import Settings
 
 _SECRETS: set[str] = set()
 _BASE_FACTORY = logging.getLogRecordFactory()

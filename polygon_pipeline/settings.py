@@ -7,7 +7,6 @@ secrets so they never appear in a repr, a log line or an exception.
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,7 +17,8 @@ from sqlalchemy.exc import ArgumentError
 
 from polygon_pipeline.chain.exchanges import Venue, parse_venue_blocks, with_blocks
 from polygon_pipeline.chain.log_queries import MAKER_POSITION, TAKER_POSITION
-from polygon_pipeline.redact import db_url_secrets, redact_db_url, redact_url, url_secrets
+from polygon_pipeline.env_secrets import DB_URL_VARIABLE, secrets_of
+from polygon_pipeline.redact import redact_db_url, redact_url
 from polygon_pipeline.store.limiter import MAX_CONCURRENCY, MAX_RPS, MIN_RPS
 
 DEFAULT_DB_PATH = Path(".data") / "polygon_pipeline.db"
@@ -67,7 +67,7 @@ class Settings(BaseSettings):
 
     rpc_url: SecretStr | None = None
     ws_url: SecretStr | None = None
-    db_url: SecretStr | None = Field(default=None, validation_alias="POLYGON_PIPELINE_DB_URL")
+    db_url: SecretStr | None = Field(default=None, validation_alias=DB_URL_VARIABLE)
     backfill_on_startup: bool = False
     backfill_startup_blocks: int = Field(default=50, ge=1)
     backfill_safety_overlap: int = Field(default=20, ge=0)
@@ -198,9 +198,9 @@ class Settings(BaseSettings):
         """Every text that must never be shown, for every scrubber (logs, errors, doctor):
         the provider URLs (RPC, WebSocket, Data API) and their key parts, the database
         password; longest first."""
-        return _secrets_of(
+        return secrets_of(
             [u.get_secret_value() for u in (self.rpc_url, self.ws_url, self.data_api_url) if u],
-            self.database_url,
+            [self.database_url],
         )
 
     def describe(self) -> dict[str, object]:
@@ -215,27 +215,7 @@ class Settings(BaseSettings):
         }
 
 
-def _secrets_of(provider_urls: list[str], db_url: str | None) -> list[str]:
-    found: set[str] = db_url_secrets(db_url) if db_url else set()
-    for url in provider_urls:
-        found |= url_secrets(url)
-    return sorted(found, key=len, reverse=True)
-
-
-_PROVIDER_URL_VARIABLES = ("POLYGON_RPC_URL", "POLYGON_WS_URL", "POLYGON_DATA_API_URL")
-
-
-def environment_secrets() -> list[str]:
-    """The secrets of the environment's settings; when they do not validate, of the raw
-    variables (a command that stops on a bad setting must not leak a good one either)."""
-    try:
-        return load_settings().secret_values()
-    except ConfigError:
-        urls = [os.environ[name].strip() for name in _PROVIDER_URL_VARIABLES if name in os.environ]
-        return _secrets_of(urls, os.environ.get("POLYGON_PIPELINE_DB_URL"))
-
-
-_SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "data_api_url", "POLYGON_PIPELINE_DB_URL"}
+_SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "data_api_url", DB_URL_VARIABLE}
 
 
 def _env_name(loc: tuple) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from polygon_pipeline.env_secrets import environment_secrets
 from polygon_pipeline.logging_setup import protect_secrets
 from polygon_pipeline.redact import scrub
 from polygon_pipeline.settings import load_settings
@@ -74,6 +75,18 @@ def test_every_log_record_is_scrubbed_whoever_handles_it(keyed_settings, caplog)
     assert KEY not in caplog.text
     assert "https://polygon-mainnet.g.alchemy.com/***" in caplog.text
     assert "provider said: bad key ***" in caplog.text
+
+
+def test_the_scrubber_before_every_command_knows_the_settings_secrets(keyed_settings, monkeypatch):
+    """Set up before settings are read (and before pydantic is imported), it finds what the
+    settings would hide: also beside a setting that does not validate, and under a variable
+    name in lowercase, which Settings reads too."""
+    hidden = set(keyed_settings.secret_values())
+    assert set(environment_secrets()) == hidden
+    monkeypatch.setenv("POLYGON_RPC_MAX_RPS", "fast")
+    monkeypatch.delenv("POLYGON_RPC_URL")
+    monkeypatch.setenv("polygon_rpc_url", keyed_settings.require_rpc_url())
+    assert set(environment_secrets()) == hidden
 
 
 # ---- a provider that echoes the key, end to end ---------------------------------------------

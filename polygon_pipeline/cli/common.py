@@ -12,10 +12,11 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
 from polygon_pipeline import backoff
+from polygon_pipeline.env_secrets import environment_secrets
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.quoting import MESSAGE_CHARS, cut
 from polygon_pipeline.redact import scrub
-from polygon_pipeline.settings import ConfigError, Settings, environment_secrets, load_settings
+from polygon_pipeline.settings import ConfigError, Settings, load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.sync.context import SyncContext
 
