@@ -22,6 +22,8 @@ from polygon_pipeline.store.migrate import (
     current_revision,
     head_revision,
     migrate,
+    newest_revision,
+    stored_revisions,
 )
 from polygon_pipeline.store.schema import fills
 
@@ -381,6 +383,13 @@ def _first_release_database(url: str) -> None:
             [{k: v for k, v in r.items() if k in old} for r in (row, sell)],
         )
     engine.dispose()
+
+
+def test_an_up_to_date_database_is_recognized_without_alembic(engine):
+    """The newest migration file names Alembic's head, and a migrated database records it:
+    what migrate() checks before it imports Alembic."""
+    assert newest_revision() == head_revision()
+    assert stored_revisions(engine) == [head_revision()]
 
 
 def test_a_first_release_database_is_migrated_in_place(db_url):
