@@ -17,7 +17,7 @@ from sqlalchemy.exc import OperationalError
 
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.devnet.anvil import free_port
-from polygon_pipeline.devnet.runner import store_file
+from polygon_pipeline.devnet.state_files import store_file
 from polygon_pipeline.settings import DEFAULT_DB_PATH
 from polygon_pipeline.store import chain_identity_repo
 from polygon_pipeline.store.chain_identity_repo import ChainIdentity

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import re
 
-from eth_utils import is_checksum_address
-
 from polygon_pipeline.quoting import quoted
 
 _HEX_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -27,9 +25,17 @@ def normalize_address(value: str) -> str:
             f"not an address: {quoted(value)} (expected 0x followed by 40 hex digits)"
         )
     body = text[2:]
-    if body != body.lower() and body != body.upper() and not is_checksum_address(text):
+    if body != body.lower() and body != body.upper() and not _checksum_ok(text):
         raise InvalidAddress(f"bad EIP-55 checksum in address {quoted(value)}")
     return text.lower()
+
+
+def _checksum_ok(address: str) -> bool:
+    # eth_utils is imported only for mixed-case input: it takes longer to import than
+    # `leaders add` takes to run.
+    from eth_utils import is_checksum_address
+
+    return is_checksum_address(address)
 
 
 def address_topic(address: str) -> str:

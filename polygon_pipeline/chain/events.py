@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_utils import keccak
+from eth_hash.auto import keccak  # what eth_utils' keccak calls, without eth_utils' imports
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class Layout:
 
     @property
     def topic0(self) -> str:
-        return "0x" + keccak(text=self.signature).hex()
+        return "0x" + keccak(self.signature.encode()).hex()
 
     @property
     def data_hex_len(self) -> int:

@@ -1,13 +1,21 @@
-"""The `polygon-pipeline` console script."""
+"""The `polygon-pipeline` console script.
+
+It starts at once: its modules import click and light modules only, and each command
+imports what it needs (the store, the governed clients, web3, pandas, Dagster) when it runs
+(test_cli_start guards it; bench/cli_start.py measures it)."""
 
 from __future__ import annotations
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
 from polygon_pipeline.cli.api_mode import api_poll, compare
 from polygon_pipeline.cli.backfill import backfill
-from polygon_pipeline.cli.common import environment_error, fail
+from polygon_pipeline.cli.common import (
+    database_too_new,
+    environment_error,
+    environment_failure,
+    fail,
+)
 from polygon_pipeline.cli.demo import demo
 from polygon_pipeline.cli.devnet import devnet
 from polygon_pipeline.cli.doctor import doctor
@@ -15,7 +23,6 @@ from polygon_pipeline.cli.leaders import leaders
 from polygon_pipeline.cli.watch import watch
 from polygon_pipeline.cli.windows import windows
 from polygon_pipeline.logging_setup import configure_logging
-from polygon_pipeline.store.migrate import DatabaseTooNew
 
 
 class PipelineCli(click.Group):
@@ -26,9 +33,11 @@ class PipelineCli(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except DatabaseTooNew as exc:
-            raise fail(exc) from None
-        except (SQLAlchemyError, OSError) as exc:
+        except Exception as exc:
+            if database_too_new(exc):
+                raise fail(exc) from None
+            if not environment_failure(exc):
+                raise
             raise click.ClickException(environment_error(exc)) from None
 
 

@@ -7,17 +7,17 @@ import re
 import signal
 import threading
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import click
 
-from polygon_pipeline.cli.common import one_line, settings_or_exit
+from polygon_pipeline.cli.common import one_line, settings_or_exit, store_engine
 from polygon_pipeline.logging_setup import configure_logging
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.quoting import quoted
-from polygon_pipeline.store.engine import make_engine
-from polygon_pipeline.sync.api_poller import PollReport, poll_once, run_poller
-from polygon_pipeline.sync.compare import compare_sources
-from polygon_pipeline.sync.context import ApiContext
+
+if TYPE_CHECKING:
+    from polygon_pipeline.sync.api_poller import PollReport
 
 log = logging.getLogger("polygon_pipeline.api_poll")
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -29,6 +29,9 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 def api_poll(once: bool) -> None:
     """Poll each leader's trades from the Data API (POLYGON_DATA_API_URL) into `api_trades`,
     every POLYGON_DATA_API_POLL_S seconds, under its own shared budget. Never calls the RPC."""
+    from polygon_pipeline.sync.api_poller import poll_once, run_poller
+    from polygon_pipeline.sync.context import ApiContext
+
     settings = settings_or_exit()
     configure_logging(settings, logging.INFO)
     with ApiContext.from_settings(settings) as api, one_line(ProviderError):
@@ -74,8 +77,9 @@ def parse_since(value: str) -> datetime:
 def compare(since: str) -> None:
     """Compare the chain feed with the Data API from what both stored: matched, missed by
     either, and detection latency. Makes no RPC and no API calls."""
-    settings = settings_or_exit()
-    engine = make_engine(settings.database_url)
+    from polygon_pipeline.sync.compare import compare_sources
+
+    engine = store_engine(settings_or_exit())
     try:
         result = compare_sources(engine, parse_since(since))
     finally:

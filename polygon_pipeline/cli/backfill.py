@@ -17,8 +17,6 @@ from polygon_pipeline.cli.common import (
 )
 from polygon_pipeline.logging_setup import configure_logging
 from polygon_pipeline.provider_errors import ProviderError
-from polygon_pipeline.sync.history import backfill_history
-from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
 
 
 @click.command()
@@ -51,6 +49,9 @@ def backfill(
         raise click.UsageError("give exactly one of --from-block N or --since-cursor")
     if from_block is not None and to_block is not None and to_block < from_block:
         raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")
+    from polygon_pipeline.sync.history import backfill_history
+    from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
+
     settings = settings_or_exit()
     configure_logging(settings, logging.INFO if verbose else logging.ERROR)
     exchanges = list(EXCHANGES) if exchange == "all" else [exchange]

@@ -1,24 +1,30 @@
-"""What every subcommand shares: settings and the store, with config errors as one line."""
+"""What every subcommand shares: settings and the store, with config errors as one line.
+
+Like every module of the command line, it imports only click and light modules at the top:
+settings (pydantic), the store (SQLAlchemy) and the use cases are imported by the function
+that needs them, so `--help` and the everyday commands start at once (test_cli_start)."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import click
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from polygon_pipeline import backoff
 from polygon_pipeline.env_secrets import environment_secrets
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.quoting import MESSAGE_CHARS, cut
 from polygon_pipeline.redact import scrub
-from polygon_pipeline.settings import ConfigError, Settings, load_settings
-from polygon_pipeline.store.engine import make_engine
-from polygon_pipeline.sync.context import SyncContext
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from polygon_pipeline.settings import Settings
+    from polygon_pipeline.sync.context import SyncContext
 
 # Block numbers as options take: what a store column (BIGINT; SQLite's INTEGER) holds. A larger
 # one used to reach SQLite's driver and fail there with an OverflowError traceback.
@@ -33,6 +39,8 @@ def fail(exc: BaseException | str) -> click.ClickException:
 
 
 def settings_or_exit() -> Settings:
+    from polygon_pipeline.settings import ConfigError, load_settings
+
     try:
         return load_settings()
     except ConfigError as exc:
@@ -41,6 +49,9 @@ def settings_or_exit() -> Settings:
 
 def sync_context(settings: Settings) -> SyncContext:
     """The use cases' context (database, governed RPC), or a one-line error."""
+    from polygon_pipeline.settings import ConfigError
+    from polygon_pipeline.sync.context import SyncContext
+
     try:
         return SyncContext.from_settings(settings)
     except (ConfigError, ProviderError) as exc:
@@ -48,13 +59,34 @@ def sync_context(settings: Settings) -> SyncContext:
 
 
 def store_engine(settings: Settings) -> Engine:
+    from polygon_pipeline.store.engine import make_engine
+
     return make_engine(settings.database_url)
+
+
+def sqlalchemy_error(exc: BaseException, kind: str = "SQLAlchemyError") -> bool:
+    """Whether `exc` is SQLAlchemy's exception `kind`, without importing SQLAlchemy: only a
+    command that imported it can raise one."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    return errors is not None and isinstance(exc, getattr(errors, kind))
+
+
+def database_too_new(exc: BaseException) -> bool:
+    """Whether `exc` says a newer release wrote the database, without importing the store:
+    only a command that opened it can raise that."""
+    migrate = sys.modules.get("polygon_pipeline.store.migrate")
+    return migrate is not None and isinstance(exc, migrate.DatabaseTooNew)
+
+
+def environment_failure(exc: BaseException) -> bool:
+    """A database or operating-system failure: reported as one line (environment_error)."""
+    return isinstance(exc, OSError) or sqlalchemy_error(exc)
 
 
 def environment_error(exc: Exception) -> str:
     """One line for a database or operating-system failure: the driver's or the system's own
     words (without SQLAlchemy's statement dump), secrets scrubbed."""
-    if isinstance(exc, DBAPIError) and exc.orig is not None:
+    if sqlalchemy_error(exc, "DBAPIError") and exc.orig is not None:
         text = f"database error: {exc.orig}"
     elif isinstance(exc, OSError):
         text = str(exc)

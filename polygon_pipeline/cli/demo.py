@@ -10,16 +10,16 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from polygon_pipeline.cli.common import fail
-from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
-from polygon_pipeline.devnet.runner import DEFAULT_STATE_DIR, env_file
+from polygon_pipeline.devnet.state_files import DEFAULT_STATE_DIR, env_file
 from polygon_pipeline.lifecycle import die_with_parent
-from polygon_pipeline.settings import load_settings
-from polygon_pipeline.store.engine import make_engine
-from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
+
+if TYPE_CHECKING:
+    from polygon_pipeline.devnet.handle import DevnetHandle
 
 
 @click.command()
@@ -37,6 +37,8 @@ from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
 def demo(block_time: float, state_dir: Path, port: int, dagster_port: int) -> None:
     """Start the devnet, load its sample leaders, run the live watcher, Dagster and the Data
     API poller (against the devnet's stand-in); until Ctrl-C."""
+    from polygon_pipeline.devnet.handle import start_devnet
+
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     die_with_parent()  # `kill` of `make demo` stops the demo too
     try:
@@ -59,6 +61,10 @@ def _run(
 ) -> None:
     """Load the sample leaders, start the watcher, Dagster and the poller (each added to
     `running` as it starts), say where everything is, and wait for the devnet to end."""
+    from polygon_pipeline.settings import load_settings
+    from polygon_pipeline.store.engine import make_engine
+    from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
+
     os.environ.update(devnet.env)  # the devnet's own store: never the user's default one
     settings = load_settings()
     home = _fresh_dagster_home(state_dir)

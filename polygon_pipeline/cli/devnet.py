@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
@@ -11,18 +10,10 @@ import time
 from pathlib import Path
 
 import click
-import requests
 
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
 from polygon_pipeline.devnet.emulator.policy import Policy
-from polygon_pipeline.devnet.generator import GeneratorConfig
-from polygon_pipeline.devnet.runner import (
-    DEFAULT_STATE_DIR,
-    DevnetOptions,
-    pid_file,
-    read_env_file,
-    serve,
-)
+from polygon_pipeline.devnet.state_files import DEFAULT_STATE_DIR, pid_file, read_env_file
 from polygon_pipeline.devnet.venue_plan import parse_layout_blocks
 
 state_dir_option = click.option(
@@ -101,6 +92,11 @@ def up(
     throttle_style: str,
 ) -> None:
     """Start the devnet in the foreground; Ctrl-C (or `devnet stop`) stops everything."""
+    import asyncio
+
+    from polygon_pipeline.devnet.generator import GeneratorConfig
+    from polygon_pipeline.devnet.runner import DevnetOptions, serve
+
     if leaders > wallets:
         raise click.BadParameter(f"--leaders {leaders} is more than --wallets {wallets}")
     try:
@@ -168,6 +164,8 @@ def stop(state_dir: Path, timeout: float) -> None:
 def truth(state_dir: Path, out) -> None:
     """Export the ground truth: every fill the generator emitted on the canonical chain, as JSON
     lines (amounts as exact integers)."""
+    import requests
+
     try:
         control = read_env_file(state_dir)["POLYGON_DEVNET_CONTROL_URL"]
     except (FileNotFoundError, KeyError):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import Engine
 
 from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.cli.common import (
@@ -17,9 +17,11 @@ from polygon_pipeline.cli.common import (
     sync_context,
 )
 from polygon_pipeline.provider_errors import ProviderError
-from polygon_pipeline.settings import Settings
-from polygon_pipeline.store import leaders_repo
-from polygon_pipeline.sync.history import backfill_history
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from polygon_pipeline.settings import Settings
 
 history_option = click.option(
     "--history-from-block",
@@ -43,6 +45,8 @@ def _add(addresses: list[str], label: str | None, history_from_block: int | None
     settings = settings_or_exit()
     if history_from_block is None:
         return _store_leaders(store_engine(settings), settings, addresses, label, None)
+    from polygon_pipeline.sync.history import backfill_history
+
     # The provider's chain is checked against the store's before anything is written.
     with sync_context(settings) as ctx, one_line(ProviderError):
         added = _store_leaders(ctx.engine, settings, addresses, label, history_from_block)
@@ -59,6 +63,8 @@ def _store_leaders(
     label: str | None,
     history_from_block: int | None,
 ) -> int:
+    from polygon_pipeline.store import leaders_repo
+
     with engine.begin() as conn:
         default = leaders_repo.default_history_start(conn, settings.leader_history_blocks)
         added = leaders_repo.add_leaders(conn, addresses, label, default)
@@ -71,10 +77,13 @@ def _store_leaders(
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--label", help="A note stored with the new leaders.")
 @history_option
-@one_line(InvalidAddress, leaders_repo.InvalidLabel)
+@one_line(InvalidAddress)
 def add(addresses: tuple[str, ...], label: str | None, history_from_block: int | None) -> None:
     """Add ADDRESSES; if any is invalid, none is added."""
-    added = _add(list(addresses), label, history_from_block)
+    from polygon_pipeline.store.leaders_repo import InvalidLabel
+
+    with one_line(InvalidLabel):
+        added = _add(list(addresses), label, history_from_block)
     click.echo(f"added {added} leader(s) ({len(set(addresses)) - added} already present)")
 
 
@@ -84,6 +93,8 @@ def add(addresses: tuple[str, ...], label: str | None, history_from_block: int |
 def remove(addresses: tuple[str, ...]) -> None:
     """Stop following ADDRESSES (their stored fills and coverage stay: adding one again
     fetches nothing already covered)."""
+    from polygon_pipeline.store import leaders_repo
+
     with store_engine(settings_or_exit()).begin() as conn:
         removed = leaders_repo.remove_leaders(conn, addresses)
     click.echo(f"removed {removed} leader(s)")
@@ -98,6 +109,8 @@ def remove(addresses: tuple[str, ...]) -> None:
 )
 def list_(stats: bool) -> None:
     """Print the leaders, one a line."""
+    from polygon_pipeline.store import leaders_repo
+
     with store_engine(settings_or_exit()).connect() as conn:
         if not stats:
             for address in leaders_repo.list_leaders(conn):
@@ -117,6 +130,8 @@ def list_(stats: bool) -> None:
 def import_(file: Path, history_from_block: int | None) -> None:
     """Add every address in FILE (one a line, or CSV with the address first; # comments).
     The whole file is checked first: one bad line and nothing is added."""
+    from polygon_pipeline.store import leaders_repo
+
     addresses = leaders_repo.read_leader_file(leaders_repo.decode_leader_file(file.read_bytes()))
     added = _add(addresses, None, history_from_block)
     click.echo(f"imported {len(addresses)} address(es) from {file}: {added} new")

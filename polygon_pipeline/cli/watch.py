@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from polygon_pipeline.cli.common import one_line, settings_or_exit, sync_context
 from polygon_pipeline.logging_setup import configure_logging
-from polygon_pipeline.settings import ConfigError
-from polygon_pipeline.sync.health_server import HealthServerError, bound_port, start_health_server
-from polygon_pipeline.sync.watcher import Watcher
-from polygon_pipeline.sync.watcher_status import WatcherStatus
+
+if TYPE_CHECKING:
+    from polygon_pipeline.sync.watcher import Watcher
+    from polygon_pipeline.sync.watcher_status import WatcherStatus
 
 log = logging.getLogger("polygon_pipeline.watch")
 
@@ -25,6 +25,12 @@ log = logging.getLogger("polygon_pipeline.watch")
 def watch(verbose: bool) -> None:
     """Write leader fills from WebSocket subscriptions as they happen; gap-fill after drops.
     Only one runs per database: a second one waits and takes over when the first dies."""
+    import asyncio
+
+    from polygon_pipeline.settings import ConfigError
+    from polygon_pipeline.sync.health_server import HealthServerError
+    from polygon_pipeline.sync.watcher import Watcher
+
     settings = settings_or_exit()
     configure_logging(settings, logging.DEBUG if verbose else logging.INFO)
     with one_line(ConfigError):
@@ -46,6 +52,10 @@ def _dagster_reporter() -> Callable[[WatcherStatus], None] | None:
 
 
 async def _serve(watcher: Watcher) -> None:
+    import asyncio
+
+    from polygon_pipeline.sync.health_server import bound_port, start_health_server
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

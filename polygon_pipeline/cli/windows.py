@@ -8,7 +8,6 @@ import click
 
 from polygon_pipeline.cli.common import BLOCK_NUMBER, one_line, settings_or_exit, sync_context
 from polygon_pipeline.provider_errors import ProviderError
-from polygon_pipeline.sync.head import finalized_head
 
 
 @click.group()
@@ -30,11 +29,13 @@ def register(from_block: int, to_block: int | None) -> None:
         )
     settings = settings_or_exit()
     if to_block is None:
+        from polygon_pipeline.sync.head import finalized_head
+
         with sync_context(settings) as ctx, one_line(ProviderError):
             to_block = finalized_head(ctx.rpc, settings.confirmation_blocks)
     if to_block < from_block:
         raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")
-    from dagster import DagsterInstance  # Dagster only for this command: a slow import
+    from dagster import DagsterInstance
 
     from polygon_pipeline.defs.fills.partitions import (
         ReorderRefused,

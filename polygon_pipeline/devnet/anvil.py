@@ -13,8 +13,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import requests
-
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _NPM_PLATFORM = {
     ("Linux", "x86_64"): "linux-amd64",
@@ -88,6 +86,8 @@ class Anvil:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
+        import requests  # here, not above: the command line's help reads FINALITY_DEPTH
+
         cmd = [
             str(anvil_binary()),
             "--host",

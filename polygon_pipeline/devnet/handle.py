@@ -13,7 +13,7 @@ from pathlib import Path
 
 import requests
 
-from polygon_pipeline.devnet.runner import env_file, read_env_file
+from polygon_pipeline.devnet.state_files import env_file, read_env_file
 from polygon_pipeline.lifecycle import die_with_parent
 
 

@@ -20,8 +20,8 @@ from polygon_pipeline.devnet.data_api import DataApiStandIn
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.emulator.server import ProviderEmulator
 from polygon_pipeline.devnet.generator import GeneratorConfig, TradeGenerator
+from polygon_pipeline.devnet.state_files import DEFAULT_STATE_DIR, env_file, pid_file, store_file
 
-DEFAULT_STATE_DIR = Path(".devnet")
 # The provider emulator is on loopback: a request reaches it as soon as its event loop reads
 # it, so the arrival allowance (the default is for a provider across the internet) covers
 # that loop's lag, not a network.
@@ -38,33 +38,9 @@ class DevnetOptions:
     policy: Policy = field(default_factory=Policy)
 
 
-def env_file(state_dir: Path) -> Path:
-    return state_dir / "env"
-
-
-def pid_file(state_dir: Path) -> Path:
-    return state_dir / "pid"
-
-
-def store_file(state_dir: Path) -> Path:
-    """The devnet's own pipeline store, published in its env file: a new devnet is a new
-    chain, so the store starts empty with it and never mixes with a user's own store."""
-    return state_dir / "pipeline.db"
-
-
 def _remove_store(state_dir: Path) -> None:
     for suffix in ("", "-wal", "-shm", ".migrate.lock"):
         Path(f"{store_file(state_dir)}{suffix}").unlink(missing_ok=True)
-
-
-def read_env_file(state_dir: Path) -> dict[str, str]:
-    """The variables a running devnet published (KEY=VALUE lines)."""
-    pairs = {}
-    for line in env_file(state_dir).read_text().splitlines():
-        if "=" in line and not line.lstrip().startswith("#"):
-            key, value = line.split("=", 1)
-            pairs[key.strip()] = value.strip()
-    return pairs
 
 
 def _write_state(
