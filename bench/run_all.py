@@ -15,6 +15,7 @@ BENCHMARKS = (
     "bench.watch_restart",
     "bench.compare_sources",
     "bench.dagster_backfill",
+    "bench.cli_start",
 )
 
 
