@@ -2,14 +2,14 @@
 (median of N runs), beside a bare `python -c pass` of the same interpreter. The everyday
 commands run for real: on a scratch SQLite store already at the current schema, `doctor`
 against a devnet (its checks' calls go over loopback: milliseconds), `windows register` on a
-scratch Dagster instance. The target (issue 19): `--help`, `leaders ...`, `doctor` and
-`windows ...` under 0.5 s.
+scratch Dagster instance with the project's dagster.yaml. The target (issue 19): `--help`,
+`leaders ...`, `doctor` and `windows ...` under 0.5 s.
 
     .venv/bin/python -m bench.cli_start [--runs 10] [--before DIR]
 
-`--before DIR`: also time the same commands with the package of another checkout (e.g. a
-`git worktree` of an older commit), run from DIR, for a before/after table on one machine at
-one load. Runs are interleaved (each round runs every command once) so load drifts hit all
+`--before DIR`: also time the same commands with the package in DIR (an older commit,
+unpacked with `git archive`), run from DIR, for a before/after table on one machine at one
+load. Runs are interleaved (each round runs every command once) so load drifts hit all
 commands alike; the load average is printed: the times are only comparable at one load.
 """
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from pathlib import Path
 from bench.common import markdown_table, running_devnet, store_with_leaders
 
 TARGET_S = 0.5
+DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 LEADER = "0x" + "ab" * 20
 
 
@@ -114,8 +116,9 @@ def main() -> None:
         store_with_leaders(db_url, devnet.info()["leaders"]).dispose()  # schema at head
         leaders_file = Path(tmp) / "leaders.txt"
         leaders_file.write_text("\n".join("0x" + f"{i:02x}" * 20 for i in range(50)) + "\n")
-        dagster_home = Path(tmp) / "dagster_home"
+        dagster_home = Path(tmp) / "dagster_home"  # set up as `make demo` sets it up
         dagster_home.mkdir()
+        shutil.copy(DAGSTER_YAML, dagster_home)
         env = {**devnet.pipeline_env(db_url), "DAGSTER_HOME": str(dagster_home)}
         timings = _measure(_commands(leaders_file), env, sources, args.runs)
     load_after = os.getloadavg()
