@@ -17,9 +17,15 @@ ORDER_FILLED_TOPICS = sorted(layout.topic0 for layout in LAYOUTS.values())
 MAKER_POSITION, TAKER_POSITION = 2, 3
 
 
+def batch_starts(count: int, batch_size: int) -> range:
+    """Where each batch of `count` leaders starts: one OR list per batch, so one query per
+    batch (the dry run counts them without any addresses)."""
+    return range(0, count, batch_size)
+
+
 def leader_batches(leaders: Sequence[str], batch_size: int) -> list[list[str]]:
     ordered = sorted(set(leaders))
-    return [ordered[i : i + batch_size] for i in range(0, len(ordered), batch_size)]
+    return [ordered[i : i + batch_size] for i in batch_starts(len(ordered), batch_size)]
 
 
 def active_venues(venues: Sequence[Venue], lo: int, hi: int) -> list[Venue]:

@@ -46,6 +46,29 @@ class Chunk(Generic[Result]):
         return self.hi - self.lo + 1
 
 
+def plan_next(planner: AdaptiveRange, unplanned: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The next chunk (lo, hi): from the lowest unplanned range (a heap), as large as the
+    planner allows now; what is left of that range goes back on the heap."""
+    if not unplanned:
+        return None
+    start, end = heapq.heappop(unplanned)
+    lo, hi = planner.next_chunk(start, end)
+    if hi < end:
+        heapq.heappush(unplanned, (hi + 1, end))
+    return lo, hi
+
+
+def planned_chunks(
+    planner: AdaptiveRange, ranges: Sequence[tuple[int, int]]
+) -> Iterator[tuple[int, int]]:
+    """The chunks a ChunkScheduler plans over `ranges` when the provider refuses none: what a
+    dry run counts."""
+    unplanned = [(lo, hi) for lo, hi in ranges if lo <= hi]
+    heapq.heapify(unplanned)
+    while (planned := plan_next(planner, unplanned)) is not None:
+        yield planned
+
+
 class ChunkScheduler(Generic[Unit, Result]):
     """Plans chunks over `ranges` and runs `fetch(unit, lo, hi)` for every unit (a
     leader batch and a role) of each chunk on `in_flight` threads. As many again wait in
@@ -120,13 +143,10 @@ class ChunkScheduler(Generic[Unit, Result]):
             raise
 
     def _plan(self) -> bool:
-        if not self._unplanned:
+        planned = plan_next(self.planner, self._unplanned)
+        if planned is None:
             return False
-        start, end = heapq.heappop(self._unplanned)
-        lo, hi = self.planner.next_chunk(start, end)
-        if hi < end:
-            heapq.heappush(self._unplanned, (hi + 1, end))
-        chunk: Chunk[Result] = Chunk(lo, hi, left=len(self.units))
+        chunk: Chunk[Result] = Chunk(*planned, left=len(self.units))
         self._pending.extend((chunk, unit) for unit in self.units)
         return True
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -22,6 +22,7 @@ from polygon_pipeline.chain.log_queries import (
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.provider_errors import Permanent, RangeTooLarge
+from polygon_pipeline.settings import Settings
 from polygon_pipeline.store.coverage_repo import Span, merge, record_range, uncovered
 from polygon_pipeline.store.cursors_repo import get_cursor, refresh_cursor
 from polygon_pipeline.store.fills_repo import fill_versions, retract_fills, upsert_fills
@@ -31,6 +32,8 @@ from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.inflight import ChunkScheduler
 from polygon_pipeline.sync.start_block import start_block
+
+Batch = TypeVar("Batch")
 
 
 class NothingToFollow(RuntimeError):
@@ -137,16 +140,44 @@ def _stale_fills(
 
 
 def _catch_up_ranges(
-    conn: Connection, report: ReconcileReport, cursors: Sequence[int | None]
+    conn: Connection, exchanges: Sequence[str], lo: int, hi: int, cursors: Sequence[int | None]
 ) -> list[Span]:
     """What a catch-up reads: everything up to the lowest cursor (the safety overlap), and
     above it only the blocks some exchange has not covered yet. A cursor pulled back to a
     hole below ranges already reconciled costs the hole, not the ranges above it."""
-    lo, hi = report.from_block, report.to_block
     if None in cursors or lo > hi:
         return [(lo, hi)]
     overlap_end = min(min(cursors), hi)
-    return merge([(lo, overlap_end), *uncovered(conn, report.exchanges, [(overlap_end + 1, hi)])])
+    return merge([(lo, overlap_end), *uncovered(conn, exchanges, [(overlap_end + 1, hi)])])
+
+
+def backfill_ranges(
+    conn: Connection,
+    settings: Settings,
+    exchanges: Sequence[str],
+    head: int,
+    from_block: int | None,
+    to_block: int | None,
+    floor: int | None = None,
+) -> tuple[int, int, list[Span]]:
+    """(first, last, ranges to read): [from_block, to_block] clamped to `head`, or without
+    `from_block` the catch-up from the cursors (see `reconcile`). Shared with the dry run,
+    so its estimate reads the ranges the backfill would."""
+    last = head if to_block is None else min(to_block, head)
+    if from_block is not None:
+        return from_block, last, [(from_block, last)]
+    cursors = [get_cursor(conn, name) for name in exchanges]
+    first = start_block(
+        cursors, head, settings.backfill_startup_blocks, settings.backfill_safety_overlap
+    )
+    if floor is not None:
+        first = max(first, floor)
+    return first, last, _catch_up_ranges(conn, exchanges, first, last, cursors)
+
+
+def query_units(batches: Sequence[Batch], positions: Sequence[int]) -> list[tuple[Batch, int]]:
+    """One `eth_getLogs` per chunk for each (leader batch, topic position): what a chunk costs."""
+    return [(batch, position) for batch in batches for position in positions]
 
 
 def scan(
@@ -165,11 +196,9 @@ def scan(
         batch, position = unit
         return fetch_chunk(rpc, venues, [batch], lo, hi, (position,))
 
-    units = [
-        (batch, position)
-        for batch in leader_batches(leaders, settings.leader_batch_size)
-        for position in settings.follow_positions
-    ]
+    units = query_units(
+        leader_batches(leaders, settings.leader_batch_size), settings.follow_positions
+    )
     scheduler = ChunkScheduler(planner, ranges, units, fetch, settings.rpc_in_flight)
     for chunk in scheduler.chunks():
         found = list({f.key: f for part in chunk.results for f in part}.values())
@@ -198,24 +227,18 @@ def reconcile(
     began = time.monotonic()
     settings, rpc = ctx.settings, ctx.rpc
     chosen = [exchange_named(name) for name in dict.fromkeys(exchanges)]
+    names = [e.name for e in chosen]
     with ctx.engine.connect() as conn:
         leaders = list_leaders(conn)
-        cursors = [get_cursor(conn, e.name) for e in chosen]
     if not leaders:
         raise NothingToFollow("no leaders configured (polygon-pipeline leaders add ADDRESS)")
     finalized = finalized_head(rpc, settings.confirmation_blocks)
     head = finalized if up_to == "finalized" else max(finalized, rpc.block_number())
-    catch_up = from_block is None
-    if catch_up:
-        from_block = start_block(
-            cursors, head, settings.backfill_startup_blocks, settings.backfill_safety_overlap
-        )
-        if floor is not None:
-            from_block = max(from_block, floor)
-    last = head if to_block is None else min(to_block, head)
-    report = ReconcileReport([e.name for e in chosen], from_block, last, finalized, to_block)
     with ctx.engine.connect() as conn:
-        ranges = _catch_up_ranges(conn, report, cursors) if catch_up else [(from_block, last)]
+        first, last, ranges = backfill_ranges(
+            conn, settings, names, head, from_block, to_block, floor
+        )
+    report = ReconcileReport(names, first, last, finalized, to_block)
     report.blocks_total = sum(hi - lo + 1 for lo, hi in ranges if hi >= lo)
     calls_before, throttles_before = rpc.calls["eth_getLogs"], rpc.throttles
     planner = AdaptiveRange(settings.backfill_max_range)
