@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import requests
 
+from polygon_pipeline.chain.block_at_time import ITP_SLACK_STEPS
 from polygon_pipeline.chain.events import LAYOUTS
 from polygon_pipeline.chain.exchanges import MAINNET_VENUES, VENUES
 
@@ -52,3 +55,9 @@ def order_filled_log(
         ],
         "data": "0x" + "".join(f"{w:064x}" for w in words),
     }
+
+
+def date_search_bound(head: int) -> int:
+    """Header calls a date search may take on a chain of `head` blocks: the head, the first
+    guess, genesis, and a bisection's steps plus the slack it gives interpolation."""
+    return 3 + math.ceil(math.log2(head)) + ITP_SLACK_STEPS
