@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,7 @@ from polygon_pipeline.cli.common import (
     store_engine,
     sync_context,
 )
+from polygon_pipeline.cli.dates import UTC_DATE, block_at_date
 from polygon_pipeline.provider_errors import ProviderError
 
 if TYPE_CHECKING:
@@ -23,13 +26,30 @@ if TYPE_CHECKING:
 
     from polygon_pipeline.settings import Settings
 
-history_option = click.option(
+_from_block = click.option(
     "--history-from-block",
     type=BLOCK_NUMBER,
     help="Then store these leaders' fills from block N up to the exchanges' cursors, querying "
     "only them (default: POLYGON_LEADER_HISTORY_BLOCKS of history, left to the next "
     "reconciliation).",
 )
+_from_date = click.option(
+    "--history-from-date",
+    type=UTC_DATE,
+    help="As --history-from-block, from the first block at or after this UTC time "
+    "(YYYY-MM-DD[THH:MM[:SS]]).",
+)
+
+
+def history_option(command: Callable) -> Callable:
+    return _from_block(_from_date(command))
+
+
+def _history_start(block: int | None, date: datetime | None) -> int | datetime | None:
+    """The one history start given (a block or a date), or None."""
+    if block is not None and date is not None:
+        raise click.UsageError("give --history-from-block or --history-from-date, not both")
+    return block if date is None else date
 
 
 @click.group()
@@ -39,17 +59,20 @@ def leaders() -> None:
     key that signs: it is the `maker` of the leader's order fills."""
 
 
-def _add(addresses: list[str], label: str | None, history_from_block: int | None) -> int:
-    """Add the leaders (validated as a whole first); with an explicit history start, fetch
-    their history now, resuming wherever an earlier attempt stopped."""
+def _add(addresses: list[str], label: str | None, history_from: int | datetime | None) -> int:
+    """Add the leaders (validated as a whole first); with an explicit history start (a
+    block or a date), fetch their history now, resuming wherever an earlier attempt
+    stopped."""
     settings = settings_or_exit()
-    if history_from_block is None:
+    if history_from is None:
         return _store_leaders(store_engine(settings), settings, addresses, label, None)
     from polygon_pipeline.sync.history import backfill_history
 
     # The provider's chain is checked against the store's before anything is written.
     with sync_context(settings) as ctx, one_line(ProviderError):
-        added = _store_leaders(ctx.engine, settings, addresses, label, history_from_block)
+        if isinstance(history_from, datetime):
+            history_from = block_at_date(ctx.rpc, history_from, "--history-from-date")
+        added = _store_leaders(ctx.engine, settings, addresses, label, history_from)
         with block_progress("leader history") as progress:
             report = backfill_history(ctx, addresses, on_progress=progress)
         click.echo(report.summary())
@@ -78,12 +101,17 @@ def _store_leaders(
 @click.option("--label", help="A note stored with the new leaders.")
 @history_option
 @one_line(InvalidAddress)
-def add(addresses: tuple[str, ...], label: str | None, history_from_block: int | None) -> None:
+def add(
+    addresses: tuple[str, ...],
+    label: str | None,
+    history_from_block: int | None,
+    history_from_date: datetime | None,
+) -> None:
     """Add ADDRESSES; if any is invalid, none is added."""
     from polygon_pipeline.store.leaders_repo import InvalidLabel
 
     with one_line(InvalidLabel):
-        added = _add(list(addresses), label, history_from_block)
+        added = _add(list(addresses), label, _history_start(history_from_block, history_from_date))
     click.echo(f"added {added} leader(s) ({len(set(addresses)) - added} already present)")
 
 
@@ -127,11 +155,12 @@ def list_(stats: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @history_option
 @one_line(InvalidAddress)
-def import_(file: Path, history_from_block: int | None) -> None:
+def import_(file: Path, history_from_block: int | None, history_from_date: datetime | None) -> None:
     """Add every address in FILE (one a line, or CSV with the address first; # comments).
     The whole file is checked first: one bad line and nothing is added."""
     from polygon_pipeline.store import leaders_repo
 
+    start = _history_start(history_from_block, history_from_date)
     addresses = leaders_repo.read_leader_file(leaders_repo.decode_leader_file(file.read_bytes()))
-    added = _add(addresses, None, history_from_block)
+    added = _add(addresses, None, start)
     click.echo(f"imported {len(addresses)} address(es) from {file}: {added} new")
