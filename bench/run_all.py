@@ -16,6 +16,7 @@ BENCHMARKS = (
     "bench.compare_sources",
     "bench.dagster_backfill",
     "bench.cli_start",
+    "bench.capacity",
 )
 
 
