@@ -4,8 +4,9 @@
 Block numbers are found from block timestamps with a handful of header calls instead of a
 bisection over the whole chain (~27 calls on Polygon): the first guess counts back from the
 head at Polygon's ~2 s blocks, later guesses interpolate between the closest headers known,
-and a guess that does not halve the interval makes the next step a bisection, so an uneven
-chain still ends in a bounded number of calls. Each header is fetched once per search."""
+held near the middle when interpolation is not paying off (ITP's projection), so an uneven
+chain still ends within a bisection's steps plus ITP_SLACK_STEPS. Each header is fetched
+once per search."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def _itp_guess(lo: int, hi: int, ts_lo: int, ts_hi: int, target: int, steps_left
     width = hi - lo
     interpolated = lo + (target - 0.5 - ts_lo) * width / (ts_hi - ts_lo)
     middle = (lo + hi) / 2
-    slack = 0.5 * 2**steps_left - width / 2
+    slack = max(0.0, 0.5 * 2**steps_left - width / 2)
     if abs(interpolated - middle) <= slack:
         return interpolated
     return middle - math.copysign(slack, middle - interpolated)
