@@ -29,6 +29,7 @@ from polygon_pipeline.sync.live_feed_report import LIVE_FILLS
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.helpers.sync import environment, leader_fills, one_store
 from polygon_pipeline_tests.helpers.watcher_process import (
+    SETTLE_S,
     WATCH_SETTINGS,
     WatcherProcess,
     terminate_lock_holder,
@@ -67,7 +68,7 @@ def stored(engine) -> dict[tuple[str, int], dict]:
         return {(r["tx_hash"], r["log_index"]): r for r in fetch_fills(conn)}
 
 
-def wait_until_stored(engine, expected: set, timeout: float = 20) -> dict:
+def wait_until_stored(engine, expected: set, timeout: float = SETTLE_S) -> dict:
     return wait_for(
         lambda: (s := stored(engine)).keys() == expected and s,
         timeout,
@@ -100,7 +101,7 @@ def test_dropped_websockets_lose_nothing(devnet, start_watcher, engine, leaders)
     devnet.configure(ws_drop_every_s=0.7)
     start = devnet.head() + 1
     devnet.set_clock(0.2)
-    wait_for(lambda: devnet.stats()["ws_drops"] >= 3, 20, "three websocket drops")
+    wait_for(lambda: devnet.stats()["ws_drops"] >= 3, SETTLE_S, "three websocket drops")
     devnet.set_clock(None)
     devnet.configure(ws_drop_every_s=None)
     end = devnet.head()
@@ -108,7 +109,7 @@ def test_dropped_websockets_lose_nothing(devnet, start_watcher, engine, leaders)
     # the gap-fill may also reach back before `start`: all of it must be true fills
     rows = wait_for(
         lambda: expected <= (s := stored(engine)).keys() and s,
-        30,
+        SETTLE_S,
         f"{len(expected)} fills of the drop window stored",
     )
     assert rows.keys() <= leader_fills(devnet.truth(), set(leaders))
@@ -149,7 +150,7 @@ def gap_filled(watcher: WatcherProcess) -> dict:
     """The watcher's status once its first gap-fill completed."""
     return wait_for(
         lambda: (h := watcher.health()) and h[1]["gap_fills"] >= 1 and h[1],
-        60,
+        SETTLE_S,
         f"a gap-fill ({watcher.output()[-2000:]})",
     )
 
@@ -161,9 +162,7 @@ def truth_from(devnet, leaders, first_block: int) -> set:
 def exactly_the_truth(engine, devnet, leaders, first_block: int) -> dict:
     """Wait until the store holds exactly the truth's leader fills from `first_block` on."""
     end = devnet.head()
-    return wait_until_stored(
-        engine, leader_fills(devnet.truth(first_block, end), set(leaders)), timeout=60
-    )
+    return wait_until_stored(engine, leader_fills(devnet.truth(first_block, end), set(leaders)))
 
 
 def test_single_flight_and_takeover(devnet, start_watcher, engine, leaders, tmp_path):
@@ -180,7 +179,7 @@ def test_single_flight_and_takeover(devnet, start_watcher, engine, leaders, tmp_
     ]
     wait_for(
         lambda: "another watcher holds the lease" in second.output(),
-        20,
+        SETTLE_S,
         "the second watcher saying it waits",
     )
     assert second.health()[0] == 503
@@ -224,21 +223,23 @@ def test_a_holder_whose_lock_connection_dies_stops_writing(
     writing at once (its writes are fenced), stand by, and the other watcher takes over."""
     first, first_block = start_with_cursor(start_watcher, devnet, engine, leaders)
     second = start_watcher([])
-    wait_for(lambda: "another watcher holds" in second.output(), 20, "the standby waiting")
+    wait_for(lambda: "another watcher holds" in second.output(), SETTLE_S, "the standby waiting")
     devnet.mine(blocks=2, fills_per_block=10)
     exactly_the_truth(engine, devnet, leaders, first_block)
     written_before = first.wait_healthy()["fills_written"]
     terminate_lock_holder(engine)
     devnet.mine(blocks=3, fills_per_block=10)  # both sockets deliver these
-    wait_for(lambda: "stopped writing; standing by" in first.output(), 20, "the first standing by")
-    second.wait_healthy(timeout=30)
+    wait_for(
+        lambda: "stopped writing; standing by" in first.output(), SETTLE_S, "the first standing by"
+    )
+    second.wait_healthy()
     exactly_the_truth(engine, devnet, leaders, first_block)
     assert first.health()[0] == 503
     assert first.health()[1]["fills_written"] == written_before  # not one write after the loss
     # The first went back to waiting: it takes over when the second dies.
     second.stop(signal.SIGKILL)
     devnet.mine(blocks=2, fills_per_block=10)
-    first.wait_healthy(timeout=30)
+    first.wait_healthy()
     exactly_the_truth(engine, devnet, leaders, first_block)
 
 
@@ -248,10 +249,10 @@ def test_health_turns_on_silence_and_back_after_reconnect(devnet, start_watcher,
     watcher.wait_healthy()
     devnet.set_clock(0.2)
     devnet.configure(ws_silent=True)
-    wait_for(lambda: (h := watcher.health()) and h[0] == 503, 15, "unhealthy when silent")
-    wait_for(lambda: watcher.health()[1]["reconnects"] >= 1, 15, "a reconnect when silent")
+    wait_for(lambda: (h := watcher.health()) and h[0] == 503, SETTLE_S, "unhealthy when silent")
+    wait_for(lambda: watcher.health()[1]["reconnects"] >= 1, SETTLE_S, "a reconnect when silent")
     devnet.configure(ws_silent=False)
-    status = watcher.wait_healthy(timeout=20)
+    status = watcher.wait_healthy()
     assert status["reconnects"] >= 1
 
 
@@ -261,12 +262,14 @@ def test_a_leader_added_while_running_is_watched(devnet, start_watcher, engine, 
     watcher.wait_healthy()
     with engine.begin() as conn:
         add_leaders(conn, [leaders[1]])
-    wait_for(lambda: watcher.health()[1]["leaders_watched"] == 2, 15, "two leaders watched")
+    wait_for(lambda: watcher.health()[1]["leaders_watched"] == 2, SETTLE_S, "two leaders watched")
     start = devnet.head() + 1
     end = devnet.mine(blocks=5, fills_per_block=12)["head"]
     expected = leader_fills(devnet.truth(start, end), set(leaders[:2]))
     rows = wait_for(
-        lambda: expected <= stored(engine).keys() and stored(engine), 20, "the new leader's fills"
+        lambda: expected <= stored(engine).keys() and stored(engine),
+        SETTLE_S,
+        "the new leader's fills",
     )
     assert any(r["maker"] == leaders[1] or r["taker"] == leaders[1] for r in rows.values())
 
@@ -310,7 +313,7 @@ def test_watcher_reports_to_dagster(devnet, start_watcher, tmp_path, leaders):
     instance = DagsterInstance.from_config(str(home))
     event = wait_for(
         lambda: instance.get_latest_materialization_event(LIVE_FILLS),
-        20,
+        SETTLE_S,
         "a live_fills materialization",
     )
     assert event.asset_materialization.metadata["fills_written_total"].value > 0
@@ -329,7 +332,7 @@ def test_startup_backfill_only_when_asked(devnet, start_watcher, engine, leaders
     window = leader_fills(devnet.truth(end - 4, end), set(leaders))
     rows = wait_for(
         lambda: (s := stored(engine)).keys() == window and s,
-        20,
+        SETTLE_S,
         "the last 5 blocks reconciled at startup",
     )
     assert {r["source"] for r in rows.values()} == {"backfill"}
@@ -386,7 +389,7 @@ def test_heartbeat_check_follows_the_watcher(
 
     watcher = start_watcher(leaders)
     watcher.wait_healthy()
-    wait_for(lambda: evaluation().passed, 20, "a passing heartbeat check")
+    wait_for(lambda: evaluation().passed, SETTLE_S, "a passing heartbeat check")
     watcher.stop()
     stopped = evaluation()
     assert not stopped.passed and stopped.metadata["status"].value["connected"] is False
@@ -408,7 +411,7 @@ def test_sigterm_while_reconnecting_exits(devnet, start_watcher, leaders):
     watcher = start_watcher(
         leaders, extra_env={"POLYGON_WS_URL": closed}, watch_reconnect_max_s=600
     )
-    wait_for(lambda: len(reconnect_attempts(watcher)) >= 4, 60, "four failed attempts")
+    wait_for(lambda: len(reconnect_attempts(watcher)) >= 4, SETTLE_S, "four failed attempts")
     assert reconnect_attempts(watcher)[:4] == [1, 2, 3, 4]  # the back-off grows
     assert watcher.stop(signal.SIGTERM, timeout=SHUTDOWN_BOUND_S) == 0
     assert "watcher stopped" in watcher.output()
@@ -431,7 +434,9 @@ def test_sigint_during_a_long_gap_fill_exits_and_the_next_resumes(
         **window,
     )
     wait_for(
-        lambda: devnet.stats()["calls"].get("eth_getLogs", 0) >= 4, 60, "the gap-fill underway"
+        lambda: devnet.stats()["calls"].get("eth_getLogs", 0) >= 4,
+        SETTLE_S,
+        "the gap-fill underway",
     )
     assert watcher.stop(signal.SIGINT, timeout=SHUTDOWN_BOUND_S) == 0
     assert "gap-fill stopped" in watcher.output() and "watcher stopped" in watcher.output()
@@ -451,20 +456,20 @@ def test_backoff_starts_over_after_a_healthy_session(devnet, start_watcher, lead
     watcher = start_watcher(leaders)  # reconnect cap 1 s (WATCH_SETTINGS)
     watcher.wait_healthy()
     devnet.configure(ws_drop_every_s=0.3)
-    wait_for(lambda: len(reconnect_attempts(watcher)) >= 4, 30, "four drops in a row")
+    wait_for(lambda: len(reconnect_attempts(watcher)) >= 4, SETTLE_S, "four drops in a row")
     devnet.configure(ws_drop_every_s=None)
     assert reconnect_attempts(watcher)[:4] == [1, 2, 3, 4]
     wait_for(
         lambda: (h := watcher.health()) and h[0] == 200 and h[1]["reconnect_attempt"] == 0,
-        30,
+        SETTLE_S,
         "a healthy session resetting the back-off",
     )
     before = len(reconnect_attempts(watcher))
     drops = devnet.stats()["ws_drops"]
     devnet.configure(ws_drop_every_s=2)  # the current session is older: dropped at once
-    wait_for(lambda: devnet.stats()["ws_drops"] > drops, 10, "one more drop")
+    wait_for(lambda: devnet.stats()["ws_drops"] > drops, SETTLE_S, "one more drop")
     devnet.configure(ws_drop_every_s=None)
-    wait_for(lambda: len(reconnect_attempts(watcher)) > before, 10, "the reconnect logged")
+    wait_for(lambda: len(reconnect_attempts(watcher)) > before, SETTLE_S, "the reconnect logged")
     assert reconnect_attempts(watcher)[before] == 1
     watcher.wait_healthy()
 

@@ -14,6 +14,11 @@ from sqlalchemy import Engine, text
 
 from polygon_pipeline.devnet.anvil import free_port
 
+# How long a watcher may take to start and report healthy, or to show a state the test
+# waits for: generous, because the default run shares 2 cores between 4 workers (a Python
+# start that imports web3 alone can take tens of seconds then). A bound, never a measure.
+SETTLE_S = 120
+
 WATCH_SETTINGS = {
     "watch_silence_s": 2,
     "watch_leaders_poll_s": 0.5,
@@ -47,7 +52,7 @@ class WatcherProcess:
     def metrics(self) -> str:
         return requests.get(f"http://127.0.0.1:{self.port}/metrics", timeout=2).text
 
-    def wait_healthy(self, timeout: float = 30) -> dict:
+    def wait_healthy(self, timeout: float = SETTLE_S) -> dict:
         return wait_for(
             lambda: (h := self.health()) and h[0] == 200 and h[1],
             timeout,
