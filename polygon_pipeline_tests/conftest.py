@@ -1,11 +1,12 @@
-"""Shared fixtures: one real devnet per test session, and a fresh database per test on both
-SQLite and PostgreSQL."""
+"""Shared fixtures: one real devnet per test session (per pytest-xdist worker: each worker is
+a session of its own), and a fresh database per test on both SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +28,25 @@ def pytest_configure(config: pytest.Config) -> None:
     `kill` of `make demo` does nothing."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# Workers per core for `-n auto` (the default run). Most tests wait on the devnet, Dagster or
+# a database rather than compute, so two per core keep the cores busy: on 2 cores the default
+# run takes about half the time of one process. More workers than 8 mostly add devnets.
+WORKERS_PER_CORE, MAX_WORKERS = 2, 8
+FAST = Path(__file__).parent / "fast"
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """How many workers `-n auto` starts. None where PYTEST_XDIST_AUTO_NUM_WORKERS is set
+    (pytest-xdist reads it). 0 (this process) for a run of the pure tests alone: they need no
+    devnet or database, and starting workers would take longer than running them."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    paths = [Path(arg.split("::")[0]).resolve() for arg in config.args]
+    if paths and all(path.is_relative_to(FAST) for path in paths):
+        return 0
+    return min(MAX_WORKERS, WORKERS_PER_CORE * (os.cpu_count() or 1))
 
 
 @pytest.fixture(scope="session")
