@@ -27,10 +27,6 @@ from polygon_pipeline_tests.helpers.sync import environment, one_store
 LIMITER_TABLES = {"rpc_limiter", "rpc_slots"}
 FRESH_LEADER = "0x" + "5e" * 20
 
-# One worker runs this module's tests (pytest-xdist, --dist loadgroup): they share the second
-# devnet (the module fixture below), which another worker would start again.
-pytestmark = pytest.mark.xdist_group("chain_identity")
-
 
 @pytest.fixture(scope="module")
 def other_chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:

@@ -28,10 +28,6 @@ from polygon_pipeline_tests.helpers.watcher_process import WATCH_SETTINGS, Watch
 CUTOVER = 70
 RANGE = 10  # the provider's eth_getLogs block range, as on a free tier
 
-# One worker runs this module's tests (pytest-xdist, --dist loadgroup): they share the
-# module's devnet and its chain across the cutover, which another worker would start again.
-pytestmark = pytest.mark.xdist_group("clob_v2_cutover")
-
 
 @pytest.fixture(scope="module")
 def devnet_session(tmp_path_factory):

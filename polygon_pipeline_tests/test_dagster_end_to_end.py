@@ -32,10 +32,6 @@ from polygon_pipeline_tests.helpers.watcher_process import wait_for
 
 WINDOW = 20
 
-# One worker runs this module's tests (pytest-xdist, --dist loadgroup): they share one
-# `dagster dev` (the module fixture below), which another worker would start again.
-pytestmark = pytest.mark.xdist_group("dagster_end_to_end")
-
 
 @pytest.fixture(scope="module")
 def dagster_dev(devnet_session, tmp_path_factory):
