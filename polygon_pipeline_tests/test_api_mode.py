@@ -23,7 +23,12 @@ from polygon_pipeline.sync.api_poller import poll_once
 from polygon_pipeline.sync.compare import compare_sources
 from polygon_pipeline.sync.context import ApiContext
 from polygon_pipeline_tests.helpers.sync import environment, one_store
-from polygon_pipeline_tests.helpers.watcher_process import WATCH_SETTINGS, WatcherProcess, wait_for
+from polygon_pipeline_tests.helpers.watcher_process import (
+    SETTLE_S,
+    WATCH_SETTINGS,
+    WatcherProcess,
+    wait_for,
+)
 
 
 def leader_trades(truth: list[dict], leaders: set[str], omitted: set) -> set:
@@ -177,7 +182,7 @@ def test_comparator_reports_the_known_delay_and_omissions(devnet, api_env, leade
         missing = leader_trades(devnet.truth(start, end), set(leaders), set()) - expected
         wait_for(
             lambda: compare_sources(engine, since).matched >= len(expected),
-            delay + 15,
+            delay + SETTLE_S,  # a state, awaited as long as a loaded machine needs
             f"{len(expected)} trades matched",
         )
     finally:
