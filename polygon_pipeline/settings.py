@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     leader_history_blocks: int = Field(default=43_200, ge=0)
     follow_roles: str = "maker,taker"  # or "maker": every leader order, half the calls
     # Active block ranges of venues, overriding the registry's (the devnet sets its own).
-    venue_blocks: str = ""
+    venue_blocks: str | None = None
     # The live watcher (polygon-pipeline watch)
     watch_silence_s: float = Field(default=20.0, ge=1, le=3600)  # no newHeads: unhealthy
     watch_health_host: str = "127.0.0.1"
@@ -136,7 +136,7 @@ class Settings(BaseSettings):
 
     @field_validator("venue_blocks")
     @classmethod
-    def _venue_blocks(cls, v: str) -> str:
+    def _venue_blocks(cls, v: str | None) -> str | None:
         parse_venue_blocks(v)
         return v
 

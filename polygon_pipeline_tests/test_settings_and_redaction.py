@@ -116,6 +116,26 @@ def test_a_bad_venue_blocks_setting_is_one_clear_line(monkeypatch):
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (
+            "ctf_v1=0..99,ctf_v2=100..,ctf_v1=0..50",
+            "POLYGON_VENUE_BLOCKS: venue 'ctf_v1' is given twice",
+        ),
+        ("", "POLYGON_VENUE_BLOCKS: is set but empty"),
+        (" , ", "POLYGON_VENUE_BLOCKS: is set but empty"),
+    ],
+)
+def test_a_suspicious_venue_override_is_refused(monkeypatch, value, problem):
+    """A duplicated venue kept its last window, and an empty override put every venue at
+    its mainnet blocks: on the devnet nothing was queried, yet coverage was recorded."""
+    monkeypatch.setenv("POLYGON_VENUE_BLOCKS", value)
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert str(err.value).startswith(problem) and "\n" not in str(err.value)
+
+
 def test_follow_roles(clean_env):
     assert load_settings().follow_roles == "maker,taker"
     clean_env.setenv("POLYGON_FOLLOW_ROLES", " Maker ")

@@ -107,15 +107,28 @@ def venues_of(exchanges: Iterable[str], venues: Sequence[Venue] = MAINNET_VENUES
 _BLOCKS = re.compile(r"^(\d+)\.\.(\d*)$")
 
 
-def parse_venue_blocks(text: str) -> dict[str, tuple[int, int | None]]:
-    """`ctf_v1=0..99,ctf_v2=100..` -> {venue: (first, last or None)}; ValueError names the
-    bad entry."""
+def parse_venue_blocks(text: str | None) -> dict[str, tuple[int, int | None]]:
+    """`ctf_v1=0..99,ctf_v2=100..` -> {venue: (first, last or None)}; None (not set) -> {}.
+    ValueError names the bad entry. An override that is set but empty, or names a venue
+    twice, is refused rather than guessed at: the first would put every venue at its
+    mainnet blocks (on another chain: nothing queried), the second would keep one of two
+    windows."""
+    if text is None:
+        return {}
+    entries = [part.strip() for part in text.split(",") if part.strip()]
+    if not entries:
+        raise ValueError(
+            "is set but empty: unset it to use the mainnet blocks, or give "
+            "VENUE=FIRST..LAST entries (the devnet prints its own)"
+        )
     blocks: dict[str, tuple[int, int | None]] = {}
-    for entry in filter(None, (part.strip() for part in text.split(","))):
+    for entry in entries:
         name, _, span = entry.partition("=")
         name = name.strip()
         if name not in VENUES:
             raise ValueError(f"unknown venue {name!r} (venues: {', '.join(VENUES)})")
+        if name in blocks:
+            raise ValueError(f"venue {name!r} is given twice: give each venue once")
         match = _BLOCKS.match(span.strip())
         if not match:
             raise ValueError(f"{entry!r}: expected {name}=FIRST..LAST or {name}=FIRST..")
