@@ -18,7 +18,7 @@ from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.store.schema import fills
-from polygon_pipeline_tests.helpers.sync import environment, leader_fills
+from polygon_pipeline_tests.helpers.sync import devnet_venues, environment, leader_fills
 from polygon_pipeline_tests.helpers.watcher_process import wait_for
 
 
@@ -57,7 +57,10 @@ def _prepare(devnet, db_url, leaders, blocks: int, per_block: int) -> tuple[int,
     return start, end
 
 
-def _everything_below_the_cursor_is_stored(db_url: str, truth: list[dict], leaders, start: int):
+def _everything_below_the_cursor_is_stored(
+    devnet, db_url: str, truth: list[dict], leaders, start: int
+):
+    venues = devnet_venues(devnet)
     engine = make_engine(db_url)
     with engine.connect() as conn:
         stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}
@@ -65,7 +68,7 @@ def _everything_below_the_cursor_is_stored(db_url: str, truth: list[dict], leade
             cursor = get_cursor(conn, exchange)
             if cursor is None:
                 continue
-            assert gaps(conn, exchange, start, cursor) == []
+            assert gaps(conn, exchange, venues, start, cursor) == []
             below = [r for r in truth if r["exchange"] == exchange and r["block_number"] <= cursor]
             assert leader_fills(below, set(leaders)) <= stored
     engine.dispose()
@@ -84,7 +87,7 @@ def test_sigkill_at_random_points_then_rerun_is_exact(devnet, db_url, leaders):
         proc = _backfill_until(env, args, devnet, answered=rng.randint(1, 25))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        _everything_below_the_cursor_is_stored(db_url, truth, leaders, start)
+        _everything_below_the_cursor_is_stored(devnet, db_url, truth, leaders, start)
     assert devnet.stats()["peak_in_flight"] > 1
     done = _backfill(env, *args)
     output, _ = done.communicate(timeout=300)

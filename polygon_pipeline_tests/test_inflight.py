@@ -23,7 +23,7 @@ def _cursors(ctx) -> set[int | None]:
 
 def _holes(ctx, lo: int, hi: int) -> list[tuple[int, int]]:
     with ctx.engine.connect() as conn:
-        return [hole for e in EXCHANGES for hole in gaps(conn, e, lo, hi)]
+        return [hole for e in EXCHANGES for hole in gaps(conn, e, ctx.settings.venues, lo, hi)]
 
 
 @one_store

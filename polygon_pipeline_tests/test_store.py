@@ -10,9 +10,10 @@ import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Text, cast, inspect, make_url, select, text
+from sqlalchemy import Text, cast, func, inspect, make_url, select, text
 
 from polygon_pipeline.chain.addresses import InvalidAddress
+from polygon_pipeline.chain.exchanges import EXCHANGES, VENUES, with_blocks
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.store import coverage_repo, cursors_repo, fills_repo, leaders_repo
 from polygon_pipeline.store.engine import make_engine
@@ -28,6 +29,9 @@ from polygon_pipeline.store.migrate import (
 from polygon_pipeline.store.schema import fills
 
 MAX_U256 = 2**256 - 1
+# Every venue trading from block 0, so that coverage tests read like the devnet's.
+TEST_VENUES = with_blocks({name: (0, None) for name in VENUES})
+ALL_VENUES = {e: [v.name for v in TEST_VENUES if v.exchange == e] for e in EXCHANGES}
 
 
 def make_fill(i: int, **changes) -> Fill:
@@ -271,8 +275,8 @@ def test_upsert_refuses_an_unknown_source(engine):
 
 def _cover(conn, exchange: str, lo: int, hi: int) -> int | None:
     """Record [lo, hi] as reconciled, as a reconciliation's chunk does; the new cursor."""
-    coverage_repo.record_range(conn, exchange, lo, hi, leader_set_id=1)
-    return cursors_repo.refresh_cursor(conn, exchange, lo)
+    coverage_repo.record_range(conn, exchange, lo, hi, 1, ALL_VENUES[exchange])
+    return cursors_repo.refresh_cursor(conn, exchange, TEST_VENUES)
 
 
 def test_the_cursor_never_passes_a_hole(engine):
@@ -296,7 +300,7 @@ def test_a_range_below_a_hole_pulls_the_cursor_back_to_it(engine):
     with engine.begin() as conn:
         assert _cover(conn, "ctf", 200, 384) == 384
         assert _cover(conn, "ctf", 0, 100) == 100
-        assert coverage_repo.gaps(conn, "ctf", 0, 384) == [(101, 199)]
+        assert coverage_repo.gaps(conn, "ctf", TEST_VENUES, 0, 384) == [(101, 199)]
         assert _cover(conn, "ctf", 101, 199) == 384  # closing it carries the cursor over
 
 
@@ -328,14 +332,14 @@ def test_coverage_gaps(engine):
 
     with engine.begin() as conn:
         for lo, hi in ((100, 199), (150, 250), (300, 399), (400, 400)):
-            record_range(conn, "ctf", lo, hi, leader_set_id=1)
-        record_range(conn, "negrisk", 0, 1000, leader_set_id=1)
+            record_range(conn, "ctf", lo, hi, 1, ALL_VENUES["ctf"])
+        record_range(conn, "negrisk", 0, 1000, 1, ALL_VENUES["negrisk"])
     with engine.connect() as conn:
-        assert gaps(conn, "ctf", 100, 400) == [(251, 299)]
-        assert gaps(conn, "ctf", 50, 450) == [(50, 99), (251, 299), (401, 450)]
-        assert gaps(conn, "ctf", 120, 240) == []
-        assert gaps(conn, "negrisk", 0, 1000) == []
-        assert gaps(conn, "ctf", 500, 600) == [(500, 600)]
+        assert gaps(conn, "ctf", TEST_VENUES, 100, 400) == [(251, 299)]
+        assert gaps(conn, "ctf", TEST_VENUES, 50, 450) == [(50, 99), (251, 299), (401, 450)]
+        assert gaps(conn, "ctf", TEST_VENUES, 120, 240) == []
+        assert gaps(conn, "negrisk", TEST_VENUES, 0, 1000) == []
+        assert gaps(conn, "ctf", TEST_VENUES, 500, 600) == [(500, 600)]
 
 
 def test_live_feed_comparison(engine):
@@ -416,3 +420,29 @@ def test_a_first_release_database_is_migrated_in_place(db_url):
         fills_repo.upsert_fills(conn, [make_fill(5, venue="ctf_v2", layout="v2")], "backfill")
         assert len(fills_repo.fill_keys(conn)) == 3
     engine.dispose()
+
+
+def test_coverage_rows_merge_as_written(engine):
+    """Reruns added a row per chunk (2,613 rows on one database): ranges of one exchange,
+    leader set and venue set that overlap or touch are merged in the writing transaction;
+    ranges of another venue set or leader set stay apart."""
+    from polygon_pipeline.store.leader_coverage_repo import record_leader_range
+    from polygon_pipeline.store.schema import leader_ranges, reconciled_ranges
+
+    def count(table) -> int:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(table)).scalar_one()
+
+    for _ in range(3):
+        for lo in range(0, 500, 10):
+            with engine.begin() as conn:
+                coverage_repo.record_range(conn, "ctf", lo, lo + 9, 1, ["ctf_v1", "ctf_v2"])
+                record_leader_range(conn, "ctf", lo, lo + 9, 2, ["ctf_v1", "ctf_v2"])
+    assert count(reconciled_ranges) == count(leader_ranges) == 1
+    with engine.begin() as conn:
+        coverage_repo.record_range(conn, "ctf", 500, 509, 1, ["ctf_v1"])  # another venue set
+        coverage_repo.record_range(conn, "ctf", 400, 409, 3, ["ctf_v1", "ctf_v2"])  # leaders
+        coverage_repo.record_range(conn, "negrisk", 0, 9, 1, ["negrisk_v1"])
+    assert count(reconciled_ranges) == 4
+    with engine.connect() as conn:
+        assert coverage_repo.gaps(conn, "ctf", TEST_VENUES, 0, 509) == [(500, 509)]  # no V2

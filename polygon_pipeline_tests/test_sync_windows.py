@@ -89,13 +89,17 @@ def test_coverage_holes_and_watcher_health(devnet, make_ctx, leaders):
     windows = _windows(devnet, 2)
     ctx = make_ctx(leaders)
     run_windows(ctx, {"w1": windows["w1"]})  # the older window never reconciled
-    run_scope = coverage_holes(ctx.engine, [(windows["w0"][0], windows["w1"][1])], None)
+    run_scope = coverage_holes(
+        ctx.engine, ctx.settings.venues, [(windows["w0"][0], windows["w1"][1])], None
+    )
     assert all(found == [windows["w0"]] for found in run_scope.gaps.values())
     assert run_scope.blocks_missing == len(run_scope.gaps) * WINDOW
-    to_cursor = coverage_holes(ctx.engine, None, windows["w0"][0])
+    to_cursor = coverage_holes(ctx.engine, ctx.settings.venues, None, windows["w0"][0])
     assert to_cursor.blocks_missing == run_scope.blocks_missing
     assert set(to_cursor.cursors.values()) == {windows["w1"][1]}
-    assert coverage_holes(ctx.engine, [windows["w1"]], None).blocks_missing == 0
+    assert (
+        coverage_holes(ctx.engine, ctx.settings.venues, [windows["w1"]], None).blocks_missing == 0
+    )
     never = watcher_health(ctx.engine, max_age_s=60)
     assert not never.healthy and never.age_s is None
     with ctx.engine.begin() as conn:

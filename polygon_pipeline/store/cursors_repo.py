@@ -5,10 +5,12 @@ ranges were reconciled in."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select, text
 
+from polygon_pipeline.chain.exchanges import Venue
 from polygon_pipeline.store.coverage_repo import covered_through, lowest_covered
 from polygon_pipeline.store.schema import exchange_cursors
 from polygon_pipeline.store.upsert import upsert
@@ -36,25 +38,22 @@ def _lock(conn: Connection, exchange: str) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
-def refresh_cursor(conn: Connection, exchange: str, covered_from: int) -> int | None:
-    """Move the cursor over the coverage just recorded from block `covered_from` on: past
-    every block now covered without a hole (chunks finish out of order, so the one that
-    closes a hole may carry it past later chunks already stored). The first cursor counts
-    from the lowest block reconciled, like every later one; coverage recorded below all
-    earlier coverage counts from there too, so a range reconciled below a hole pulls the
-    cursor back to that hole instead of leaving it behind. Returns the cursor."""
+def refresh_cursor(conn: Connection, exchange: str, venues: Sequence[Venue]) -> int | None:
+    """Set the cursor to the last block of the coverage that runs unbroken from the lowest
+    block ever reconciled, complete for every venue of `venues` (the registry) trading there.
+    Chunks finish out of order, so the one that closes a hole may carry the cursor past later
+    chunks already stored; a range reconciled below all others counts from there, and a
+    hole found below the cursor (coverage recorded before a venue was known, or under an
+    override since corrected) pulls it back to the hole. Returns the cursor."""
     _lock(conn, exchange)
     cursor = get_cursor(conn, exchange)
     lowest = lowest_covered(conn, exchange)
     if lowest is None:
         return cursor
-    from_lowest = cursor is None or covered_from <= lowest
-    base = lowest if from_lowest else cursor + 1
-    reach = covered_through(conn, exchange, base)
-    if (from_lowest and reach != cursor) or (cursor is not None and reach > cursor):
+    reach = covered_through(conn, exchange, venues, lowest)
+    if reach != cursor:
         _set_cursor(conn, exchange, reach)
-        return reach
-    return cursor
+    return reach
 
 
 def history_end(conn: Connection) -> int | None:

@@ -89,15 +89,15 @@ def _follow_the_chain(stmt: Upsert) -> Upsert:
     )
 
 
-def retract_fills(conn: Connection, keys: Sequence[tuple[int, str, int]]) -> int:
-    """Delete fills that left the canonical chain; consumers are told (removed: true)."""
-    if not keys:
+def retract_fills(conn: Connection, stale: Sequence[tuple[tuple[int, str, int], str]]) -> int:
+    """Delete fills that left the canonical chain, each given as (identity, the block hash
+    found stale): a row stored since in another block (the fill mined again after a reorg)
+    does not match and stays. Consumers are told (removed: true)."""
+    if not stale:
         return 0
-    result = conn.execute(
-        delete(fills)
-        .where(tuple_(fills.c.chain_id, fills.c.tx_hash, fills.c.log_index).in_(list(keys)))
-        .returning(*_NOTIFIED)
-    ).all()
+    rows = [(*key, block_hash) for key, block_hash in stale]
+    identity = tuple_(fills.c.chain_id, fills.c.tx_hash, fills.c.log_index, fills.c.block_hash)
+    result = conn.execute(delete(fills).where(identity.in_(rows)).returning(*_NOTIFIED)).all()
     _notify(conn, [{**row._mapping, "removed": True} for row in result])
     return len(result)
 
@@ -165,6 +165,17 @@ def fill_versions(
         .where(fills.c.block_number.between(from_block, to_block))
     )
     return {(r[0], r[1], r[2]): tuple(r[3:]) for r in conn.execute(query)}
+
+
+def stored_block_hash(conn: Connection, key: FillKey) -> str | None:
+    """The block hash a fill is stored with; None when it is not stored."""
+    chain_id, tx_hash, log_index = key
+    return conn.execute(
+        select(fills.c.block_hash)
+        .where(fills.c.chain_id == chain_id)
+        .where(fills.c.tx_hash == tx_hash)
+        .where(fills.c.log_index == log_index)
+    ).scalar_one_or_none()
 
 
 def fetch_fills(conn: Connection, keys: Sequence[str] | None = None) -> list[dict]:

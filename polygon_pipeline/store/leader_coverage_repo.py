@@ -9,12 +9,12 @@ and added again is not fetched again where it was covered."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Iterable, Sequence
 
-from sqlalchemy import Connection, insert, select, union_all
+from sqlalchemy import Connection, select, union_all
 
-from polygon_pipeline.store.coverage_repo import Span, merge
+from polygon_pipeline.chain.exchanges import Venue
+from polygon_pipeline.store.coverage_repo import Span, complete, exchange_venues, record_span
 from polygon_pipeline.store.schema import leader_ranges, leader_sets, reconciled_ranges
 from polygon_pipeline.store.upsert import insert_on_conflict
 
@@ -28,15 +28,19 @@ def leader_set_id(conn: Connection, leaders: Iterable[str]) -> int:
     return conn.execute(select(leader_sets.c.id).where(leader_sets.c.digest == digest)).scalar_one()
 
 
-def record_leader_range(conn: Connection, exchange: str, lo: int, hi: int, set_id: int) -> None:
-    conn.execute(
-        insert(leader_ranges).values(
-            exchange=exchange,
-            from_block=lo,
-            to_block=hi,
-            leader_set_id=set_id,
-            reconciled_at=datetime.now(tz=UTC),
-        )
+def record_leader_range(
+    conn: Connection, exchange: str, lo: int, hi: int, set_id: int, venues: Iterable[str]
+) -> None:
+    """Blocks [lo, hi] of `exchange` are stored for the leaders of the set, for the `venues`
+    (names) queried over all of it."""
+    record_span(
+        conn,
+        leader_ranges,
+        venues,
+        exchange=exchange,
+        from_block=lo,
+        to_block=hi,
+        leader_set_id=set_id,
     )
 
 
@@ -49,20 +53,29 @@ def _sets_with(conn: Connection, leader: str) -> list[int]:
     )
 
 
-def covered(conn: Connection, leader: str, exchanges: Iterable[str]) -> dict[str, list[Span]]:
-    """Per exchange, the merged ranges where `leader`'s fills are complete (the leader sets
-    that hold it are looked up once)."""
+def covered(
+    conn: Connection, leader: str, exchanges: Iterable[str], venues: Sequence[Venue]
+) -> dict[str, list[Span]]:
+    """Per exchange, the merged ranges where `leader`'s fills are complete for every venue of
+    `venues` (the registry) trading there (the leader sets that hold it are looked up once)."""
     sets = _sets_with(conn, leader)
-    return {exchange: _covered_by(conn, sets, exchange) if sets else [] for exchange in exchanges}
+    return {
+        exchange: _covered_by(conn, sets, exchange, exchange_venues(venues, exchange))
+        if sets
+        else []
+        for exchange in exchanges
+    }
 
 
-def _covered_by(conn: Connection, sets: list[int], exchange: str) -> list[Span]:
+def _covered_by(
+    conn: Connection, sets: list[int], exchange: str, venues: Sequence[Venue]
+) -> list[Span]:
     spans = union_all(
         *(
-            select(t.c.from_block, t.c.to_block)
+            select(t.c.from_block, t.c.to_block, t.c.venues)
             .where(t.c.exchange == exchange)
             .where(t.c.leader_set_id.in_(sets))
             for t in (reconciled_ranges, leader_ranges)
         )
     )
-    return merge(conn.execute(spans).all())
+    return complete(conn.execute(spans).all(), venues)

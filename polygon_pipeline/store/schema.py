@@ -106,6 +106,7 @@ leader_ranges = Table(
     Column("to_block", BigInteger, nullable=False),
     Column("leader_set_id", BigInteger, nullable=False),
     Column("reconciled_at", UtcDateTime(), nullable=False),
+    Column("venues", Text, nullable=False),  # the venues queried over it (see below)
     Index("ix_leader_ranges_set", "leader_set_id", "exchange"),
 )
 
@@ -160,6 +161,9 @@ reconciled_ranges = Table(
     Column("to_block", BigInteger, nullable=False),
     Column("reconciled_at", UtcDateTime(), nullable=False),
     Column("leader_set_id", BigInteger),  # the leaders it is complete for (NULL: before 0003)
+    # The venues queried over all of it, sorted and comma-separated (store/coverage_repo.py):
+    # a block is complete only where every venue trading there was queried.
+    Column("venues", Text, nullable=False),
     Index("ix_reconciled_ranges_exchange", "exchange", "from_block"),
 )
 

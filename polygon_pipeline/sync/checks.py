@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 
-from polygon_pipeline.chain.exchanges import EXCHANGES
+from polygon_pipeline.chain.exchanges import EXCHANGES, Venue
 from polygon_pipeline.store.coverage_repo import Span, gaps
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.heartbeats_repo import last_beat
@@ -29,7 +29,7 @@ class CoverageHoles:
 
 
 def coverage_holes(
-    engine: Engine, spans: Sequence[Span] | None, first: int | None
+    engine: Engine, venues: Sequence[Venue], spans: Sequence[Span] | None, first: int | None
 ) -> CoverageHoles:
     """Every exchange's holes in `spans` (a window run's blocks), or, with `spans` None, from
     `first` (where the first registered window starts) to that exchange's cursor."""
@@ -42,7 +42,7 @@ def coverage_holes(
                 hole
                 for lo, hi in looked_at
                 if lo is not None and hi is not None and hi >= lo
-                for hole in gaps(conn, exchange, lo, hi)
+                for hole in gaps(conn, exchange, venues, lo, hi)
             ]
     return found
 

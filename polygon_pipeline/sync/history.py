@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine
 
-from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
+from polygon_pipeline.chain.exchanges import EXCHANGES, Venue, venues_of
+from polygon_pipeline.chain.log_queries import active_venues
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.store.coverage_repo import Span, format_spans, holes
 from polygon_pipeline.store.cursors_repo import history_end
@@ -54,13 +55,16 @@ class HistoryReport:
         )
 
 
-def holes_until(conn: Connection, end: int, wanted: dict[str, int]) -> Holes:
+def holes_until(
+    conn: Connection, end: int, wanted: dict[str, int], venues: Sequence[Venue]
+) -> Holes:
     """{leader: {exchange: holes}} in each `wanted` history ({leader: history_from_block},
     from wanted_histories) up to `end`, the same block for every exchange so that their
-    holes agree and one query covers them all; leaders with none missing are left out."""
+    holes agree and one query covers them all; leaders with none missing are left out. A
+    block is covered where every venue of `venues` (the registry) trading there was queried."""
     missing: Holes = {}
     for leader, start in wanted.items():
-        spans = covered(conn, leader, EXCHANGES)
+        spans = covered(conn, leader, EXCHANGES, venues)
         per_exchange = {name: holes(spans[name], start, end) for name in EXCHANGES}
         if any(per_exchange.values()):
             missing[leader] = {k: v for k, v in per_exchange.items() if v}
@@ -75,7 +79,7 @@ def history_holes(ctx: SyncContext, leaders: Sequence[str] | None = None) -> Hol
     if end is None:
         end = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
     with ctx.engine.connect() as conn:
-        return holes_until(conn, end, wanted_histories(conn, leaders))
+        return holes_until(conn, end, wanted_histories(conn, leaders), ctx.settings.venues)
 
 
 def missing_blocks(missing: Holes) -> list[tuple[str, str, str]]:
@@ -93,7 +97,7 @@ class PendingHistories:
     pending: dict[str, str]  # leader -> what its history run would fetch, as text
 
     @classmethod
-    def read(cls, engine: Engine) -> PendingHistories:
+    def read(cls, engine: Engine, venues: Sequence[Venue]) -> PendingHistories:
         """The leaders, and those whose wanted history has holes up to the highest cursor
         (every wanted history while nothing is reconciled yet: its run finds its end
         itself). No RPC: a sensor may call it every few seconds."""
@@ -101,7 +105,7 @@ class PendingHistories:
             leaders = list_leaders(conn)
             end = history_end(conn)
             wanted = wanted_histories(conn, leaders)
-            missing = holes_until(conn, end, wanted) if end is not None else None
+            missing = holes_until(conn, end, wanted, venues) if end is not None else None
         pending = {}
         for leader in leaders:
             if leader not in wanted:
@@ -143,10 +147,12 @@ def backfill_history(
         planner = AdaptiveRange(ctx.settings.backfill_max_range)
         venues = venues_of(exchanges, ctx.settings.venues)
         for lo, hi, found in scan(ctx, planner, venues, group, list(spans)):
+            queried = active_venues(venues, lo, hi)
             with ctx.engine.begin() as conn:  # fills and their coverage, or nothing
                 written = upsert_fills(conn, found, "backfill")
                 for exchange in exchanges:
-                    record_leader_range(conn, exchange, lo, hi, set_id)
+                    names = [v.name for v in queried if v.exchange == exchange]
+                    record_leader_range(conn, exchange, lo, hi, set_id, names)
             report.blocks_done += hi - lo + 1
             report.fills_found += len(found)
             report.fills_written += written

@@ -23,7 +23,13 @@ from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.provider_errors import Permanent, RangeTooLarge
 from polygon_pipeline.settings import Settings
-from polygon_pipeline.store.coverage_repo import Span, merge, record_range, uncovered
+from polygon_pipeline.store.coverage_repo import (
+    Span,
+    merge,
+    record_range,
+    uncovered,
+    venue_holes,
+)
 from polygon_pipeline.store.cursors_repo import get_cursor, refresh_cursor
 from polygon_pipeline.store.fills_repo import fill_versions, retract_fills, upsert_fills
 from polygon_pipeline.store.leader_coverage_repo import leader_set_id
@@ -119,7 +125,7 @@ def _stale_fills(
     lo: int,
     hi: int,
     fetched: set[tuple],
-) -> list[tuple[int, str, int]]:
+) -> list[tuple[tuple[int, str, int], str]]:
     """Stored fills in [lo, hi] that the chain no longer has: not returned now, and their
     block's hash is no longer the canonical one. (A fill of a leader removed since is still
     canonical and stays.) Costs RPC only for fills that went missing, asked with no
@@ -135,20 +141,34 @@ def _stale_fills(
             header = rpc.get_block(block_number)
             canonical[block_number] = header.hash if header else None
         if canonical[block_number] != block_hash:
-            stale.append(key)
+            stale.append((key, block_hash))
     return stale
 
 
 def _catch_up_ranges(
-    conn: Connection, exchanges: Sequence[str], lo: int, hi: int, cursors: Sequence[int | None]
+    conn: Connection,
+    exchanges: Sequence[str],
+    lo: int,
+    hi: int,
+    cursors: Sequence[int | None],
+    venues: Sequence[Venue],
+    floor: int | None,
 ) -> list[Span]:
     """What a catch-up reads: everything up to the lowest cursor (the safety overlap), and
     above it only the blocks some exchange has not covered yet. A cursor pulled back to a
-    hole below ranges already reconciled costs the hole, not the ranges above it."""
-    if None in cursors or lo > hi:
-        return [(lo, hi)]
+    hole below ranges already reconciled costs the hole, not the ranges above it. Below the
+    cursor (down to `floor`), the blocks reconciled without a venue that trades there are
+    read again too (coverage from before venues existed, or under a corrected override)."""
+    if lo > hi:
+        return []
+    partial = [
+        (a, min(b, hi)) for a, b in venue_holes(conn, exchanges, venues, floor or 0) if a <= hi
+    ]
+    if None in cursors:
+        return merge([(lo, hi), *partial])
     overlap_end = min(min(cursors), hi)
-    return merge([(lo, overlap_end), *uncovered(conn, exchanges, [(overlap_end + 1, hi)])])
+    above = uncovered(conn, exchanges, venues, [(overlap_end + 1, hi)])
+    return merge([(lo, overlap_end), *above, *partial])
 
 
 def backfill_ranges(
@@ -172,7 +192,8 @@ def backfill_ranges(
     )
     if floor is not None:
         first = max(first, floor)
-    return first, last, _catch_up_ranges(conn, exchanges, first, last, cursors)
+    venues = venues_of(exchanges, settings.venues)
+    return first, last, _catch_up_ranges(conn, exchanges, first, last, cursors, venues, floor)
 
 
 def query_units(batches: Sequence[Batch], positions: Sequence[int]) -> list[tuple[Batch, int]]:
@@ -252,9 +273,11 @@ def reconcile(
             written = upsert_fills(conn, found, "backfill")
             final_hi = min(hi, finalized)  # unfinalized blocks count as covered only later
             if final_hi >= lo:
+                queried = active_venues(venues, lo, hi)
                 for exchange in chosen:
-                    record_range(conn, exchange.name, lo, final_hi, set_id)
-                    refresh_cursor(conn, exchange.name, lo)
+                    names = [v.name for v in queried if v.exchange == exchange.name]
+                    record_range(conn, exchange.name, lo, final_hi, set_id, names)
+                    refresh_cursor(conn, exchange.name, venues)
         report.chunks += 1
         report.blocks_done += hi - lo + 1
         report.fills_found += len(found)

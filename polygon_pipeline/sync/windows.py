@@ -164,4 +164,4 @@ def _uncovered(ctx: SyncContext, exchanges: list[str], spans: list[Span]) -> lis
     """The parts of `spans` not yet stored for today's leaders on every exchange."""
     with ctx.engine.begin() as conn:
         set_id = leader_set_id(conn, list_leaders(conn))
-        return uncovered(conn, exchanges, spans, set_id)
+        return uncovered(conn, exchanges, ctx.settings.venues, spans, set_id)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from polygon_pipeline.chain.exchanges import Venue, parse_venue_blocks, with_blocks
+
 
 def leader_fills(truth: list[dict], leaders: set[str]) -> set[tuple[str, int]]:
     """The ground truth's answer: every log with a leader on either side."""
@@ -19,6 +21,11 @@ def environment(devnet, db_url: str, **overrides) -> dict[str, str]:
     return devnet.pipeline_env(
         db_url, **{"rpc_max_rps": 200, "rpc_max_concurrency": 4, **overrides}
     )
+
+
+def devnet_venues(devnet) -> tuple[Venue, ...]:
+    """The venue registry as the devnet's pipeline environment configures it."""
+    return with_blocks(parse_venue_blocks(devnet.env["POLYGON_VENUE_BLOCKS"]))
 
 
 # For tests of a process's behaviour (a command's output, a watcher's reconnects, a Dagster

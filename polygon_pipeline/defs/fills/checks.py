@@ -44,7 +44,7 @@ def no_coverage_gaps(context: AssetCheckExecutionContext, pipeline: Pipeline) ->
     run = _run_windows(context)
     first, bad_keys = _registered_start(context) if run is None else (None, run[1])
     with pipeline.store() as engine:
-        found = coverage_holes(engine, run[0] if run else None, first)
+        found = coverage_holes(engine, pipeline.settings().venues, run[0] if run else None, first)
     return AssetCheckResult(
         passed=found.blocks_missing == 0 and not bad_keys,
         severity=AssetCheckSeverity.WARN,  # holes a running backfill of older windows will close

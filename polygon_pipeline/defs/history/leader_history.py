@@ -107,7 +107,7 @@ leader_history_job = define_asset_job(
 )
 def leaders_sensor(context: SensorEvaluationContext, pipeline: Pipeline) -> SensorResult:
     with pipeline.store() as engine:
-        found = PendingHistories.read(engine)
+        found = PendingHistories.read(engine, pipeline.settings().venues)
     known = set(context.instance.get_dynamic_partitions(leader_partitions.name))
     new = [leader for leader in found.leaders if leader not in known]
     return SensorResult(
