@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from websockets.sync.client import connect
 
+from polygon_pipeline.devnet.emulator.policy import FABRICATED_BLOCK_HASH, Policy
 from polygon_pipeline_tests.helpers.rpc import call, get_logs, logs_filter
 
 
@@ -181,3 +182,58 @@ def test_reorg_delivers_removed_logs_over_websocket(devnet):
                 removed.add((log["transactionHash"], int(log["logIndex"], 16)))
         assert removed == dropped
     assert devnet.stats()["removed_logs_sent"] >= len(dropped)
+
+
+def _leader_logs_filter(devnet, start: int, end: int) -> tuple[dict, set[str]]:
+    """A filter for the first leader's fills as maker (topic2), and the topics it allows."""
+    wanted = "0x" + devnet.info()["leaders"][0][2:].rjust(64, "0")
+    filt = logs_filter(start, end)
+    filt["topics"] = [*filt["topics"], None, [wanted]]
+    return filt, {wanted}
+
+
+def test_untrusted_answer_faults_break_the_request_they_answer(devnet):
+    """Each untrusted-answer fault hands back what a broken provider does: logs the topic
+    filter excludes, logs past toBlock, removed logs, a log in a block no block has."""
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=6, fills_per_block=10)["head"]
+    devnet.mine(blocks=4, fills_per_block=10)  # logs past `end` to leak
+    filt, maker = _leader_logs_filter(devnet, start, end)
+
+    def answer(asked: dict, **fault) -> list[dict]:
+        devnet.configure(**fault)
+        try:
+            return call(devnet.rpc_url, "eth_getLogs", [asked]).json()["result"]
+        finally:
+            devnet.configure(**{k: Policy().as_dict()[k] for k in fault})
+
+    honest = answer(filt)
+    assert honest and all(log["topics"][2] in maker for log in honest)
+    assert any(log["topics"][2] not in maker for log in answer(filt, ignore_topic_filter=True))
+    past = answer(logs_filter(start, end), logs_past_to_block=3)
+    assert max(int(log["blockNumber"], 16) for log in past) > end
+    assert all(log["removed"] for log in answer(filt, removed_in_getlogs=True))
+    fabricated = [log for log in answer(filt, fabricate_logs=True) if log not in honest]
+    assert [log["blockHash"] for log in fabricated] == [FABRICATED_BLOCK_HASH]
+    untrusted = devnet.stats()["untrusted"]
+    assert set(untrusted) == {
+        "ignore_topic_filter",
+        "logs_past_to_block",
+        "removed_in_getlogs",
+        "fabricate_logs",
+    }
+
+
+@pytest.mark.parametrize("style", ["other_hash", "same_hash"])
+def test_bogus_removals_follow_each_log_notification(devnet, style):
+    with connect(devnet.ws_url) as ws:
+        _subscribe(ws, "logs", {"topics": [logs_filter(0, 0)["topics"][0]]})
+        devnet.configure(bogus_removals=style)
+        start = devnet.head() + 1
+        live = devnet.truth(start, devnet.mine(blocks=1, fills_per_block=3)["head"])
+        got = [json.loads(ws.recv(timeout=10))["params"]["result"] for _ in range(2 * len(live))]
+    logs, removals = got[0::2], got[1::2]
+    assert not any(log["removed"] for log in logs) and all(r["removed"] for r in removals)
+    same = [r["blockHash"] == log["blockHash"] for log, r in zip(logs, removals, strict=True)]
+    assert all(same) if style == "same_hash" else not any(same)
+    assert devnet.stats()["untrusted"] == {f"bogus_removals_{style}": len(live)}

@@ -36,6 +36,7 @@ class Counters:
     ws_drops: int = 0
     ws_notifications: int = 0
     removed_logs_sent: int = 0
+    untrusted: Counter = field(default_factory=Counter)  # bad answers sent, by fault
     first_served_at: float | None = None  # wall clock, for goodput over the busy interval
     last_served_at: float | None = None
     in_flight: int = 0  # HTTP requests received and not yet answered
@@ -76,6 +77,7 @@ class Counters:
             "ws_drops": self.ws_drops,
             "ws_notifications": self.ws_notifications,
             "removed_logs_sent": self.removed_logs_sent,
+            "untrusted": dict(self.untrusted),
             "first_served_at": self.first_served_at,
             "last_served_at": self.last_served_at,
             "peak_rps_received": self.peak_received.peak,

@@ -24,6 +24,10 @@ DEFAULT_CU = 20
 
 ThrottleStyle = Literal["http", "jsonrpc-429", "jsonrpc-32005"]
 RangeErrorStyle = Literal["alchemy", "quicknode"]
+BogusRemoval = Literal["off", "other_hash", "same_hash"]
+# The block hash of fabricated logs and bogus removals: no block has it.
+FABRICATED_BLOCK_HASH = "0x" + "fa" * 32
+FABRICATED_LOG_INDEX_OFFSET = 10_000  # a fabricated copy's logIndex: the real one's plus this
 
 
 @dataclass
@@ -52,6 +56,14 @@ class Policy:
     fault_plan: list[str] = field(default_factory=list)
     fault_plan_method: str | None = None
     planned_retry_after_s: float = 1.0
+    # Untrusted answers: what a broken or hostile provider hands back.
+    ignore_topic_filter: bool = False  # eth_getLogs answered as if only topic0 were asked
+    logs_past_to_block: int = 0  # eth_getLogs answered up to this many blocks past toBlock
+    removed_in_getlogs: bool = False  # eth_getLogs answers' logs marked `removed: true`
+    fabricate_logs: bool = False  # a copy of a real log in a block hash no block has, added
+    #   to eth_getLogs answers and after each log notification
+    bogus_removals: BogusRemoval = "off"  # after each log notification, a `removed: true`
+    #   copy of it: "other_hash" in another block hash, "same_hash" in its own (no reorg)
     seed: int = 1
     method_cu: dict[str, int] = field(default_factory=lambda: dict(METHOD_CU))
 

@@ -15,7 +15,11 @@ from aiohttp import web
 from polygon_pipeline.devnet.emulator import errors
 from polygon_pipeline.devnet.emulator.budget import Budget
 from polygon_pipeline.devnet.emulator.counters import Counters
-from polygon_pipeline.devnet.emulator.policy import Policy
+from polygon_pipeline.devnet.emulator.policy import (
+    FABRICATED_BLOCK_HASH,
+    FABRICATED_LOG_INDEX_OFFSET,
+    Policy,
+)
 
 _DELIVERED_LOGS_KEPT = 20_000
 _BLOCK_TAGS_AT_HEAD = ("latest", "pending")
@@ -187,7 +191,7 @@ class ProviderEmulator:
     async def _get_logs(self, call: dict) -> dict:
         call_id, params = call.get("id"), call.get("params") or [{}]
         filt = params[0] if params and isinstance(params[0], dict) else {}
-        lo = None
+        lo = hi = None
         if "blockHash" not in filt:
             try:
                 lo = await self._block_number(filt.get("fromBlock", "latest"))
@@ -198,10 +202,11 @@ class ProviderEmulator:
             if cap is not None and lo is not None and hi is not None and hi - lo + 1 > cap:
                 self.counters.range_errors += 1
                 return errors.range_error(call_id, self.policy.range_error_style, cap, lo)
-        answer = await self.upstream("eth_getLogs", params, call_id)
+        answer = await self.upstream("eth_getLogs", await self._widened(filt, hi), call_id)
         logs = answer.get("result")
         if not isinstance(logs, list):
             return answer
+        self._spoil(logs)
         limit = self.policy.getlogs_max_results
         if limit is not None and len(logs) > limit:
             self.counters.result_cap_errors += 1
@@ -213,6 +218,66 @@ class ProviderEmulator:
             for log in logs:
                 log.pop("blockTimestamp", None)
         return answer
+
+    async def _widened(self, filt: dict, hi: int | None) -> list:
+        """The filter sent to the node: the request's, or wider for a provider that ignores
+        the topic filter or reads past toBlock."""
+        sent = dict(filt)
+        if self.policy.ignore_topic_filter and sent.get("topics"):
+            sent["topics"] = sent["topics"][:1]
+            self.counters.untrusted["ignore_topic_filter"] += 1
+        past = self.policy.logs_past_to_block
+        if past and hi is not None:
+            head = await self._block_number("latest")
+            sent["toBlock"] = hex(max(hi, min(hi + past, head)))
+            self.counters.untrusted["logs_past_to_block"] += 1
+        return [sent]
+
+    def _spoil(self, logs: list) -> None:
+        """Mark or add logs in an eth_getLogs answer as the untrusted-answer faults say."""
+        if self.policy.removed_in_getlogs and logs:
+            for log in logs:
+                log["removed"] = True
+            self.counters.untrusted["removed_in_getlogs"] += 1
+        if self.policy.fabricate_logs and logs:
+            logs.append(_fabricated(logs[0]))
+            self.counters.untrusted["fabricate_logs"] += 1
+
+    def _subscribed(self, text: str) -> str:
+        """A `logs` subscription as the node is asked for it: without its topic positions
+        after topic0 when the provider ignores the topic filter."""
+        if not self.policy.ignore_topic_filter:
+            return text
+        try:
+            call = json.loads(text)
+            kind, filt = call["params"][0], call["params"][1]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return text
+        if call.get("method") != "eth_subscribe" or kind != "logs" or not filt.get("topics"):
+            return text
+        self.counters.untrusted["ignore_topic_filter"] += 1
+        return json.dumps({**call, "params": [kind, {**filt, "topics": filt["topics"][:1]}]})
+
+    async def _untrusted_notices(self, session: _WsSession, sub: str, log: dict) -> None:
+        """What a broken provider sends after a log notification: a fabricated log, a
+        removal of a log that was not reorged out."""
+        notes = []
+        if self.policy.fabricate_logs:
+            notes.append(_fabricated(log))
+            self.counters.untrusted["fabricate_logs"] += 1
+        if self.policy.bogus_removals != "off":
+            bogus = {**log, "removed": True}
+            if self.policy.bogus_removals == "other_hash":
+                bogus["blockHash"] = FABRICATED_BLOCK_HASH
+            notes.append(bogus)
+            self.counters.untrusted[f"bogus_removals_{self.policy.bogus_removals}"] += 1
+        for note in notes:
+            body = {
+                "jsonrpc": "2.0",
+                "method": "eth_subscription",
+                "params": {"subscription": sub, "result": note},
+            }
+            await session.client.send_str(json.dumps(body))
 
     # ---- WebSocket ------------------------------------------------------------------------
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
@@ -253,6 +318,7 @@ class ProviderEmulator:
             if msg.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 break
             text = msg.data if msg.type == aiohttp.WSMsgType.TEXT else msg.data.decode()
+            text = self._subscribed(text)
             with contextlib.suppress(ValueError, AttributeError):
                 method = str(json.loads(text).get("method"))
                 self.counters.calls[method] += 1
@@ -284,6 +350,8 @@ class ProviderEmulator:
                     del session.delivered[:-_DELIVERED_LOGS_KEPT]
                 self.counters.ws_notifications += 1
                 await session.client.send_str(json.dumps(data))
+                if isinstance(result, dict) and "logIndex" in result:
+                    await self._untrusted_notices(session, params["subscription"], result)
             else:
                 await session.client.send_str(msg.data)
 
@@ -323,3 +391,9 @@ class ProviderEmulator:
 def _key(path: str) -> str:
     """The key of a provider URL's path (`/v2/KEY`): its last segment."""
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _fabricated(log: dict) -> dict:
+    """A copy of `log` in a block hash no block has, as a log of its own (another logIndex)."""
+    index = int(log["logIndex"], 16) + FABRICATED_LOG_INDEX_OFFSET
+    return {**log, "blockHash": FABRICATED_BLOCK_HASH, "logIndex": hex(index), "removed": False}
