@@ -32,3 +32,9 @@ class RangeTooLarge(ProviderError):
     def __init__(self, message: str, span: int | None = None):
         super().__init__(message)
         self.span = span
+
+
+class ForeignAnswer(Transient):
+    """The provider answered something the request excludes (a log from another address or
+    topic, outside the block range, removed, or in a block the node does not know): nothing of
+    the answer is written, and the request is retried like any other bad answer."""

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.chain.rpc_client import GovernedRpc
-from polygon_pipeline.provider_errors import Transient
+from polygon_pipeline.provider_errors import ForeignAnswer
 
 DEFAULT_CACHE_BLOCKS = 50_000
 
@@ -51,8 +51,11 @@ class BlockTimestamps:
                 ts = self._known(fill.block_hash)
                 if ts is None:
                     header = rpc.get_block_by_hash(fill.block_hash)
-                    if header is None:
-                        raise Transient(f"block {fill.block_hash} is unknown to the node")
+                    if header is None or header.number != fill.block_number:
+                        raise ForeignAnswer(
+                            f"a log of block {fill.block_number} names block hash "
+                            f"{fill.block_hash}, which the node does not know at that number"
+                        )
                     ts = header.timestamp
                     self.remember(fill.block_hash, ts)
                 fill = dataclasses.replace(fill, block_timestamp=ts)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from polygon_pipeline.chain.answer_checks import checked_logs
 from polygon_pipeline.chain.rpc_errors import classify_rpc_error
 from polygon_pipeline.governed_http import GovernedHttp, Limiter, parse_retry_after
 from polygon_pipeline.provider_errors import Permanent, Transient
@@ -71,8 +72,13 @@ class GovernedRpc(GovernedHttp):
 
     def get_logs(self, log_filter: dict, decode: Callable[[dict], Any]) -> list:
         """Logs matching `log_filter`, each passed through `decode` (the fast decoder);
-        a garbage log makes the whole answer garbage, and the call is retried."""
-        return self.call("eth_getLogs", [log_filter], lambda logs: [decode(x) for x in logs])
+        a garbage log, or one the filter excludes (chain/answer_checks.py), makes the whole
+        answer bad, and the call is retried."""
+        return self.call(
+            "eth_getLogs",
+            [log_filter],
+            lambda logs: [decode(x) for x in checked_logs(log_filter, logs)],
+        )
 
 
 @dataclass(frozen=True, slots=True)
