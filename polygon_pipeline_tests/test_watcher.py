@@ -91,7 +91,9 @@ def test_live_fills_arrive_once(devnet, start_watcher, engine, leaders):
     status = watcher.wait_healthy()
     assert status["fills_written"] == len(expected) and status["leaders_watched"] == len(leaders)
     assert "polygon_pipeline_watcher_fills_written" in watcher.metrics()
-    assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0  # live, not polling
+    calls = devnet.stats()["calls"]
+    assert calls.get("eth_getLogs", 0) == 0  # live, not polling
+    assert calls.get("eth_getBlockByHash", 0) <= end - start + 1  # a block's hash checked once
 
 
 @one_store
@@ -128,6 +130,51 @@ def test_removed_logs_retract_fills(devnet, start_watcher, engine, leaders):
     expected = leader_fills(devnet.truth(start, end), set(leaders))
     wait_until_stored(engine, expected)
     assert watcher.wait_healthy()["fills_retracted"] > 0
+
+
+@one_store
+@pytest.mark.parametrize("fault", [{"fabricate_logs": True}, {"ignore_topic_filter": True}])
+def test_the_watcher_stores_no_foreign_log(devnet, start_watcher, engine, leaders, fault):
+    """A fabricated log (a block hash no block has) and logs the subscription excludes are
+    neither stored nor notified; the real fills are."""
+    devnet.configure(**fault)
+    watcher = start_watcher(leaders)
+    watcher.wait_healthy()
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=4, fills_per_block=10)["head"]
+    expected = leader_fills(devnet.truth(start, end), set(leaders))
+    wait_until_stored(engine, expected)
+    status = wait_for(
+        lambda: (h := watcher.health()) and h[1]["foreign_logs"] and h[1], 20, "a foreign log"
+    )
+    assert status["fills_written"] == len(expected)
+    assert set(stored(engine)) == expected
+
+
+@one_store
+@pytest.mark.parametrize("style", ["other_hash", "same_hash"])
+def test_a_bogus_removal_deletes_nothing(devnet, start_watcher, engine, leaders, style):
+    """A `removed: true` notice in another block hash than the stored fill's, or in its own
+    while the block is still canonical, deleted the fill by (tx, log_index) and no catch-up
+    brought it back: it is refused and logged."""
+    watcher = start_watcher(leaders)
+    watcher.wait_healthy()
+    devnet.configure(bogus_removals=style)
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=4, fills_per_block=10)["head"]
+    expected = leader_fills(devnet.truth(start, end), set(leaders))
+    wait_for(
+        lambda: devnet.stats()["untrusted"].get(f"bogus_removals_{style}", 0) >= len(expected),
+        20,
+        f"{len(expected)} bogus removals sent",
+    )
+    wait_for(  # each removal follows its log: once all are refused, every log was handled
+        lambda: (h := watcher.health()) and h[1].get("removals_refused", 0) >= len(expected),
+        20,
+        f"{len(expected)} removals refused",
+    )
+    assert watcher.wait_healthy()["fills_retracted"] == 0
+    assert set(stored(engine)) == expected
 
 
 def start_with_cursor(start_watcher, devnet, engine, leaders: list[str], **settings):

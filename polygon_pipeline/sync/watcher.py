@@ -22,6 +22,7 @@ from web3 import AsyncWeb3, WebSocketProvider
 from web3.exceptions import Web3Exception
 
 from polygon_pipeline.backoff import full_jitter
+from polygon_pipeline.chain.answer_checks import mismatch
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
 from polygon_pipeline.chain.log_queries import leader_batches, leader_filter
@@ -29,7 +30,7 @@ from polygon_pipeline.chain.ws_logs import head_header, raw_log
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.redact import scrub
 from polygon_pipeline.store.cursors_repo import get_cursor
-from polygon_pipeline.store.fills_repo import retract_fills, upsert_fills
+from polygon_pipeline.store.fills_repo import retract_fills, stored_block_hash, upsert_fills
 from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.live_sightings_repo import forget_sightings, record_sighting
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 HEARTBEAT_S = 5.0
 HTTP_HEAD_EVERY_S = 15.0
 WS_OPEN_TIMEOUT_S = 10.0
+HEADS_KEPT = 1024  # newHeads remembered to vouch for live logs' block hashes
 BACKOFF_FIRST_S = 0.5  # the first reconnect waits up to this; each failed attempt doubles it
 
 
@@ -83,6 +85,7 @@ class Watcher:
         ]
         self._exchanges = list(EXCHANGES)
         self._venues = venues_of(self._exchanges, ctx.settings.venues)  # every generation
+        self._heads: dict[int, str] = {}  # block number -> hash, from newHeads (recent ones)
 
     # ---- lifecycle ------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:
@@ -197,9 +200,11 @@ class Watcher:
         async with AsyncWeb3(provider) as w3:
             heads = await w3.eth.subscribe("newHeads")
             leaders = await asyncio.to_thread(self._leaders)
+            filters: dict[str, dict] = {}  # subscription id -> its filter, to check logs by
             for batch in leader_batches(leaders, self.settings.leader_batch_size):
                 for position in self.ctx.settings.follow_positions:
-                    await w3.eth.subscribe("logs", leader_filter(self._venues, batch, position))
+                    wanted = leader_filter(self._venues, batch, position)
+                    filters[str(await w3.eth.subscribe("logs", wanted))] = wanted
             self.status.connected = True
             # Subscribed first, then fill the gap, so nothing falls between the two.
             abort = threading.Event()
@@ -216,7 +221,7 @@ class Watcher:
                 len(leaders),
             )
             tasks = {
-                asyncio.create_task(self._consume(w3, heads)),
+                asyncio.create_task(self._consume(w3, heads, filters)),
                 asyncio.create_task(self._watchdog(leaders, subscribed_at)),
             }
             try:
@@ -260,7 +265,7 @@ class Watcher:
                     raise task.exception()
             return
 
-    async def _consume(self, w3: AsyncWeb3, heads_sub: str) -> None:
+    async def _consume(self, w3: AsyncWeb3, heads_sub: str, filters: dict[str, dict]) -> None:
         async for message in w3.socket.process_subscriptions():
             received = datetime.now(tz=UTC)
             if message.get("subscription") == heads_sub:
@@ -268,13 +273,22 @@ class Watcher:
                 self.status.last_head_number = header.number
                 self.status.last_head_at = time.time()
                 self.ctx.block_times.remember(header.hash, header.timestamp)
+                self._heads[header.number] = header.hash
+                while len(self._heads) > HEADS_KEPT:
+                    del self._heads[next(iter(self._heads))]
             else:
-                await self._on_log(message["result"], received)
+                wanted = filters.get(str(message.get("subscription")))
+                await self._on_log(message["result"], received, wanted)
         raise websockets.exceptions.ConnectionClosedError(None, None)
 
-    async def _on_log(self, formatted: dict, received: datetime) -> None:
+    async def _on_log(self, formatted: dict, received: datetime, wanted: dict | None) -> None:
+        """Store a live fill, or retract one on a confirmed removal. A log its subscription
+        excludes, or in a block the node does not know, is the provider's error: not stored,
+        not notified (reconciliation reads the range again from the cursor)."""
         try:
-            fill = decode_fill(raw_log(formatted))
+            raw = raw_log(formatted)
+            why = "an unknown subscription" if wanted is None else mismatch(wanted, raw, True)
+            fill = decode_fill(raw)
         except (MalformedLog, KeyError, TypeError, ValueError) as exc:
             log.error(
                 "skipped a malformed log from the provider (reconciliation will "
@@ -282,16 +296,62 @@ class Watcher:
                 exc,
             )
             return
+        if why is None and not fill.removed and not await self._known_block(fill):
+            why = f"block hash {fill.block_hash} is not block {fill.block_number}'s"
+        if why is not None:
+            self.status.foreign_logs += 1
+            log.error("ignored a log its subscription excludes (%s; tx %s)", why, fill.tx_hash)
+            return
         if fill.removed:
-            with self.ctx.engine.begin() as conn:
-                retracted = retract_fills(conn, [fill.key])
-                forget_sightings(conn, [fill.key])
-                self.flight.fence(conn)
-            self.status.fills_retracted += retracted
+            await asyncio.to_thread(self._retract, fill)
             return
         if fill.block_timestamp is None:
             (fill,) = await asyncio.to_thread(self.ctx.block_times.fill_in, self.ctx.rpc, [fill])
         self._store(fill, received)
+
+    async def _known_block(self, fill: Fill) -> bool:
+        """Whether the fill's block hash is the node's block at its number: free when its
+        newHeads notification came first (the usual order), else one header lookup per
+        block (remembered for the block's other logs)."""
+        if self._heads.get(fill.block_number) == fill.block_hash:
+            return True
+        header = await asyncio.to_thread(self.ctx.rpc.get_block_by_hash, fill.block_hash)
+        if header is None or header.number != fill.block_number:
+            return False
+        self._heads[header.number] = header.hash
+        return True
+
+    def _retract(self, fill: Fill) -> None:
+        """Retract a fill on a `removed: true` notice only if the notice is about the stored
+        row (same block hash) and the chain agrees (its block is no longer canonical): a
+        bogus or stale removal would otherwise delete a canonical fill that no later
+        reconciliation brings back (the cursor is past it)."""
+        with self.ctx.engine.connect() as conn:
+            stored = stored_block_hash(conn, fill.key)
+        if stored is None:
+            return
+        if stored != fill.block_hash:
+            self._refuse_removal(fill, f"the stored fill is in block hash {stored}")
+            return
+        header = self.ctx.rpc.get_block(fill.block_number)
+        if header is not None and header.hash == fill.block_hash:
+            self._refuse_removal(fill, "its block is still canonical")
+            return
+        with self.ctx.engine.begin() as conn:
+            retracted = retract_fills(conn, [(fill.key, fill.block_hash)])
+            forget_sightings(conn, [fill.key])
+            self.flight.fence(conn)
+        self.status.fills_retracted += retracted
+
+    def _refuse_removal(self, fill: Fill, why: str) -> None:
+        self.status.removals_refused += 1
+        log.warning(
+            "kept fill %s:%d despite a removed log in block hash %s: %s",
+            fill.tx_hash,
+            fill.log_index,
+            fill.block_hash,
+            why,
+        )
 
     def _store(self, fill: Fill, received: datetime) -> None:
         with self.ctx.engine.begin() as conn:

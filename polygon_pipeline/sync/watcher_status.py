@@ -23,6 +23,8 @@ class WatcherStatus:
     subscriptions: int = 0
     fills_written: int = 0
     fills_retracted: int = 0
+    removals_refused: int = 0  # removed: true notices not about the stored fill, or unconfirmed
+    foreign_logs: int = 0  # logs the subscription excludes, or in a block the node lacks
     gap_fills: int = 0
 
     def head_age(self, now: float | None = None) -> float | None:
@@ -59,6 +61,8 @@ class WatcherStatus:
             "subscriptions": self.subscriptions,
             "fills_written": self.fills_written,
             "fills_retracted": self.fills_retracted,
+            "removals_refused": self.removals_refused,
+            "foreign_logs": self.foreign_logs,
             "gap_fills": self.gap_fills,
             "uptime_s": round(now - self.started_at, 1),
         }
