@@ -18,6 +18,7 @@ from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.migrate import BASELINE, _config, current_revision, head_revision
 from polygon_pipeline.store.schema import reconciled_ranges
 from polygon_pipeline.sync.reconcile import reconcile
+from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.sync import leader_fills
 
 CUTOVER = 60
@@ -78,12 +79,17 @@ def test_an_upgrade_from_before_venues_ends_equal_to_the_truth(
 
     ctx = make_ctx(leaders, backfill_max_range=25)  # the devnet's venues; migrates to head
     assert current_revision(ctx.engine) == head_revision()
+    if revision is None:  # `doctor` no longer says ok
+        doctor = run_cli("doctor", env=devnet.pipeline_env(db_url))
+        assert doctor.returncode == 1 and "backfill --since-cursor" in doctor.stdout
     report = reconcile(ctx, ALL)  # `backfill --since-cursor`
     truth = leader_fills(devnet.truth(0, report.to_block), set(leaders))
     v2 = leader_fills(devnet.truth(CUTOVER, old_end - 25), set(leaders))
     assert v2 and _stored(ctx) == truth
     with ctx.engine.connect() as conn:
         assert {e: get_cursor(conn, e) for e in ALL} == dict.fromkeys(ALL, report.to_block)
+    if revision is None:
+        assert run_cli("doctor", env=devnet.pipeline_env(db_url)).returncode == 0
 
 
 def test_a_venue_left_out_by_an_override_is_read_once_the_override_is_fixed(

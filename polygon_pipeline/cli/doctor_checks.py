@@ -10,9 +10,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from websockets.sync.client import connect as ws_connect
 
-from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
+from polygon_pipeline.chain.exchanges import EXCHANGES, POLYGON_CHAIN_ID
 from polygon_pipeline.redact import redact_db_url, scrub
 from polygon_pipeline.settings import Settings
+from polygon_pipeline.store.coverage_repo import format_spans, venue_holes
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.limiter import budget_states
@@ -36,10 +37,18 @@ def check_db(settings: Settings) -> str:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
             count = len(list_leaders(conn))
+            partial = venue_holes(conn, EXCHANGES, settings.venues, 0)
     finally:
         engine.dispose()
     if count == 0:
         raise ValueError("reachable, but no leaders configured (polygon-pipeline leaders add ...)")
+    if partial:
+        more = f" and {len(partial) - 3} more" if len(partial) > 3 else ""
+        raise ValueError(
+            f"blocks {format_spans(partial[:3])}{more} were stored without querying every venue "
+            "that trades there (an older release, or a corrected POLYGON_VENUE_BLOCKS): run "
+            "`polygon-pipeline backfill --since-cursor`"
+        )
     return f"{count} leader(s)"
 
 
