@@ -55,6 +55,7 @@ class ReconcileReport:
     requested_to: int | None = None  # the last block asked for, when one was given
     blocks_total: int = 0  # blocks to scan: the range less what a catch-up found covered
     blocks_done: int = 0
+    blocks_without_venues: int = 0  # no venue trades there (the registry): nothing asked
     chunks: int = 0
     fills_found: int = 0
     fills_written: int = 0
@@ -65,11 +66,17 @@ class ReconcileReport:
     seconds: float = 0.0
 
     def summary(self) -> str:
+        quiet = (
+            f" ({self.blocks_without_venues} blocks where no venue trades by "
+            "POLYGON_VENUE_BLOCKS or the registry: not asked)"
+            if self.blocks_without_venues
+            else ""
+        )
         return (
             f"reconciled {'+'.join(self.exchanges)} blocks {self.from_block}..{self.to_block} "
             f"({self.blocks_done} blocks, {self.chunks} chunks): {self.fills_found} leader fills "
             f"found, {self.fills_written} written, {self.retracted} retracted; "
-            f"{self.getlogs_calls} eth_getLogs calls, {self.throttles} throttled, "
+            f"{self.getlogs_calls} eth_getLogs calls{quiet}, {self.throttles} throttled, "
             f"{self.seconds:.1f}s"
         )
 
@@ -280,6 +287,8 @@ def reconcile(
                     refresh_cursor(conn, exchange.name, venues)
         report.chunks += 1
         report.blocks_done += hi - lo + 1
+        if not active_venues(venues, lo, hi):
+            report.blocks_without_venues += hi - lo + 1
         report.fills_found += len(found)
         report.fills_written += written
         report.retracted += len(stale)
