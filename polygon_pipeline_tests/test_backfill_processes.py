@@ -18,7 +18,7 @@ from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.store.schema import fills
-from polygon_pipeline_tests.helpers.sync import devnet_venues, environment, leader_fills
+from polygon_pipeline_tests.helpers.sync import configured_venues, environment, leader_fills
 from polygon_pipeline_tests.helpers.watcher_process import wait_for
 
 
@@ -60,7 +60,7 @@ def _prepare(devnet, db_url, leaders, blocks: int, per_block: int) -> tuple[int,
 def _everything_below_the_cursor_is_stored(
     devnet, db_url: str, truth: list[dict], leaders, start: int
 ):
-    venues = devnet_venues(devnet)
+    venues = configured_venues(devnet)
     engine = make_engine(db_url)
     with engine.connect() as conn:
         stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}

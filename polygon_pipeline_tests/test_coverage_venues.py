@@ -9,7 +9,8 @@ import pytest
 from alembic import command
 from sqlalchemy import func, select, text
 
-from polygon_pipeline.chain.exchanges import EXCHANGES
+from polygon_pipeline.chain.events import V1
+from polygon_pipeline.chain.exchanges import EXCHANGES, MAINNET_VENUES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import start_devnet
 from polygon_pipeline.store.cursors_repo import get_cursor
@@ -25,17 +26,21 @@ CUTOVER = 60
 MINED = 140  # blocks of trading on both sides of the cutover
 ALL = list(EXCHANGES)
 NEVER = 10**12  # a first block no devnet reaches: the venue is never queried
+
+
+def _windows(v1: str, others: str) -> str:
+    """A POLYGON_VENUE_BLOCKS value: `v1` for the V1-layout venues, `others` for the rest."""
+    return ",".join(f"{v.name}={v1 if v.layout is V1 else others}" for v in MAINNET_VENUES)
+
+
 # What the release before venue support queried: each family's V1 contract alone.
-V1_ONLY = ",".join(
-    [f"{v}=0.." for v in ("ctf_v1", "negrisk_v1")]
-    + [f"{v}={NEVER}.." for v in ("ctf_v2", "negrisk_v2", "v3")]
-)
+V1_ONLY = _windows("0..", f"{NEVER}..")
 
 
 @pytest.fixture(scope="module")
 def devnet_session(tmp_path_factory):
     """Overrides the session's devnet for this module: its own chain, cutover at CUTOVER."""
-    handle = start_devnet(tmp_path_factory.mktemp("venues"), "--v2-from-block", str(CUTOVER))
+    handle = start_devnet(tmp_path_factory.mktemp("venues"), "--layout-blocks", f"v2={CUTOVER}")
     handle.mine(blocks=MINED, fills_per_block=6)
     handle.mine(blocks=FINALITY + 2)
     yield handle
@@ -99,10 +104,7 @@ def test_a_venue_left_out_by_an_override_is_read_once_the_override_is_fixed(
     ends inside their true window) stores no coverage for them past that block, so once the
     override is corrected one catch-up finds what the wrong one left out."""
     end = devnet.head() - FINALITY
-    wrong = ",".join(
-        [f"{v}=0..{CUTOVER - 25}" for v in ("ctf_v1", "negrisk_v1")]
-        + [f"{v}={CUTOVER}.." for v in ("ctf_v2", "negrisk_v2", "v3")]
-    )
+    wrong = _windows(f"0..{CUTOVER - 25}", f"{CUTOVER}..")
     ctx = make_ctx(leaders, venue_blocks=wrong, backfill_max_range=37)
     reconcile(ctx, ALL, 0, end)
     truth = leader_fills(devnet.truth(0, end), set(leaders))
@@ -117,10 +119,7 @@ def test_a_venue_left_out_by_an_override_is_read_once_the_override_is_fixed(
 def test_a_venue_ending_inside_a_chunk_loses_nothing(devnet, make_ctx, leaders, max_range):
     """Venues whose windows end or start inside a chunk are queried over all of it."""
     end = devnet.head() - FINALITY
-    windows = ",".join(
-        [f"{v}=0..{CUTOVER - 1}" for v in ("ctf_v1", "negrisk_v1")]
-        + [f"{v}={CUTOVER}.." for v in ("ctf_v2", "negrisk_v2", "v3")]
-    )
+    windows = _windows(f"0..{CUTOVER - 1}", f"{CUTOVER}..")
     ctx = make_ctx(leaders, venue_blocks=windows, backfill_max_range=max_range)
     reconcile(ctx, ALL, 0, end)
     assert _stored(ctx) == leader_fills(devnet.truth(0, end), set(leaders))
@@ -139,5 +138,16 @@ def test_reruns_do_not_grow_the_coverage_table(devnet, make_ctx, leaders):
                 reconciled_ranges.c.exchange
             )
         ).all()
-    # one row before the cutover and one from it (another venue set), per exchange
-    assert dict(rows) == {"ctf": 2, "negrisk": 2, "v3": 2}
+    # one row per run of blocks with the same venues trading (they change at the cutover)
+    venues = ctx.settings.venues
+    changes = {
+        e: sum(
+            1
+            for b in range(1, end + 1)
+            if {v for v in venues if v.exchange == e and v.active(b, b)}
+            != {v for v in venues if v.exchange == e and v.active(b - 1, b - 1)}
+        )
+        for e in ALL
+    }
+    assert dict(rows) == {e: 1 + changes[e] for e in ALL}
+    assert max(changes.values()) == 1  # the cutover: a test that can fail

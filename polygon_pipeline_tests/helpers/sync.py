@@ -23,7 +23,7 @@ def environment(devnet, db_url: str, **overrides) -> dict[str, str]:
     )
 
 
-def devnet_venues(devnet) -> tuple[Venue, ...]:
+def configured_venues(devnet) -> tuple[Venue, ...]:
     """The venue registry as the devnet's pipeline environment configures it."""
     return with_blocks(parse_venue_blocks(devnet.env["POLYGON_VENUE_BLOCKS"]))
 
