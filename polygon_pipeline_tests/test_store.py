@@ -446,3 +446,39 @@ def test_coverage_rows_merge_as_written(engine):
     assert count(reconciled_ranges) == 4
     with engine.connect() as conn:
         assert coverage_repo.gaps(conn, "ctf", TEST_VENUES, 0, 509) == [(500, 509)]  # no V2
+
+
+def test_coverage_from_before_0004_says_what_was_queried_and_is_merged(db_url):
+    """At 0003, ranges without a leader set may come from the release before venues (V1
+    queried alone): 0004 records them as V1-only, later ones as every venue of the family,
+    and merges the row per chunk that reruns had added."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003_leader_history")
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        old = {"exchange": "ctf", "reconciled_at": now}
+        conn.execute(
+            text(
+                "INSERT INTO reconciled_ranges (exchange, from_block, to_block, reconciled_at, "
+                "leader_set_id) VALUES (:exchange, :lo, :hi, :reconciled_at, :set_id)"
+            ),
+            [{**old, "lo": lo, "hi": lo + 9, "set_id": None} for lo in range(0, 300, 10)]
+            + [{**old, "lo": lo, "hi": lo + 9, "set_id": 1} for lo in range(300, 600, 10)]
+            + [{**old, "lo": 0, "hi": 599, "set_id": 1, "exchange": "v3"}],
+        )
+    engine.dispose()
+    engine = make_engine(db_url)  # migrates
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT exchange, from_block, to_block, venues FROM reconciled_ranges")
+        ).all()
+        assert sorted(tuple(r) for r in rows) == [
+            ("ctf", 0, 299, "ctf_v1"),
+            ("ctf", 300, 599, "ctf_v1,ctf_v2"),
+            ("v3", 0, 599, "v3"),
+        ]
+        assert coverage_repo.gaps(conn, "ctf", TEST_VENUES, 0, 599) == [(0, 299)]  # V2 unread
+    engine.dispose()
