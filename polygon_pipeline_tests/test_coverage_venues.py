@@ -68,7 +68,10 @@ def _to_revision(db_url: str, revision: str | None) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("revision", [None, BASELINE, "0002_venues", "0003_leader_history"])
+EARLIER = [None, BASELINE, "0002_venues", "0003_leader_history", "0004_chain_identity"]
+
+
+@pytest.mark.parametrize("revision", EARLIER)
 def test_an_upgrade_from_before_venues_ends_equal_to_the_truth(
     devnet, make_ctx, db_url, leaders, revision
 ):

@@ -448,9 +448,9 @@ def test_coverage_rows_merge_as_written(engine):
         assert coverage_repo.gaps(conn, "ctf", TEST_VENUES, 0, 509) == [(500, 509)]  # no V2
 
 
-def test_coverage_from_before_0004_says_what_was_queried_and_is_merged(db_url):
+def test_coverage_from_before_0005_says_what_was_queried_and_is_merged(db_url):
     """At 0003, ranges without a leader set may come from the release before venues (V1
-    queried alone): 0004 records them as V1-only, later ones as every venue of the family,
+    queried alone): 0005 records them as V1-only, later ones as every venue of the family,
     and merges the row per chunk that reruns had added."""
     engine = make_engine(db_url)
     with engine.begin() as conn:

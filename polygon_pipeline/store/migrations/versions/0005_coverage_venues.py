@@ -10,14 +10,14 @@ set (and every leader_ranges row, 0003 on) were written by code that queried eve
 the family. The names are frozen here: the registry may change, this history does not. Rows that
 overlap or touch with the same key and venues are merged (reruns had added one per chunk).
 
-Revision ID: 0004_coverage_venues
+Revision ID: 0005_coverage_venues
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_coverage_venues"
-down_revision = "0003_leader_history"
+revision = "0005_coverage_venues"
+down_revision = "0004_chain_identity"
 
 # What each family's reconciliation queried: before venues existed, and from 0002 on.
 _BEFORE_VENUES = {"ctf": "ctf_v1", "negrisk": "negrisk_v1", "v3": "v3"}
