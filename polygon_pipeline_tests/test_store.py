@@ -222,7 +222,7 @@ def test_each_written_fill_is_notified_once_at_commit(engine, db_url):
             batch = [make_fill(i) for i in range(1200)]
             fills_repo.upsert_fills(conn, [moved, *batch[:2], *batch[3:]], "backfill")
         with engine.begin() as conn:
-            fills_repo.retract_fills(conn, [make_fill(7).key])
+            fills_repo.retract_fills(conn, [(make_fill(7).key, make_fill(7).block_hash)])
         heard = [n.payload for n in listener.notifies(timeout=20, stop_after=1202)]
     assert sorted(heard[:1200]) == sorted(payload(make_fill(i)) for i in range(1200))
     assert heard[1200:] == [payload(moved), payload(make_fill(7), removed=True)]
