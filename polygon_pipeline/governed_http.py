@@ -109,7 +109,8 @@ def _give_up(retry_state: RetryCallState, transient: stop_after_transient_failur
         spent = retry_state.seconds_since_start or 0.0
         raise Throttled(f"{exc} (still throttled after {spent:.0f}s; giving up)", exc.retry_after)
     failures = transient.failures(retry_state)
-    raise Transient(f"{exc} ({failures} transient failures in this call; giving up)")
+    kind = type(exc) if isinstance(exc, Transient) else Transient  # a ForeignAnswer stays one
+    raise kind(f"{exc} ({failures} transient failures in this call; giving up)")
 
 
 class GovernedHttp:
