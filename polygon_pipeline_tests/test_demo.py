@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -92,9 +93,28 @@ def _demo_fills(state_dir: Path) -> int:
         engine.dispose()
 
 
-def test_killing_make_demo_stops_everything_it_started(tmp_path):
-    """Also: the demo writes its own store, never the user's (the environment's or the
-    default one), byte for byte."""
+@pytest.fixture
+def default_store() -> Iterator[Path]:
+    """The clone's default store (`.data/polygon_pipeline.db`) holding mainnet-like data: a
+    developer's own file is left as it is; otherwise one is made for the test and removed."""
+    path = ROOT / DEFAULT_DB_PATH
+    if path.exists():
+        yield path
+        return
+    made_folder = not path.parent.exists()
+    _user_store(path)
+    try:
+        yield path
+    finally:
+        for suffix in ("", "-wal", "-shm", ".migrate.lock"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        if made_folder:
+            path.parent.rmdir()
+
+
+def test_killing_make_demo_stops_everything_it_started(tmp_path, default_store):
+    """Also: the demo writes its own store, never the user's (the default one, or one named
+    in the environment), byte for byte."""
     user_store = tmp_path / "mainnet.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYGON_", "DAGSTER_"))}
     env.update(
@@ -103,7 +123,8 @@ def test_killing_make_demo_stops_everything_it_started(tmp_path):
         POLYGON_WATCH_HEALTH_PORT="0",
         PYTHONUNBUFFERED="1",
     )
-    before = {path: _digest(path) for path in (user_store, ROOT / DEFAULT_DB_PATH)}
+    before = {path: _digest(path) for path in (user_store, default_store)}
+    assert None not in before.values()
     state_dir = tmp_path / "devnet"
     args = f"--state-dir {state_dir} --port 0 --dagster-port {free_port()}"
     make = subprocess.Popen(
