@@ -155,7 +155,11 @@ class ChunkScheduler(Generic[Unit, Result]):
         try:
             result = future.result()
         except RangeTooLarge as exc:
-            if not chunk.refused:
+            # News unless an earlier refusal already shrank the planner below this chunk; a
+            # sibling query superseded by this very refusal may have been read first, marking
+            # the chunk re-planned: the planner must still shrink, or every chunk planned at
+            # the old size is superseded again, forever.
+            if not chunk.refused or chunk.size <= self.planner.size:
                 self._refused(chunk, exc.span)
             return None
         except _Superseded:
