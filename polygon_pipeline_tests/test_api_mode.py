@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ import requests
 
 from polygon_pipeline.chain.exchanges import MAINNET_VENUES
 from polygon_pipeline.chain.trades import trade_of
+from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.api_trades_repo import fetch_api_trades
 from polygon_pipeline.store.engine import make_engine
@@ -22,6 +24,7 @@ from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.api_poller import poll_once
 from polygon_pipeline.sync.compare import compare_sources
 from polygon_pipeline.sync.context import ApiContext
+from polygon_pipeline_tests.helpers.rpc import node_block
 from polygon_pipeline_tests.helpers.sync import environment, one_store
 from polygon_pipeline_tests.helpers.watcher_process import (
     SETTLE_S,
@@ -42,6 +45,17 @@ def leader_trades(truth: list[dict], leaders: set[str], omitted: set) -> set:
 
 def omitted_keys(devnet) -> set:
     return {(o["tx_hash"], o["log_index"]) for o in devnet.data_api()["omitted"]}
+
+
+@pytest.fixture(scope="module")
+def devnet_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:
+    """A devnet of this module's own, started fresh. These tests time two live feeds of one
+    chain against each other; a parallel worker's shared devnet carries whatever earlier test
+    files did to it (the comparator test once waited in vain for one trade there, never
+    alone)."""
+    handle = start_devnet(tmp_path_factory.mktemp("api_mode_devnet"))
+    yield handle
+    handle.stop()
 
 
 @pytest.fixture
@@ -171,8 +185,12 @@ def test_comparator_reports_the_known_delay_and_omissions(devnet, api_env, leade
     )
     try:
         watcher.wait_healthy()
-        since = datetime.now(tz=UTC).replace(microsecond=0)
-        start = devnet.head() + 1
+        head = node_block(devnet)
+        # From the chain's clock, not the wall clock: a block may be stamped seconds behind
+        # the moment it is mined (3 s once under four test workers), and a trade stamped
+        # before `since` is never matched. Every later block is stamped at least 1 s later.
+        since = datetime.fromtimestamp(int(head["timestamp"], 16) + 1, tz=UTC)
+        start = int(head["number"], 16) + 1
         devnet.set_clock(1.0)
         time.sleep(10)
         devnet.set_clock(None)

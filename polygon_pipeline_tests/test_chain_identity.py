@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import requests
 from dagster import DagsterInstance, materialize
 from sqlalchemy import delete, select
 
@@ -20,6 +19,7 @@ from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.schema import chain_identity, metadata
 from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.rpc import node_block
 from polygon_pipeline_tests.helpers.sync import environment, one_store
 
 # The shared budget's state is written by every request, the guard's own two included: it is
@@ -62,18 +62,7 @@ def _rows(db_url: str) -> dict[str, list[tuple]]:
 
 
 def _genesis(devnet: DevnetHandle) -> str:
-    """The genesis hash as the node itself has it (not through the code under test)."""
-    answer = requests.post(
-        devnet.anvil_url,
-        json={
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "eth_getBlockByNumber",
-            "params": ["0x0", False],
-        },
-        timeout=10,
-    ).json()
-    return answer["result"]["hash"]
+    return node_block(devnet, "0x0")["hash"]
 
 
 def _refused_in_one_line(result, devnet, other_chain) -> None:

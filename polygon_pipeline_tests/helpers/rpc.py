@@ -17,6 +17,12 @@ def call(url: str, method: str, params: list | None = None) -> requests.Response
     )
 
 
+def node_block(devnet, tag: str = "latest") -> dict:
+    """A block header as the devnet's node itself has it (the ground truth, not through the
+    code under test): `tag` a hex number or `latest`."""
+    return call(devnet.anvil_url, "eth_getBlockByNumber", [tag, False]).json()["result"]
+
+
 def logs_filter(from_block: int, to_block: int) -> dict:
     """Every OrderFilled of every venue and layout in the range."""
     return {
