@@ -22,7 +22,7 @@ from polygon_pipeline.devnet.state_files import store_file
 from polygon_pipeline.settings import DEFAULT_DB_PATH
 from polygon_pipeline.store import chain_identity_repo
 from polygon_pipeline.store.chain_identity_repo import ChainIdentity
-from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.engine import make_engine, remove_sqlite_store
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline_tests.helpers.dagster_dev import ROOT
@@ -106,8 +106,7 @@ def default_store() -> Iterator[Path]:
     try:
         yield path
     finally:
-        for suffix in ("", "-wal", "-shm", ".migrate.lock"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        remove_sqlite_store(path)
         if made_folder:
             path.parent.rmdir()
 

@@ -107,31 +107,10 @@ def test_a_stop_signal_ends_a_backfill_waiting_out_a_retry_after(devnet, db_url,
     sleep in their back-off while the main thread waits for them. SIGTERM or Ctrl-C ends the
     backfill at once (it used to wait the pause out: SIGINT) or die without a word (SIGTERM),
     with one line and the shell's status for the signal; nothing is sent after the pause."""
-    env = environment(devnet, db_url)
-    assert run_cli("leaders", "add", *leaders, env=env).returncode == 0
-    first, last = _mined(devnet, 20)
-    devnet.reset_stats()
-    devnet.configure(
-        fault_plan=["429"] * 100,
-        fault_plan_method="eth_getLogs",
-        planned_retry_after_s=LONG_RETRY_AFTER_S,
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "polygon_pipeline", "backfill", "--from-block", str(first)]
-        + ["--to-block", str(last)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for_a_throttle(devnet, proc)
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=STOP_BOUND_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    command = [sys.executable, "-m", "polygon_pipeline", "backfill", "--from-block", "{first}"]
+    command += ["--to-block", "{last}"]
+    proc = _started_under_a_long_retry_after(devnet, db_url, leaders, command)
+    stdout, stderr = _stopped(devnet, proc, sig)
     assert proc.returncode == 128 + sig, stderr
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1].startswith(f"stopped by {sig.name}:")
@@ -168,6 +147,19 @@ except RunTerminated:
 def test_a_terminated_run_does_not_wait_out_a_retry_after(devnet, db_url, leaders):
     """The interrupt reaches the main thread, which waits for the requests in flight: they
     stop backing off at once instead of holding the run for the provider's four minutes."""
+    command = [sys.executable, "-c", TERMINATED_RUN, "{first}", "{last}"]
+    proc = _started_under_a_long_retry_after(devnet, db_url, leaders, command)
+    stdout, stderr = _stopped(devnet, proc, signal.SIGTERM)
+    assert (proc.returncode, stdout) == (3, "terminated\n"), stderr
+    throttled = devnet.stats()["throttled"]["eth_getLogs"]
+    assert devnet.stats()["calls"]["eth_getLogs"] == throttled  # none sent after the pause
+
+
+def _started_under_a_long_retry_after(
+    devnet, db_url: str, leaders: list[str], command: list[str]
+) -> subprocess.Popen:
+    """Leaders added, 20 blocks of trades mined, every eth_getLogs told to come back in
+    LONG_RETRY_AFTER_S; then `command` (`{first}` and `{last}`: the blocks) started."""
     env = environment(devnet, db_url)
     assert run_cli("leaders", "add", *leaders, env=env).returncode == 0
     first, last = _mined(devnet, 20)
@@ -177,24 +169,22 @@ def test_a_terminated_run_does_not_wait_out_a_retry_after(devnet, db_url, leader
         fault_plan_method="eth_getLogs",
         planned_retry_after_s=LONG_RETRY_AFTER_S,
     )
-    proc = subprocess.Popen(
-        [sys.executable, "-c", TERMINATED_RUN, str(first), str(last)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    args = [arg.format(first=first, last=last) for arg in command]
+    return subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+
+
+def _stopped(devnet, proc: subprocess.Popen, sig: signal.Signals) -> tuple[str, str]:
+    """`sig` sent once a request of `proc`'s was throttled; its output when it ended."""
     try:
         _wait_for_a_throttle(devnet, proc)
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=STOP_BOUND_S)
+        proc.send_signal(sig)
+        return proc.communicate(timeout=STOP_BOUND_S)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
-    assert (proc.returncode, stdout) == (3, "terminated\n"), stderr
-    throttled = devnet.stats()["throttled"]["eth_getLogs"]
-    assert devnet.stats()["calls"]["eth_getLogs"] == throttled  # none sent after the pause
 
 
 def _wait_for_a_throttle(devnet, proc: subprocess.Popen) -> None:

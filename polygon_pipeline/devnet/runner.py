@@ -21,6 +21,7 @@ from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.emulator.server import ProviderEmulator
 from polygon_pipeline.devnet.generator import GeneratorConfig, TradeGenerator
 from polygon_pipeline.devnet.state_files import DEFAULT_STATE_DIR, env_file, pid_file, store_file
+from polygon_pipeline.store.engine import remove_sqlite_store
 
 # The provider emulator is on loopback: a request reaches it as soon as its event loop reads
 # it, so the arrival allowance (the default is for a provider across the internet) covers
@@ -36,11 +37,6 @@ class DevnetOptions:
     state_dir: Path = DEFAULT_STATE_DIR
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     policy: Policy = field(default_factory=Policy)
-
-
-def _remove_store(state_dir: Path) -> None:
-    for suffix in ("", "-wal", "-shm", ".migrate.lock"):
-        Path(f"{store_file(state_dir)}{suffix}").unlink(missing_ok=True)
 
 
 def _write_state(
@@ -75,7 +71,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
     """Run the devnet until SIGINT/SIGTERM; leave no process or state file behind."""
     state_dir = options.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
-    _remove_store(state_dir)
+    remove_sqlite_store(store_file(state_dir))  # a new devnet is a new chain
     anvil = Anvil(log_path=state_dir / "anvil.log", finality_depth=options.finality_depth)
     anvil.start()
     generator = TradeGenerator(anvil.http_url, options.generator)

@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from polygon_pipeline.store.migrate import migrate
+from polygon_pipeline.store.migrate import MIGRATION_LOCK_SUFFIX, migrate
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -31,6 +31,13 @@ def _begin_immediate(conn) -> None:
 
 def _driver_autocommit(dbapi_conn, _record) -> None:
     dbapi_conn.isolation_level = None  # let SQLAlchemy's "begin" event issue BEGIN itself
+
+
+def remove_sqlite_store(path: Path) -> None:
+    """Delete a SQLite store and what lives beside it: its WAL, shared memory and the
+    migrations' lock file."""
+    for suffix in ("", "-wal", "-shm", MIGRATION_LOCK_SUFFIX):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
 def make_engine(url: str, *, create_schema: bool = True, serializable: bool = False) -> Engine:

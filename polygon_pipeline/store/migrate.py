@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).with_name("migrations")
 BASELINE = "0001_baseline"
 VERSION_TABLE = "alembic_version"
+MIGRATION_LOCK_SUFFIX = ".migrate.lock"  # the lock file beside a SQLite store
 _PG_LOCK_KEY = 0x706F6C79_6D696772  # "polymigr": the advisory lock migrations hold
 
 
@@ -86,7 +87,7 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     elif engine.url.database and engine.url.database != ":memory:":
         from filelock import FileLock
 
-        with FileLock(f"{engine.url.database}.migrate.lock"):
+        with FileLock(f"{engine.url.database}{MIGRATION_LOCK_SUFFIX}"):
             yield
     else:
         yield
