@@ -102,8 +102,8 @@ def _run(
         f"{settings.watch_health_port}/healthz  (log: {state_dir / 'watcher.log'})\n"
         f"  Dagster UI:                     http://127.0.0.1:{dagster_port}  "
         f"(instance: {home}, log: {state_dir / 'dagster.log'})\n"
-        "  check everything:               set -a; . .devnet/env; set +a; "
-        ".venv/bin/polygon-pipeline doctor\n"
+        "  check everything:               ( set -a; . .devnet/env; set +a; "
+        ".venv/bin/polygon-pipeline doctor )\n"
         "Press Ctrl-C to stop.\n"
     )
     devnet.proc.wait()
