@@ -107,13 +107,19 @@ class Settings(BaseSettings):
     data_api_overlap_s: float = Field(default=300.0, ge=0, le=86_400)
     # The API refuses an offset beyond 10,000; deeper pages go by time window (`end`).
     data_api_max_offset: int = Field(default=10_000, ge=0, le=10_000)
+    # Markets: the Polymarket Gamma API (docs/markets.md), on a shared budget of its own
+    gamma_api_url: SecretStr = SecretStr("https://gamma-api.polymarket.com")
+    gamma_max_rps: float = Field(default=5.0, ge=MIN_RPS, le=MAX_RPS)
+    gamma_batch_size: int = Field(default=50, ge=1, le=50)  # token ids per request
+    # Parquet exports, one file per block window (sync/exports.py)
+    export_dir: Path = DEFAULT_DB_PATH.parent / "exports"
 
     @field_validator("rpc_url")
     @classmethod
     def _rpc_scheme(cls, v: SecretStr | None) -> SecretStr | None:
         return _check_scheme(v, ("http", "https"))
 
-    @field_validator("data_api_url")
+    @field_validator("data_api_url", "gamma_api_url")
     @classmethod
     def _api_scheme(cls, v: SecretStr) -> SecretStr:
         return _check_scheme(v, ("http", "https"))
@@ -196,12 +202,15 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every text that must never be shown, for every scrubber (logs, errors, doctor):
-        the provider URLs (RPC, WebSocket, Data API) and their key parts, the database
+        the provider URLs (RPC, WebSocket, Data API, Gamma) and their key parts, the database
         password; longest first."""
         return secrets_of(
-            [u.get_secret_value() for u in (self.rpc_url, self.ws_url, self.data_api_url) if u],
+            [u.get_secret_value() for u in self._provider_urls() if u],
             [self.database_url],
         )
+
+    def _provider_urls(self) -> tuple[SecretStr | None, ...]:
+        return (self.rpc_url, self.ws_url, self.data_api_url, self.gamma_api_url)
 
     def describe(self) -> dict[str, object]:
         """A secret-free summary for logs, doctor and metadata."""
@@ -210,12 +219,13 @@ class Settings(BaseSettings):
             "ws_url": redact_url(self.ws_url.get_secret_value()) if self.ws_url else None,
             "db_url": redact_db_url(self.database_url),
             "data_api_url": redact_url(self.data_api_url.get_secret_value()),
-            **self.model_dump(exclude={"rpc_url", "ws_url", "db_url", "data_api_url"}),
+            "gamma_api_url": redact_url(self.gamma_api_url.get_secret_value()),
+            **self.model_dump(exclude=_SECRET_FIELDS),
             "rpc_max_concurrency": self.rpc_in_flight,
         }
 
 
-_SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "data_api_url", DB_URL_VARIABLE}
+_SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "data_api_url", "gamma_api_url", DB_URL_VARIABLE}
 
 
 def _env_name(loc: tuple) -> str:

@@ -17,7 +17,7 @@ from decimal import Context, Decimal
 from typing import Literal
 
 TOKEN_DECIMALS = 6  # USDC.e, pUSD and the outcome tokens all use 6 decimals
-_SCALE = Decimal(10) ** TOKEN_DECIMALS
+SCALE = Decimal(10) ** TOKEN_DECIMALS
 _PRICE_CONTEXT = Context(prec=40)
 
 
@@ -41,6 +41,6 @@ def trade_of(record: Mapping) -> Trade | None:
         side=side,
         token_id=record["token_id"],
         price=_PRICE_CONTEXT.divide(Decimal(collateral), Decimal(tokens)),
-        size=Decimal(tokens) / _SCALE,
-        collateral=Decimal(collateral) / _SCALE,
+        size=Decimal(tokens) / SCALE,
+        collateral=Decimal(collateral) / SCALE,
     )

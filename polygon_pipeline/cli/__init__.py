@@ -20,6 +20,7 @@ from polygon_pipeline.cli.demo import demo
 from polygon_pipeline.cli.devnet import devnet
 from polygon_pipeline.cli.doctor import doctor
 from polygon_pipeline.cli.leaders import leaders
+from polygon_pipeline.cli.markets import markets, trades
 from polygon_pipeline.cli.watch import watch
 from polygon_pipeline.cli.windows import windows
 from polygon_pipeline.logging_setup import configure_logging
@@ -48,7 +49,19 @@ def cli() -> None:
     configure_logging()  # every command logs through the scrubber; some raise the level
 
 
-for command in (devnet, leaders, backfill, watch, windows, api_poll, compare, doctor, demo):
+for command in (
+    devnet,
+    leaders,
+    backfill,
+    watch,
+    windows,
+    api_poll,
+    compare,
+    markets,
+    trades,
+    doctor,
+    demo,
+):
     cli.add_command(command)
 
 

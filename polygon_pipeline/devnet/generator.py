@@ -24,8 +24,10 @@ from eth_utils import keccak
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, Venue
 from polygon_pipeline.devnet.exchange_code import assemble, encode_fills
 from polygon_pipeline.devnet.layouts import FillRecord, devnet_layout, truth_terms
+from polygon_pipeline.devnet.market_catalogue import clob_token, v2_position
 from polygon_pipeline.devnet.runtime_settings import apply_changes
 from polygon_pipeline.devnet.venue_plan import devnet_venues, plan_layouts, settling_venue
+from polygon_pipeline.gamma.position_ids import V2_VENUES
 
 _MAX_FEE = hex(200 * 10**9)
 _TIP = hex(2 * 10**9)
@@ -63,10 +65,6 @@ class GeneratorConfig:
 
 def wallet(i: int) -> str:
     return "0x" + keccak(text=f"polygon-pipeline devnet wallet {i}")[12:].hex()
-
-
-def _token(market: int, outcome: int) -> int:
-    return int.from_bytes(keccak(text=f"market {market} outcome {outcome}"), "big")
 
 
 class TradeGenerator:
@@ -147,7 +145,10 @@ class TradeGenerator:
         """One matched trade: a fill per maker order, then the taker order's own fill; or
         (where the layout has fillOrder) a single order filled directly by the operator."""
         cfg, rng = self.config, self.rng
-        token = _token(rng.randrange(cfg.markets), rng.randrange(2))
+        market, outcome = rng.randrange(cfg.markets), rng.randrange(2)
+        # ExchangeV3 trades Protocol V2 position ids; the CLOB venues, CTF token ids
+        v2 = venue.name in V2_VENUES
+        token = v2_position(market, outcome) if v2 else clob_token(market, outcome)
         cents = rng.randint(1, 99)
         leader_role = rng.choice(("taker", "maker")) if rng.random() < cfg.leader_share else None
         taker = self._participant(leader_role == "taker", set())

@@ -53,6 +53,7 @@ class DevnetHandle:
                 "POLYGON_RPC_URL": self.rpc_url,
                 "POLYGON_WS_URL": self.ws_url,
                 "POLYGON_DATA_API_URL": self.data_api_url,
+                "POLYGON_GAMMA_API_URL": self.gamma_api_url,
                 "POLYGON_PIPELINE_DB_URL": db_url,
                 "POLYGON_VENUE_BLOCKS": self.env["POLYGON_VENUE_BLOCKS"],
             }
@@ -113,6 +114,17 @@ class DevnetHandle:
         if changes:
             self._post("/_devnet/data-api", changes)
         return self._get("/_devnet/data-api")
+
+    @property
+    def gamma_api_url(self) -> str:
+        return self.env["POLYGON_GAMMA_API_URL"]
+
+    def gamma(self, **changes: object) -> dict:
+        """The Gamma stand-in's state (config, counters); with keyword arguments, change its
+        config first (reset_counters=True zeroes the counters)."""
+        if changes:
+            self._post("/_devnet/gamma", changes)
+        return self._get("/_devnet/gamma")
 
     def reorg(self, depth: int) -> dict:
         return self._post("/_devnet/reorg", {"depth": depth})

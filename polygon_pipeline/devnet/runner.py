@@ -19,6 +19,7 @@ from polygon_pipeline.devnet.control import DevnetControl
 from polygon_pipeline.devnet.data_api import DataApiStandIn
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.emulator.server import ProviderEmulator
+from polygon_pipeline.devnet.gamma_api import GammaStandIn
 from polygon_pipeline.devnet.generator import GeneratorConfig, TradeGenerator
 from polygon_pipeline.devnet.state_files import DEFAULT_STATE_DIR, env_file, pid_file, store_file
 from polygon_pipeline.store.engine import remove_sqlite_store
@@ -49,6 +50,7 @@ def _write_state(
         "POLYGON_WS_URL": f"ws://127.0.0.1:{port}/v2/{key}",
         "POLYGON_DEVNET_CONTROL_URL": f"http://127.0.0.1:{port}",
         "POLYGON_DATA_API_URL": f"http://127.0.0.1:{port}/data-api",
+        "POLYGON_GAMMA_API_URL": f"http://127.0.0.1:{port}/gamma",
         "POLYGON_PIPELINE_DB_URL": f"sqlite:///{store_file(state_dir).resolve()}",
         "POLYGON_DEVNET_ANVIL_URL": anvil.http_url,
         # The devnet's own cutovers: the pipeline must query its venues at these blocks.
@@ -84,6 +86,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
         control = DevnetControl(generator, emulator, {"anvil": anvil.http_url})
         control.add_routes(app)
         DataApiStandIn(generator).add_routes(app)
+        GammaStandIn(generator).add_routes(app)
         emulator.add_routes(app)
         runner = web.AppRunner(app, handle_signals=False)
         await runner.setup()

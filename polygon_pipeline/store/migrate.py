@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, Engine, inspect, text
 
 from polygon_pipeline.store.schema import metadata
+from polygon_pipeline.store.views import leader_trades  # noqa: F401 - creates the views with the schema
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -218,4 +219,35 @@ chain_identity = Table(
     Column("chain_id", Integer, nullable=False),
     Column("genesis_hash", String(66), nullable=False),
     Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+# What each outcome token is (Gamma, gamma/markets.py): one row per token id looked up. A
+# market is looked up once and refreshed only while open (sync/markets.py).
+markets = Table(
+    "markets",
+    metadata,
+    Column("token_id", Uint256, primary_key=True),
+    Column("condition_id", String(66), nullable=False),
+    Column("question", Text, nullable=False),
+    Column("outcome", String(200), nullable=False),
+    Column("outcome_index", Integer, nullable=False),
+    Column("slug", String(300)),
+    Column("event_id", String(40)),
+    Column("event_title", Text),
+    Column("neg_risk", Boolean, nullable=False),
+    Column("end_date", UtcDateTime()),
+    Column("state", String(8), nullable=False),  # open | closed | resolved
+    Column("looked_up_at", UtcDateTime(), nullable=False),
+    Index("ix_markets_state", "state"),
+)
+
+# Token ids Gamma did not know (or failed on): tried again from `next_try_at`, never holding
+# up the fills (their trades show empty market fields meanwhile).
+market_misses = Table(
+    "market_misses",
+    metadata,
+    Column("token_id", Uint256, primary_key=True),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", String(300)),
+    Column("next_try_at", UtcDateTime(), nullable=False),
 )

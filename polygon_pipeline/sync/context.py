@@ -17,6 +17,7 @@ from polygon_pipeline.chain.block_times import PROCESS_BLOCK_TIMES, BlockTimesta
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.data_api.client import DataApiClient
+from polygon_pipeline.gamma.client import GammaClient
 from polygon_pipeline.governed_http import GovernedHttp
 from polygon_pipeline.redact import redact_db_url
 from polygon_pipeline.settings import ConfigError, Settings
@@ -27,6 +28,7 @@ from polygon_pipeline.sync.chain_identity import ensure_same_chain, provider_ide
 RPC_BUDGET = "rpc"
 API_BUDGET = "data_api"
 API_CONCURRENCY = 2
+GAMMA_BUDGET = "gamma"
 
 Client = TypeVar("Client", bound=GovernedHttp)
 
@@ -139,4 +141,18 @@ class ApiContext(_Governed[DataApiClient]):
         )
         api_url = settings.data_api_url.get_secret_value()
         client = DataApiClient(api_url, limiter, secrets=settings.secret_values())
+        return cls(settings, engine, client)
+
+
+@dataclass
+class GammaContext(_Governed[GammaClient]):
+    """What the markets need: the store and the Gamma client on its own shared budget."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GammaContext:
+        engine, limiter = _store_and_limiter(
+            settings, GAMMA_BUDGET, settings.gamma_max_rps, API_CONCURRENCY
+        )
+        url = settings.gamma_api_url.get_secret_value()
+        client = GammaClient(url, limiter, secrets=settings.secret_values())
         return cls(settings, engine, client)

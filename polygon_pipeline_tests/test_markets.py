@@ -1,0 +1,201 @@
+"""Markets and readable trades against the devnet's Gamma stand-in: every leader order fill
+listed once with the question and outcome the stand-in holds, within the call bound and the
+stand-in's budget, on a devnet of its own trading V1, V2 and ExchangeV3 (Protocol V2
+position ids); unknown ids never hold up the fills; Parquet exports read back exact."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter
+
+import pandas as pd
+import pytest
+
+from polygon_pipeline.chain.exchanges import EXCHANGES
+from polygon_pipeline.chain.trades import trade_of
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
+from polygon_pipeline.devnet.generator import GeneratorConfig
+from polygon_pipeline.devnet.handle import start_devnet
+from polygon_pipeline.devnet.market_catalogue import (
+    OUTCOMES,
+    DevnetMarket,
+    clob_token,
+    market_of_token,
+    v2_position,
+)
+from polygon_pipeline.gamma.position_ids import V2_VENUES
+from polygon_pipeline.settings import load_settings
+from polygon_pipeline.store.fills_repo import fetch_fills
+from polygon_pipeline.store.markets_repo import fetch_markets, market_counts
+from polygon_pipeline.sync.context import GammaContext
+from polygon_pipeline.sync.exports import export_window
+from polygon_pipeline.sync.markets import sync_markets
+from polygon_pipeline.sync.reconcile import reconcile
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.sync import environment
+
+CUTOVER = 30  # V2 and ExchangeV3 trade from here
+MINED = 70
+ALL = list(EXCHANGES)
+BATCH = 50
+MARKETS = GeneratorConfig().markets
+
+
+@pytest.fixture(scope="module")
+def devnet_session(tmp_path_factory):
+    """A devnet of this module's own, trading every layout, its fills final."""
+    handle = start_devnet(tmp_path_factory.mktemp("markets"), "--layout-blocks", f"v2={CUTOVER}")
+    handle.mine(blocks=MINED, fills_per_block=8)
+    handle.mine(blocks=FINALITY + 2)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def backfilled(devnet, make_ctx, leaders):
+    """The finalized range reconciled into a fresh store; the stand-in's defaults restored."""
+    ctx = make_ctx(leaders)
+    report = reconcile(ctx, ALL, 0, devnet.head() - FINALITY)
+    ctx.close()
+    yield report.to_block
+    devnet.gamma(
+        max_rps=20.0, fault_5xx_rate=0.0, unknown_share=0.0, closed_needs_flag=False, page_size=50
+    )
+
+
+def _leader_orders(devnet, leaders, to_block: int) -> dict[tuple[str, int], dict]:
+    """The truth's leader order fills (the leader is the maker) that are trades."""
+    return {
+        (r["tx_hash"], r["log_index"]): r
+        for r in devnet.truth(0, to_block)
+        if r["maker"] in set(leaders) and trade_of(r)
+    }
+
+
+def _expected_market(token: int) -> tuple[str, str]:
+    """The question and outcome the stand-in holds for a token of the devnet's markets."""
+    market = market_of_token(token, MARKETS)
+    assert market is not None, f"token {token} is none of the devnet's"
+    names = [n for o, n in enumerate(OUTCOMES) if token in _ids(market, o)]
+    return DevnetMarket(market).question, names[0]
+
+
+def _ids(market: int, outcome: int) -> tuple[int, int]:
+    return clob_token(market, outcome), v2_position(market, outcome)
+
+
+def _trades_csv(env) -> list[dict]:
+    result = run_cli("trades", "--format", "csv", env=env)
+    assert result.returncode == 0, result.stderr
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+def test_trades_list_every_leader_order_fill_once_with_its_market(
+    devnet, db_url, leaders, backfilled
+):
+    """The done-when: Gamma throttling at 2 requests/s and failing 10 % of answers."""
+    devnet.gamma(max_rps=2.0, fault_5xx_rate=0.1, reset_counters=True)
+    env = environment(devnet, db_url, gamma_max_rps=2)
+    sync = run_cli("markets", "sync", env=env)
+    assert sync.returncode == 0, sync.stderr
+    assert "0 unknown, 0 failed" in sync.stdout, sync.stdout
+
+    truth = _leader_orders(devnet, leaders, backfilled)
+    rows = _trades_csv(env)
+    keys = Counter((r["tx_hash"], int(r["log_index"])) for r in rows)
+    assert set(keys) == set(truth) and max(keys.values()) == 1
+    for row in rows:
+        fill = truth[(row["tx_hash"], int(row["log_index"]))]
+        view = trade_of(fill)
+        question, outcome = _expected_market(fill["token_id"])
+        assert (row["question"], row["outcome"]) == (question, outcome)
+        assert (row["leader"], row["side"]) == (fill["maker"], view.side)
+        assert (row["price"], row["size"]) == (_plain(view.price), _plain(view.size))
+        assert row["notional_usd"] == _plain(view.collateral)
+
+    tokens = {r["token_id"]: r["venue"] in V2_VENUES for r in truth.values()}
+    v2 = sum(tokens.values())
+    batches = math.ceil((len(tokens) - v2) / BATCH) + math.ceil(v2 / BATCH)
+    stats = devnet.gamma()
+    retries = stats["throttled"] + stats["faults"]
+    assert stats["requests"] <= batches + retries
+    assert stats["throttled"] == 0 and stats["peak_rps_served"] <= 2
+
+
+def _plain(value) -> str:
+    return format(value.normalize(), "f")
+
+
+def test_unknown_ids_leave_market_fields_empty_and_wait_to_be_tried_again(
+    devnet, db_url, leaders, backfilled, monkeypatch
+):
+    """A third of the markets unknown: their fills are listed with empty market fields, the
+    ids are recorded as misses and not asked again on the next sync (not due yet)."""
+    devnet.gamma(unknown_share=0.35, reset_counters=True)
+    for key, value in environment(devnet, db_url).items():
+        monkeypatch.setenv(key, value)
+    with GammaContext.from_settings(load_settings()) as ctx:
+        first = sync_markets(ctx)
+        assert first.unknown > 0 and first.outcomes_saved > 0
+        asked = devnet.gamma()["requests"]
+        again = sync_markets(ctx)
+        assert (again.tokens, devnet.gamma()["requests"]) == (0, asked)
+        with ctx.engine.connect() as conn:
+            assert market_counts(conn)["unknown"] == first.unknown
+    rows = _trades_csv(environment(devnet, db_url))
+    assert len(rows) == len(_leader_orders(devnet, leaders, backfilled))
+    assert any(r["question"] == "" for r in rows) and any(r["question"] for r in rows)
+
+
+def test_closed_markets_asked_with_closed_true_when_gamma_leaves_them_out(
+    devnet, db_url, leaders, backfilled, monkeypatch
+):
+    devnet.gamma(closed_needs_flag=True, page_size=3, reset_counters=True)
+    for key, value in environment(devnet, db_url).items():
+        monkeypatch.setenv(key, value)
+    with GammaContext.from_settings(load_settings()) as ctx:
+        report = sync_markets(ctx)
+        with ctx.engine.connect() as conn:
+            states = {m["state"] for m in fetch_markets(conn)}
+            stored = {m["token_id"]: m for m in fetch_markets(conn)}
+    assert report.unknown == 0 and {"open", "closed", "resolved"} <= states
+    for token, market in stored.items():
+        index = market_of_token(token, MARKETS)
+        assert market["question"] == DevnetMarket(index).question
+        assert market["neg_risk"] == (index % 3 == 0)
+    assert devnet.gamma()["requests"] > report.batches  # pages and the closed=true follow-ups
+
+
+def test_parquet_exports_read_back_equal_to_the_store(
+    devnet, db_url, leaders, backfilled, monkeypatch, tmp_path
+):
+    for key, value in environment(devnet, db_url).items():
+        monkeypatch.setenv(key, value)
+    with GammaContext.from_settings(load_settings()) as ctx:
+        sync_markets(ctx)
+        export = export_window(ctx.engine, tmp_path, "w", 0, backfilled)
+        with ctx.engine.connect() as conn:
+            stored = fetch_fills(conn)
+    frame = pd.read_parquet(export.fills_path)
+    assert len(frame) == len(stored) == export.fills
+    for row, fill in zip(frame.to_dict("records"), stored, strict=True):
+        for name in ("token_id", "maker_amount", "taker_amount", "fee", "maker_asset_id"):
+            assert int(row[name]) == fill[name]  # exact, 256-bit ids included
+        assert row["block_timestamp"].to_pydatetime() == fill["block_timestamp"]
+        assert str(row["block_timestamp"].tz) == "UTC"
+
+    out = tmp_path / "trades.parquet"
+    result = run_cli(
+        "trades", "--format", "parquet", "--out", str(out), env=environment(devnet, db_url)
+    )
+    assert result.returncode == 0, result.stderr
+    trades = pd.read_parquet(out).to_dict("records")
+    truth = _leader_orders(devnet, leaders, backfilled)
+    assert len(trades) == len(truth)
+    for row in trades:
+        fill = truth[(row["tx_hash"], row["log_index"])]
+        assert int(row["token_id"]) == fill["token_id"]
+        assert row["notional_usd"] == trade_of(fill).collateral  # decimal128: exact
+        assert row["size"] == trade_of(fill).size
