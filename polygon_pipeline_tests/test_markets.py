@@ -12,9 +12,15 @@ from collections import Counter
 
 import pandas as pd
 import pytest
+from dagster import DagsterInstance, materialize
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.chain.trades import trade_of
+from polygon_pipeline.defs.fills.partitions import window_key, window_partitions
+from polygon_pipeline.defs.markets.assets import leader_trades, markets
+from polygon_pipeline.defs.markets.exports import window_exports
+from polygon_pipeline.defs.reports.daily_summaries import leader_daily_summaries
+from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.generator import GeneratorConfig
 from polygon_pipeline.devnet.handle import start_devnet
@@ -34,7 +40,7 @@ from polygon_pipeline.sync.exports import export_window
 from polygon_pipeline.sync.markets import sync_markets
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.helpers.cli import run_cli
-from polygon_pipeline_tests.helpers.sync import environment
+from polygon_pipeline_tests.helpers.sync import environment, one_store
 
 CUTOVER = 30  # V2 and ExchangeV3 trade from here
 MINED = 70
@@ -199,3 +205,55 @@ def test_parquet_exports_read_back_equal_to_the_store(
         assert int(row["token_id"]) == fill["token_id"]
         assert row["notional_usd"] == trade_of(fill).collateral  # decimal128: exact
         assert row["size"] == trade_of(fill).size
+
+
+@one_store
+def test_dagster_assets_look_up_markets_list_trades_and_export_a_window(
+    devnet, db_url, leaders, backfilled, monkeypatch, tmp_path
+):
+    """markets, leader_trades, the window export and the summaries' per-market notional,
+    materialized as the definitions run them (leader_fills is upstream, already stored)."""
+    for key, value in environment(devnet, db_url, export_dir=tmp_path / "exports").items():
+        monkeypatch.setenv(key, value)
+    devnet.gamma(reset_counters=True)
+    instance = DagsterInstance.ephemeral()
+    key = window_key(0, backfilled + 1)
+    instance.add_dynamic_partitions(window_partitions.name, [key])
+    resources = {"pipeline": PipelineResource(load_settings())}
+    result = materialize(
+        [markets, leader_trades, leader_daily_summaries], instance=instance, resources=resources
+    )
+    assert result.success
+    looked_up = result.asset_materializations_for_node("markets")[0].metadata
+    assert looked_up["tokens_looked_up"].value > 0 and looked_up["unknown"].value == 0
+    assert looked_up["gamma_requests"].value == devnet.gamma()["requests"]
+    listed = result.asset_materializations_for_node("leader_trades")[0].metadata
+    truth = _leader_orders(devnet, leaders, backfilled)
+    assert (listed["trades"].value, listed["market_unknown"].value) == (len(truth), 0)
+    assert "Will devnet event" in listed["latest"].value  # names in the UI
+    summaries = result.asset_materializations_for_node("leader_daily_summaries")[0].metadata
+    assert "Will devnet event" in summaries["per_market_notional"].value
+
+    exported = materialize(
+        [window_exports], instance=instance, resources=resources, partition_key=key
+    )
+    assert exported.success
+    frame = pd.read_parquet(tmp_path / "exports" / "trades")  # the directory, as a user would
+    assert len(frame) == len(truth) and set(frame["window"]) == {key}
+    assert set(frame["question"]) == {_expected_market(r["token_id"])[0] for r in truth.values()}
+
+
+@one_store
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--leader", "0xnot-an-address"], "--leader"),
+        (["--since", "24h", "--from-block", "5"], "not both"),
+        (["--format", "parquet"], "--out FILE"),
+        (["--since", "yesterday"], "duration"),
+    ],
+)
+def test_bad_trades_options_are_one_line(devnet, db_url, args, says):
+    result = run_cli("trades", *args, env=environment(devnet, db_url))
+    assert result.returncode == 2 and says in result.stderr
+    assert "Traceback" not in result.stderr

@@ -4,7 +4,8 @@ Where code goes, so that a newcomer knows where a new asset belongs:
 - One folder per feature: `fills/` (leader_fills by block window: its asset, checks,
   partitions, window sensor, schedules and jobs), `history/` (leader_history), `live/` (the
   watcher's live_fills and its health), `api_mode/` (api_trades, source_comparison),
-  `reports/` (what is derived from stored fills). A new asset goes in its feature's folder,
+  `reports/` (what is derived from stored fills), `markets/` (Gamma lookups, readable
+  trades, Parquet exports). A new asset goes in its feature's folder,
   with its checks, jobs and automation beside it; a new feature gets a folder whose
   `__init__.py` holds its `Definitions`, merged below.
 - Shared by every feature, and taken from nowhere else: `policies.py` (pools, run tags,
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from polygon_pipeline.defs import api_mode, fills, history, live, reports
+from polygon_pipeline.defs import api_mode, fills, history, live, markets, reports
 from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
 from polygon_pipeline.defs.resources import PipelineResource
 
@@ -32,6 +33,7 @@ defs = Definitions.merge(
     history.definitions,
     reports.definitions,
     api_mode.definitions,
+    markets.definitions,
     Definitions(
         # Steps wait on the provider, not the CPU: a process per step would only add
         # start-up time (UI backfills use this executor too).

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 COLUMNS = ["leader", "day", "trades", "buys", "sells", "tokens", "usdc", "avg_price"]
+MARKET_COLUMNS = ["leader", "day", "question", "trades", "notional_usd"]
+UNKNOWN_MARKET = "(market not known yet)"
 
 
 def leader_daily_summaries(engine: Engine) -> pd.DataFrame:
@@ -55,3 +57,35 @@ def daily_summaries(rows: list[dict]) -> pd.DataFrame:
     summary["sells"] = summary["trades"] - summary["buys"]
     summary["avg_price"] = (summary["usdc"] / summary["tokens"]).round(6)
     return summary[COLUMNS].sort_values(["day", "leader"]).reset_index(drop=True)
+
+
+def leader_market_notional(engine: Engine) -> pd.DataFrame:
+    """Per leader, UTC day and market: trades and notional (USD), from the leader_trades
+    view (sync/trades.py); a market not looked up yet is one row of its own."""
+    from polygon_pipeline.sync.trades import leader_trades
+
+    return market_notional(leader_trades(engine))
+
+
+def market_notional(records: list[dict]) -> pd.DataFrame:
+    """One row per leader, UTC day and question, from readable trades."""
+    import pandas as pd
+
+    rows = [
+        {
+            "leader": r["leader"],
+            "day": r["time"].date(),
+            "question": r["question"] or UNKNOWN_MARKET,
+            "notional_usd": float(r["notional_usd"]),
+        }
+        for r in records
+        if r["time"] is not None
+    ]
+    if not rows:
+        return pd.DataFrame(columns=MARKET_COLUMNS)
+    frame = pd.DataFrame(rows)
+    summary = frame.groupby(["leader", "day", "question"], as_index=False).agg(
+        trades=("notional_usd", "count"), notional_usd=("notional_usd", "sum")
+    )
+    summary["notional_usd"] = summary["notional_usd"].round(6)
+    return summary[MARKET_COLUMNS].sort_values(["day", "leader", "question"]).reset_index(drop=True)

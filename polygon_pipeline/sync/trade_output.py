@@ -32,6 +32,16 @@ def plain(record: dict) -> dict:
     return {name: _text(record[name]) for name in COLUMNS}
 
 
+def preview(records: list[dict]) -> str:
+    """A Markdown table of trades, for Dagster metadata (the UI)."""
+    import pandas as pd
+
+    if not records:
+        return "no trades yet"
+    frame = pd.DataFrame([plain(r) for r in records], columns=COLUMNS, dtype=object)
+    return frame[TABLE_COLUMNS].fillna("").to_markdown(index=False)
+
+
 def render(records: list[dict], fmt: str) -> str:
     import pandas as pd
 

@@ -1,0 +1,36 @@
+"""window_exports: the fills and leader trades of one block window as Parquet files under
+POLYGON_EXPORT_DIR (sync/exports.py), for DuckDB, polars or pandas.
+
+Kept apart from leader_fills' partitioning on purpose: it follows the block windows, and
+takes its window's blocks from the key alone."""
+
+from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+
+from polygon_pipeline.defs.fills.partitions import parse_window, window_partitions
+from polygon_pipeline.defs.policies import GROUP
+from polygon_pipeline.defs.resources import Pipeline
+from polygon_pipeline.sync.exports import export_window
+
+
+@asset(
+    partitions_def=window_partitions,
+    deps=[AssetKey("leader_fills"), AssetKey("markets")],
+    group_name=GROUP,
+    kinds={"parquet"},
+    description="A block window's fills and leader trades as Parquet "
+    "(POLYGON_EXPORT_DIR/{fills,trades}/window=KEY/*.parquet): uint256 values as decimal "
+    "text, sizes and notionals as decimal128, times in UTC.",
+)
+def window_exports(context: AssetExecutionContext, pipeline: Pipeline) -> MaterializeResult:
+    lo, hi = parse_window(context.partition_key)
+    export_dir = pipeline.settings().export_dir
+    with pipeline.store() as engine:
+        export = export_window(engine, export_dir, context.partition_key, lo, hi)
+    return MaterializeResult(
+        metadata={
+            "fills": export.fills,
+            "trades": export.trades,
+            "fills_path": MetadataValue.path(str(export.fills_path)),
+            "trades_path": MetadataValue.path(str(export.trades_path)),
+        }
+    )
