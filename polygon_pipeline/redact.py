@@ -40,6 +40,7 @@ ROUTE_WORDS = frozenset(
         "evm",
         "137",
         "data-api",
+        "gamma",  # the devnet's Gamma stand-in, like its Data API's
     }
 )
 # How a secret is found in text depends on its length. A long one (KEY_MIN_CHARS or more)

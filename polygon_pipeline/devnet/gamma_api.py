@@ -48,11 +48,12 @@ class GammaStandIn:
     def __init__(self, generator: TradeGenerator):
         self.generator = generator
         self.config = GammaConfig()
-        self.budget = Budget()
         self.rng = random.Random(self.config.seed)
         self.reset()
 
     def reset(self) -> None:
+        """Zero the counters and empty the budget's window (a run starts on a quiet API)."""
+        self.budget = Budget()
         self.requests = self.served = self.throttled = self.faults = self.ids_asked = 0
         self.peak_received, self.peak_served = WindowPeak(), WindowPeak()
 
