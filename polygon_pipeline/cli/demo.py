@@ -104,6 +104,8 @@ def _run(
         f"(instance: {home}, log: {state_dir / 'dagster.log'})\n"
         "  check everything:               ( set -a; . .devnet/env; set +a; "
         ".venv/bin/polygon-pipeline doctor )\n"
+        "  leader trades, with markets:    ( set -a; . .devnet/env; set +a; "
+        ".venv/bin/polygon-pipeline markets sync && .venv/bin/polygon-pipeline trades )\n"
         "Press Ctrl-C to stop.\n"
     )
     devnet.proc.wait()
