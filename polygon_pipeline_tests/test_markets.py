@@ -12,10 +12,17 @@ from collections import Counter
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import (
+    AssetMaterialization,
+    AssetSelection,
+    DagsterInstance,
+    evaluate_automation_conditions,
+    materialize,
+)
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.chain.trades import trade_of
+from polygon_pipeline.defs import defs
 from polygon_pipeline.defs.fills.partitions import window_key, window_partitions
 from polygon_pipeline.defs.markets.assets import leader_trades, markets
 from polygon_pipeline.defs.markets.exports import window_exports
@@ -257,3 +264,57 @@ def test_bad_trades_options_are_one_line(devnet, db_url, args, says):
     result = run_cli("trades", *args, env=environment(devnet, db_url))
     assert result.returncode == 2 and says in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_window_is_exported_once_its_fills_are_stored(tmp_path):
+    """window_exports' automation: a leader_fills window materialized (and markets known)
+    requests that window's export, and no other."""
+    instance = DagsterInstance.ephemeral()
+    keys = [window_key(0, 50), window_key(50, 50)]
+    instance.add_dynamic_partitions(window_partitions.name, keys)
+    selection = AssetSelection.assets(window_exports)
+
+    def requested(cursor=None):
+        result = evaluate_automation_conditions(
+            defs=defs, instance=instance, asset_selection=selection, cursor=cursor
+        )
+        return result.get_requested_partitions(window_exports.key), result.cursor
+
+    nothing, cursor = requested()
+    assert nothing == set()
+    instance.report_runless_asset_event(AssetMaterialization("markets"))
+    instance.report_runless_asset_event(AssetMaterialization("leader_fills", partition=keys[1]))
+    due, _ = requested(cursor)
+    assert due == {keys[1]}
+
+
+@one_store
+def test_only_open_markets_are_looked_up_again(devnet, db_url, backfilled, monkeypatch):
+    """Once known, a closed or resolved market is never asked again; an open one is, once its
+    refresh is due (here at once)."""
+    for key, value in environment(devnet, db_url).items():
+        monkeypatch.setenv(key, value)
+    with GammaContext.from_settings(load_settings()) as ctx:
+        sync_markets(ctx)
+        with ctx.engine.connect() as conn:
+            known = fetch_markets(conn)
+        open_ids = {m["token_id"] for m in known if m["state"] == "open"}
+        assert open_ids and len(open_ids) < len(known)
+        devnet.gamma(reset_counters=True)
+        again = sync_markets(ctx, refresh_open_s=0)
+    assert again.tokens == len(open_ids) == devnet.gamma()["ids_asked"]
+
+
+@one_store
+def test_a_key_in_the_gamma_url_is_never_shown(devnet, db_url, backfilled):
+    """Throttled and failing answers from a Gamma URL with a key in its path: the key
+    appears nowhere in what `markets sync` prints or logs."""
+    key = "gk_7Qw9sEcretPath"
+    devnet.gamma(max_rps=1.0, fault_5xx_rate=0.5, reset_counters=True)
+    env = environment(
+        devnet, db_url, gamma_api_url=f"{devnet.gamma_api_url}/{key}", gamma_max_rps=50
+    )
+    result = run_cli("markets", "sync", env=env)
+    assert result.returncode == 0, result.stderr
+    assert devnet.gamma()["throttled"] > 0 and "throttled" in result.stderr
+    assert key not in result.stdout + result.stderr

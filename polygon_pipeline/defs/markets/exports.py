@@ -4,7 +4,14 @@ POLYGON_EXPORT_DIR (sync/exports.py), for DuckDB, polars or pandas.
 Kept apart from leader_fills' partitioning on purpose: it follows the block windows, and
 takes its window's blocks from the key alone."""
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AutomationCondition,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from polygon_pipeline.defs.fills.partitions import parse_window, window_partitions
 from polygon_pipeline.defs.policies import GROUP
@@ -15,6 +22,9 @@ from polygon_pipeline.sync.exports import export_window
 @asset(
     partitions_def=window_partitions,
     deps=[AssetKey("leader_fills"), AssetKey("markets")],
+    # A window's files once its fills are stored (and again if they are reconciled again):
+    # one run per window, as leader_fills has; the markets named in them are the latest.
+    automation_condition=AutomationCondition.eager(),
     group_name=GROUP,
     kinds={"parquet"},
     description="A block window's fills and leader trades as Parquet "

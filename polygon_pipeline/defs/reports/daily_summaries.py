@@ -52,8 +52,10 @@ derived_assets_automation = AutomationConditionSensorDefinition(
         AssetKey("source_comparison"),
         AssetKey("markets"),
         AssetKey("leader_trades"),
+        AssetKey("window_exports"),
     ),
     default_status=DefaultSensorStatus.RUNNING,
     description="Keeps the daily summaries, the source comparison, the markets and the "
-    "readable trades fresh (their automation conditions: every 15 minutes).",
+    "readable trades fresh (their automation conditions: every 15 minutes), and exports "
+    "each block window once its fills are stored.",
 )
