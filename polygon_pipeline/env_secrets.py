@@ -9,7 +9,13 @@ from collections.abc import Iterable, Mapping
 
 from polygon_pipeline.redact import db_url_secrets, url_secrets
 
-PROVIDER_URL_VARIABLES = ("POLYGON_RPC_URL", "POLYGON_WS_URL", "POLYGON_DATA_API_URL")
+PROVIDER_URL_VARIABLES = (
+    "POLYGON_RPC_URL",
+    "POLYGON_WS_URL",
+    "POLYGON_RPC_URLS",
+    "POLYGON_WS_URLS",
+    "POLYGON_DATA_API_URL",
+)
 DB_URL_VARIABLE = "POLYGON_PIPELINE_DB_URL"
 
 
@@ -29,6 +35,12 @@ def environment_secrets(environ: Mapping[str, str] = os.environ) -> list[str]:
     stripped), whether or not they validate."""
 
     def values(*names: str) -> list[str]:
-        return [value.strip() for name, value in environ.items() if name.upper() in names]
+        # a list variable (POLYGON_RPC_URLS) holds comma-separated URLs: each has its keys
+        return [
+            part.strip()
+            for name, value in environ.items()
+            if name.upper() in names
+            for part in value.split(",")
+        ]
 
     return secrets_of(values(*PROVIDER_URL_VARIABLES), values(DB_URL_VARIABLE))

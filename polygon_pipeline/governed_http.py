@@ -126,6 +126,7 @@ class GovernedHttp:
         secrets: Iterable[str] = (),
         timeout: float = READ_TIMEOUT_S,
         transient_attempts: int = TRANSIENT_ATTEMPTS,
+        throttle_give_up_s: float = THROTTLE_GIVE_UP_S,
     ):
         self._url = url
         self._secrets = [url, *secrets]  # Settings.secret_values(): the other URLs' keys too
@@ -133,6 +134,8 @@ class GovernedHttp:
         self.limiter = limiter
         self.timeout = (CONNECT_TIMEOUT_S, timeout)
         self.transient_attempts = transient_attempts
+        # 0: a throttle is raised at once (a pool of providers turns to another one)
+        self.throttle_give_up_s = throttle_give_up_s
         # Requests go out from several threads at once (reconcile keeps requests in flight):
         # each thread has its own HTTP session, and the counters are updated under a lock.
         self._local = threading.local()
@@ -171,7 +174,7 @@ class GovernedHttp:
         retrying = Retrying(
             retry=retry_if_exception_type((Throttled, Transient)),
             wait=lambda state: self._wait(state, transient),
-            stop=transient | stop_throttled_for(THROTTLE_GIVE_UP_S),
+            stop=transient | stop_throttled_for(self.throttle_give_up_s),
             sleep=backoff.sleep,  # cut short when the process is stopping
             retry_error_callback=lambda state: _give_up(state, transient),
         )

@@ -4,7 +4,7 @@ userinfo, database URLs a password, and providers and libraries quote them verba
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 _HIDDEN = "***"
@@ -157,3 +157,16 @@ def _hide(value: str, text: str) -> str:
         return text
     shape = _BARE if len(value) >= BARE_MIN_CHARS else _IN_URL
     return re.sub(shape.format(re.escape(value)), _HIDDEN, text)
+
+
+def provider_labels(urls: Sequence[str]) -> list[str]:
+    """A name for each provider fit for doctor, /metrics and the store: its host (and port),
+    never its path or query, where keys live; `#2`, `#3` on a host listed again (two keys
+    at one provider). The same list gives the same names in every process."""
+    labels: list[str] = []
+    for url in urls:
+        shown = redact_url(url).split("://", 1)[-1].removesuffix("/" + _HIDDEN)
+        host = shown.rsplit("@", 1)[-1]
+        seen = sum(1 for label in labels if label.split("#", 1)[0] == host)
+        labels.append(host if not seen else f"{host}#{seen + 1}")
+    return labels

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -57,6 +57,35 @@ def _check_scheme(value: SecretStr | None, schemes: tuple[str, ...]) -> SecretSt
     return SecretStr(raw)
 
 
+def split_urls(value: str) -> list[str]:
+    """A comma-separated list of URLs, blanks around each entry dropped."""
+    return [part.strip() for part in value.split(",")]
+
+
+def _check_list(value: SecretStr | None, schemes: tuple[str, ...]) -> SecretStr | None:
+    """Every entry a URL of `schemes`, none empty, none twice (a provider listed twice would
+    audit itself)."""
+    if value is None:
+        return None
+    urls = split_urls(value.get_secret_value())
+    for n, url in enumerate(urls, start=1):
+        if not url:
+            raise ValueError(f"entry {n} is empty")
+        try:
+            _check_scheme(SecretStr(url), schemes)
+        except ValueError as exc:
+            raise ValueError(f"entry {n} {exc}") from None
+        if url in urls[: n - 1]:
+            raise ValueError(f"entry {n} ({redact_url(url)!r}) repeats entry {urls.index(url) + 1}")
+    return SecretStr(",".join(urls))
+
+
+def _url_list(several: SecretStr | None, one: SecretStr | None) -> list[str]:
+    if several is not None:
+        return split_urls(several.get_secret_value())
+    return [] if one is None else [one.get_secret_value()]
+
+
 class Settings(BaseSettings):
     """The pipeline's configuration; names, defaults and bounds are in the README."""
 
@@ -67,6 +96,13 @@ class Settings(BaseSettings):
 
     rpc_url: SecretStr | None = None
     ws_url: SecretStr | None = None
+    # Several providers, comma-separated (docs/providers.md, "Several providers"); the
+    # single-URL variables are a list of one.
+    rpc_urls: SecretStr | None = None
+    ws_urls: SecretStr | None = None
+    provider_set_aside_s: float = Field(default=30.0, ge=1, le=3600)  # first set-aside
+    provider_max_lag_blocks: int = Field(default=10, ge=1, le=100_000)
+    audit_share: float = Field(default=1.0, ge=0, le=1)  # share of windows audited
     db_url: SecretStr | None = Field(default=None, validation_alias=DB_URL_VARIABLE)
     backfill_on_startup: bool = False
     backfill_startup_blocks: int = Field(default=50, ge=1)
@@ -118,6 +154,28 @@ class Settings(BaseSettings):
     @classmethod
     def _rpc_scheme(cls, v: SecretStr | None) -> SecretStr | None:
         return _check_scheme(v, ("http", "https"))
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _rpc_list(cls, v: SecretStr | None) -> SecretStr | None:
+        return _check_list(v, ("http", "https"))
+
+    @field_validator("ws_urls")
+    @classmethod
+    def _ws_list(cls, v: SecretStr | None) -> SecretStr | None:
+        return _check_list(v, ("ws", "wss"))
+
+    @model_validator(mode="after")
+    def _one_list(self) -> Settings:
+        for single, several in (("rpc_url", "rpc_urls"), ("ws_url", "ws_urls")):
+            one, many = getattr(self, single), getattr(self, several)
+            if one is not None and many is not None:
+                if one.get_secret_value() not in split_urls(many.get_secret_value()):
+                    raise ValueError(
+                        f"POLYGON_{single.upper()} is not one of POLYGON_{several.upper()}: "
+                        "set one of the two (the list wins; a single URL is a list of one)"
+                    )
+        return self
 
     @field_validator("data_api_url", "gamma_api_url")
     @classmethod
@@ -186,7 +244,29 @@ class Settings(BaseSettings):
             return self.db_url.get_secret_value()
         return f"sqlite:///{DEFAULT_DB_PATH}"
 
+    @property
+    def rpc_url_list(self) -> list[str]:
+        """Every RPC provider, in the order given: POLYGON_RPC_URLS, else POLYGON_RPC_URL."""
+        return _url_list(self.rpc_urls, self.rpc_url)
+
+    @property
+    def ws_url_list(self) -> list[str]:
+        """Every WebSocket provider: POLYGON_WS_URLS, else POLYGON_WS_URL."""
+        return _url_list(self.ws_urls, self.ws_url)
+
+    def require_rpc_urls(self) -> list[str]:
+        if not self.rpc_url_list:
+            self.require_rpc_url()  # names the variable
+        return self.rpc_url_list
+
+    def require_ws_urls(self) -> list[str]:
+        if not self.ws_url_list:
+            self.require_ws_url()
+        return self.ws_url_list
+
     def require_rpc_url(self) -> str:
+        if self.rpc_url_list:
+            return self.rpc_url_list[0]
         if self.rpc_url is None:
             raise ConfigError(
                 "POLYGON_RPC_URL: not set (for the devnet: set -a; . .devnet/env; set +a)"
@@ -194,6 +274,8 @@ class Settings(BaseSettings):
         return self.rpc_url.get_secret_value()
 
     def require_ws_url(self) -> str:
+        if self.ws_url_list:
+            return self.ws_url_list[0]
         if self.ws_url is None:
             raise ConfigError(
                 "POLYGON_WS_URL: not set (for the devnet: set -a; . .devnet/env; set +a)"
@@ -205,7 +287,11 @@ class Settings(BaseSettings):
         the provider URLs (RPC, WebSocket, Data API, Gamma) and their key parts, the database
         password; longest first."""
         return secrets_of(
-            [u.get_secret_value() for u in self._provider_urls() if u],
+            [
+                *self.rpc_url_list,
+                *self.ws_url_list,
+                *[u.get_secret_value() for u in self._provider_urls() if u],
+            ],
             [self.database_url],
         )
 
@@ -218,6 +304,8 @@ class Settings(BaseSettings):
             "rpc_url": redact_url(self.rpc_url.get_secret_value()) if self.rpc_url else None,
             "ws_url": redact_url(self.ws_url.get_secret_value()) if self.ws_url else None,
             "db_url": redact_db_url(self.database_url),
+            "rpc_urls": [redact_url(u) for u in self.rpc_url_list],
+            "ws_urls": [redact_url(u) for u in self.ws_url_list],
             "data_api_url": redact_url(self.data_api_url.get_secret_value()),
             "gamma_api_url": redact_url(self.gamma_api_url.get_secret_value()),
             **self.model_dump(exclude=_SECRET_FIELDS),
@@ -225,7 +313,16 @@ class Settings(BaseSettings):
         }
 
 
-_SECRET_FIELDS = {"rpc_url", "ws_url", "db_url", "data_api_url", "gamma_api_url", DB_URL_VARIABLE}
+_SECRET_FIELDS = {
+    "rpc_url",
+    "ws_url",
+    "rpc_urls",
+    "ws_urls",
+    "db_url",
+    "data_api_url",
+    "gamma_api_url",
+    DB_URL_VARIABLE,
+}
 
 
 def _env_name(loc: tuple) -> str:
@@ -245,5 +342,8 @@ def load_settings() -> Settings:
             shown = (
                 "" if (loc and str(loc[0]) in _SECRET_FIELDS) else f" (got {err.get('input')!r})"
             )
+            if not loc:  # a rule across variables: the message names them
+                lines.append(msg)
+                continue
             lines.append(f"{_env_name(loc)}: {msg}{shown}")
         raise ConfigError("; ".join(lines)) from None

@@ -20,7 +20,39 @@ from polygon_pipeline.governed_http import GovernedHttp, Limiter, parse_retry_af
 from polygon_pipeline.provider_errors import Permanent, Transient
 
 
-class GovernedRpc(GovernedHttp):
+class RpcMethods:
+    """The typed JSON-RPC calls, over whatever `call` sends them through: one provider
+    (GovernedRpc) or several (chain/rpc_pool.py)."""
+
+    def call(self, method: str, params: list, parse: Callable[[Any], Any] | None = None) -> Any:
+        raise NotImplementedError
+
+    def chain_id(self) -> int:
+        return self.call("eth_chainId", [], _quantity)
+
+    def block_number(self) -> int:
+        return self.call("eth_blockNumber", [], _quantity)
+
+    def get_block(self, block: int | str) -> BlockHeader | None:
+        """A block header by number or tag (`latest`, `finalized`); None if unknown."""
+        tag = hex(block) if isinstance(block, int) else block
+        return self.call("eth_getBlockByNumber", [tag, False], _header)
+
+    def get_block_by_hash(self, block_hash: str) -> BlockHeader | None:
+        return self.call("eth_getBlockByHash", [block_hash, False], _header)
+
+    def get_logs(self, log_filter: dict, decode: Callable[[dict], Any]) -> list:
+        """Logs matching `log_filter`, each passed through `decode` (the fast decoder);
+        a garbage log, or one the filter excludes (chain/answer_checks.py), makes the whole
+        answer bad, and the call is retried."""
+        return self.call(
+            "eth_getLogs",
+            [log_filter],
+            lambda logs: [decode(x) for x in checked_logs(log_filter, logs)],
+        )
+
+
+class GovernedRpc(GovernedHttp, RpcMethods):
     """JSON-RPC over HTTP through the shared limiter."""
 
     def __init__(self, url: str, limiter: Limiter, **kwargs: Any):
@@ -55,31 +87,6 @@ class GovernedRpc(GovernedHttp):
         kind = Permanent if 400 <= status < 500 else Transient
         return kind(f"{method}: not a JSON-RPC answer (HTTP {status}): {self.quote(text, 120)}")
 
-    # ---- typed helpers ----------------------------------------------------------------------
-    def chain_id(self) -> int:
-        return self.call("eth_chainId", [], _quantity)
-
-    def block_number(self) -> int:
-        return self.call("eth_blockNumber", [], _quantity)
-
-    def get_block(self, block: int | str) -> BlockHeader | None:
-        """A block header by number or tag (`latest`, `finalized`); None if unknown."""
-        tag = hex(block) if isinstance(block, int) else block
-        return self.call("eth_getBlockByNumber", [tag, False], _header)
-
-    def get_block_by_hash(self, block_hash: str) -> BlockHeader | None:
-        return self.call("eth_getBlockByHash", [block_hash, False], _header)
-
-    def get_logs(self, log_filter: dict, decode: Callable[[dict], Any]) -> list:
-        """Logs matching `log_filter`, each passed through `decode` (the fast decoder);
-        a garbage log, or one the filter excludes (chain/answer_checks.py), makes the whole
-        answer bad, and the call is retried."""
-        return self.call(
-            "eth_getLogs",
-            [log_filter],
-            lambda logs: [decode(x) for x in checked_logs(log_filter, logs)],
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class BlockHeader:
@@ -102,4 +109,4 @@ def _quantity(value: object) -> int:
     return int(value, 16)
 
 
-__all__ = ["BlockHeader", "GovernedRpc"]
+__all__ = ["BlockHeader", "GovernedRpc", "RpcMethods"]

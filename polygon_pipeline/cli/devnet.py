@@ -37,6 +37,14 @@ def devnet(ctx: click.Context) -> None:
 @devnet.command()
 @click.option("--port", default=8545, show_default=True, help="Emulator port (0: any free port).")
 @click.option(
+    "--providers",
+    type=click.IntRange(1, 8),
+    default=1,
+    show_default=True,
+    help="Provider emulators in front of the chain, each with its own budget and faults, on "
+    "the ports after --port; .devnet/env lists them in POLYGON_RPC_URLS / POLYGON_WS_URLS.",
+)
+@click.option(
     "--block-time",
     default=2.0,
     show_default=True,
@@ -77,6 +85,7 @@ def devnet(ctx: click.Context) -> None:
 )
 def up(
     port: int,
+    providers: int,
     block_time: float,
     finality_depth: int,
     state_dir: Path,
@@ -105,6 +114,7 @@ def up(
         raise click.BadParameter(str(exc), param_hint="--layout-blocks") from None
     options = DevnetOptions(
         port=port,
+        providers=providers,
         block_time=block_time,
         finality_depth=finality_depth,
         state_dir=state_dir,

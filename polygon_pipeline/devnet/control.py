@@ -13,9 +13,11 @@ from polygon_pipeline.devnet.generator import GeneratorError, TradeGenerator
 
 
 class DevnetControl:
-    def __init__(self, generator: TradeGenerator, emulator: ProviderEmulator, info: dict):
+    def __init__(
+        self, generator: TradeGenerator, emulators: list[ProviderEmulator], info: dict
+    ):
         self.generator = generator
-        self.emulator = emulator
+        self.emulators = emulators  # every provider in front of the chain
         self.info = info
         self._clock: asyncio.Task | None = None
         self._clock_stop = asyncio.Event()
@@ -86,7 +88,8 @@ class DevnetControl:
 
         async def announce(fork_point: int) -> None:
             nonlocal removed
-            removed = await self.emulator.send_removed(fork_point)
+            for emulator in self.emulators:
+                removed += await emulator.send_removed(fork_point)
 
         fork_point = await self.generator.reorg(depth, on_rollback=announce)
         return web.json_response({"fork_point": fork_point, "removed_logs_sent": removed})

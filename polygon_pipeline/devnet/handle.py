@@ -36,6 +36,29 @@ class DevnetHandle:
         return self.env["POLYGON_WS_URL"]
 
     @property
+    def provider_urls(self) -> list[str]:
+        """Each emulator's base URL (its /_devnet/stats and /_devnet/config), in the order of
+        POLYGON_RPC_URLS; one with `devnet up --providers 1`."""
+        return self.env.get("POLYGON_DEVNET_PROVIDER_URLS", self.control_url).split(",")
+
+    def provider_stats(self, n: int) -> dict:
+        """Provider n's own counters (0: the first)."""
+        resp = requests.get(f"{self.provider_urls[n]}/_devnet/stats", timeout=60)
+        resp.raise_for_status()
+        return resp.json()
+
+    def configure_provider(self, n: int, **policy: object) -> dict:
+        """Change provider n's limits and faults alone."""
+        resp = requests.post(f"{self.provider_urls[n]}/_devnet/config", json=policy, timeout=60)
+        resp.raise_for_status()
+        return resp.json()
+
+    def reset_provider_stats(self, n: int) -> dict:
+        resp = requests.post(f"{self.provider_urls[n]}/_devnet/stats/reset", timeout=60)
+        resp.raise_for_status()
+        return resp.json()
+
+    @property
     def anvil_url(self) -> str:
         return self.env["POLYGON_DEVNET_ANVIL_URL"]
 
@@ -58,6 +81,7 @@ class DevnetHandle:
                 "POLYGON_VENUE_BLOCKS": self.env["POLYGON_VENUE_BLOCKS"],
             }
         )
+        env.update({k: v for k, v in self.env.items() if k in ("POLYGON_RPC_URLS", "POLYGON_WS_URLS")})
         env.update({f"POLYGON_{k.upper()}": str(v) for k, v in settings.items()})
         return env
 

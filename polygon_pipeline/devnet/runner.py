@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 import secrets
 import signal
@@ -38,16 +39,31 @@ class DevnetOptions:
     state_dir: Path = DEFAULT_STATE_DIR
     generator: GeneratorConfig = field(default_factory=GeneratorConfig)
     policy: Policy = field(default_factory=Policy)
+    providers: int = 1  # emulators in front of the one anvil, each on its own port
 
 
 def _write_state(
-    state_dir: Path, port: int, anvil: Anvil, generator: TradeGenerator
+    state_dir: Path, ports: list[int], anvil: Anvil, generator: TradeGenerator
 ) -> dict[str, str]:
     # A key in the path, as real providers do, so redaction is exercised on the devnet too.
-    key = secrets.token_hex(12)
+    keys = [secrets.token_hex(12) for _ in ports]
+    rpc = [f"http://127.0.0.1:{p}/v2/{k}" for p, k in zip(ports, keys, strict=True)]
+    ws = [f"ws://127.0.0.1:{p}/v2/{k}" for p, k in zip(ports, keys, strict=True)]
+    port = ports[0]
+    several = (
+        {
+            "POLYGON_RPC_URLS": ",".join(rpc),
+            "POLYGON_WS_URLS": ",".join(ws),
+            # each emulator's own /_devnet/stats and /_devnet/config, in the same order
+            "POLYGON_DEVNET_PROVIDER_URLS": ",".join(f"http://127.0.0.1:{p}" for p in ports),
+        }
+        if len(ports) > 1
+        else {}
+    )
     values = {
-        "POLYGON_RPC_URL": f"http://127.0.0.1:{port}/v2/{key}",
-        "POLYGON_WS_URL": f"ws://127.0.0.1:{port}/v2/{key}",
+        "POLYGON_RPC_URL": rpc[0],
+        "POLYGON_WS_URL": ws[0],
+        **several,
         "POLYGON_DEVNET_CONTROL_URL": f"http://127.0.0.1:{port}",
         "POLYGON_DATA_API_URL": f"http://127.0.0.1:{port}/data-api",
         "POLYGON_GAMMA_API_URL": f"http://127.0.0.1:{port}/gamma",
@@ -65,6 +81,13 @@ def _write_state(
     return values
 
 
+async def _serve_app(app: web.Application, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
 def _plan_text(layout_blocks: dict[str, int]) -> str:
     return ", ".join(f"{layout}={block}" for layout, block in layout_blocks.items())
 
@@ -77,23 +100,28 @@ async def serve(options: DevnetOptions, announce=print) -> None:
     anvil = Anvil(log_path=state_dir / "anvil.log", finality_depth=options.finality_depth)
     anvil.start()
     generator = TradeGenerator(anvil.http_url, options.generator)
-    runner: web.AppRunner | None = None
+    runners: list[web.AppRunner] = []
     control: DevnetControl | None = None
     try:
         await generator.start()
-        emulator = ProviderEmulator(anvil.http_url, anvil.ws_url, options.policy)
+        emulators = [
+            ProviderEmulator(anvil.http_url, anvil.ws_url, copy.deepcopy(options.policy))
+            for _ in range(options.providers)
+        ]
         app = web.Application()
-        control = DevnetControl(generator, emulator, {"anvil": anvil.http_url})
+        control = DevnetControl(generator, emulators, {"anvil": anvil.http_url})
         control.add_routes(app)
         DataApiStandIn(generator).add_routes(app)
         GammaStandIn(generator).add_routes(app)
-        emulator.add_routes(app)
-        runner = web.AppRunner(app, handle_signals=False)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", options.port)
-        await site.start()
-        port = runner.addresses[0][1]
-        values = _write_state(state_dir, port, anvil, generator)
+        emulators[0].add_routes(app)
+        runners.append(await _serve_app(app, options.port))
+        for n, emulator in enumerate(emulators[1:], start=1):
+            own = web.Application()  # another provider: its own port, budget and faults
+            emulator.add_routes(own)
+            runners.append(await _serve_app(own, options.port + n if options.port else 0))
+        ports = [r.addresses[0][1] for r in runners]
+        port = ports[0]
+        values = _write_state(state_dir, ports, anvil, generator)
         control.info.update(
             control_url=values["POLYGON_DEVNET_CONTROL_URL"],
             layout_blocks=options.generator.layout_blocks,
@@ -105,7 +133,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
             loop.add_signal_handler(sig, stop.set)
         announce(
             f"devnet up: chain 137 (anvil {anvil.http_url}), provider emulator on "
-            f"127.0.0.1:{port}, block time {options.block_time or 'manual'}s, "
+            f"{', '.join(f'127.0.0.1:{p}' for p in ports)}, block time {options.block_time or 'manual'}s, "
             f"{len(generator.leaders)} leaders of {len(generator.wallets)} wallets, layouts "
             f"from blocks {_plan_text(options.generator.layout_blocks)}; "
             f"URLs in {env_file(state_dir)}; stop with Ctrl-C or `polygon-pipeline devnet stop`"
@@ -114,7 +142,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
     finally:
         if control:
             await control.stop_clock()
-        if runner:
+        for runner in runners:
             await runner.cleanup()
         await generator.close()
         anvil.stop()

@@ -251,3 +251,20 @@ market_misses = Table(
     Column("last_error", String(300)),
     Column("next_try_at", UtcDateTime(), nullable=False),
 )
+
+# Which provider filled each reconciled range and which audited it (sync/audit.py): a range
+# read from one provider is proven only once another one agrees.
+range_providers = Table(
+    "range_providers",
+    metadata,
+    _id(),
+    Column("exchange", String(16), nullable=False),
+    Column("from_block", BigInteger, nullable=False),
+    Column("to_block", BigInteger, nullable=False),
+    Column("filled_by", Text, nullable=False),  # provider labels, sorted, comma-separated
+    Column("filled_at", UtcDateTime(), nullable=False),
+    Column("audited_by", Text),  # NULL: not audited yet
+    Column("audit_result", Text),  # "agreed", or what differed and was repaired
+    Column("audited_at", UtcDateTime()),
+    Index("ix_range_providers_exchange", "exchange", "from_block"),
+)

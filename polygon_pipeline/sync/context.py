@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
@@ -16,10 +16,12 @@ from sqlalchemy import Engine
 from polygon_pipeline.chain.block_times import PROCESS_BLOCK_TIMES, BlockTimestamps
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.chain.rpc_client import GovernedRpc
+from polygon_pipeline.chain.rpc_pool import Provider, RpcPool
 from polygon_pipeline.data_api.client import DataApiClient
 from polygon_pipeline.gamma.client import GammaClient
-from polygon_pipeline.governed_http import GovernedHttp
-from polygon_pipeline.redact import redact_db_url
+from polygon_pipeline.governed_http import TRANSIENT_ATTEMPTS, GovernedHttp
+from polygon_pipeline.provider_errors import ProviderError
+from polygon_pipeline.redact import provider_labels, redact_db_url
 from polygon_pipeline.settings import ConfigError, Settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.limiter import SharedLimiter
@@ -29,6 +31,9 @@ RPC_BUDGET = "rpc"
 API_BUDGET = "data_api"
 API_CONCURRENCY = 2
 GAMMA_BUDGET = "gamma"
+# With several providers, the failures of one call one provider is given before the pool
+# turns to another (the pool's own budget is the usual TRANSIENT_ATTEMPTS).
+PER_PROVIDER_ATTEMPTS = 2
 
 Client = TypeVar("Client", bound=GovernedHttp)
 
@@ -38,17 +43,54 @@ def _store_and_limiter(
 ) -> tuple[Engine, SharedLimiter]:
     """The migrated store engine, then the shared budget `budget` on an engine of its own
     (short serialized transactions that must not queue behind the store's)."""
-    url = settings.database_url
-    engine = make_engine(url)
-    limiter_engine = make_engine(url, create_schema=False, serializable=True)
-    limiter = SharedLimiter(
+    engine = make_engine(settings.database_url)
+    return engine, _limiter(settings, budget, rps, concurrency)
+
+
+def _limiter(settings: Settings, budget: str, rps: float, concurrency: int) -> SharedLimiter:
+    limiter_engine = make_engine(settings.database_url, create_schema=False, serializable=True)
+    return SharedLimiter(
         limiter_engine,
         rps=rps,
         concurrency=concurrency,
         name=budget,
         arrival_allowance_s=settings.rpc_arrival_allowance_ms / 1000,
     )
-    return engine, limiter
+
+
+def rpc_budget_name(label: str, providers: int) -> str:
+    """The shared budget of a provider: `rpc` when it is the only one (as before several
+    providers existed), `rpc:LABEL` for each of several."""
+    return RPC_BUDGET if providers == 1 else f"{RPC_BUDGET}:{label}"
+
+
+def rpc_pool(settings: Settings, **client_options: Any) -> RpcPool:
+    """Every configured RPC provider, each on its own shared budget (same rate and
+    concurrency settings). With several, each provider's client gives up quickly (a second
+    failure, the first throttle) so the pool turns to another provider instead of waiting."""
+    urls = settings.require_rpc_urls()
+    labels = provider_labels(urls)
+    attempts = client_options.pop("transient_attempts", TRANSIENT_ATTEMPTS)
+    if len(urls) > 1:
+        client_options.update(transient_attempts=PER_PROVIDER_ATTEMPTS, throttle_give_up_s=0)
+    else:
+        client_options["transient_attempts"] = attempts
+    providers = []
+    for url, label in zip(urls, labels, strict=True):
+        limiter = _limiter(
+            settings,
+            rpc_budget_name(label, len(urls)),
+            settings.rpc_max_rps,
+            settings.rpc_in_flight,
+        )
+        rpc = GovernedRpc(url, limiter, secrets=settings.secret_values(), **client_options)
+        providers.append(Provider(label, rpc))
+    return RpcPool(
+        providers,
+        set_aside_s=settings.provider_set_aside_s,
+        max_lag_blocks=settings.provider_max_lag_blocks,
+        transient_attempts=attempts,
+    )
 
 
 @contextmanager
@@ -83,14 +125,24 @@ class _Governed(Generic[Client]):
 
 
 @dataclass
-class SyncContext(_Governed[GovernedRpc]):
-    """What reconciliation and the watcher need: the store and the governed RPC client."""
+class SyncContext(_Governed[RpcPool]):
+    """What reconciliation and the watcher need: the store and the governed RPC client (a
+    pool of one provider or several)."""
 
     block_times: BlockTimestamps = field(default=PROCESS_BLOCK_TIMES)
 
     @property
-    def rpc(self) -> GovernedRpc:
+    def rpc(self) -> RpcPool:
         return self.client
+
+    def close(self) -> None:
+        self.client.close()  # every provider's client and budget engine
+        self.engine.dispose()
+
+    def pinned(self, label: str) -> SyncContext:
+        """This context reading from one provider only (the audit's second reader); close
+        the original, not this view."""
+        return replace(self, client=self.client.pinned(label))
 
     @classmethod
     def from_settings(
@@ -101,16 +153,13 @@ class SyncContext(_Governed[GovernedRpc]):
         guard_chain: bool = True,
         **client_options: Any,
     ) -> SyncContext:
-        """`client_options` go to the GovernedRpc (timeout, transient_attempts).
+        """`client_options` go to each provider's GovernedRpc (timeout, transient_attempts).
         `check_chain`: refuse a chain id other than Polygon's; `guard_chain` (off only for
         `doctor`, which reports it as a check of its own): refuse a chain other than the
         store's (sync/chain_identity.py)."""
-        rpc_url = settings.require_rpc_url()
-        engine, limiter = _store_and_limiter(
-            settings, RPC_BUDGET, settings.rpc_max_rps, settings.rpc_in_flight
-        )
-        rpc = GovernedRpc(rpc_url, limiter, secrets=settings.secret_values(), **client_options)
-        ctx = cls(settings, engine, rpc)
+        settings.require_rpc_urls()
+        engine = make_engine(settings.database_url)  # migrated before the budgets open
+        ctx = cls(settings, engine, rpc_pool(settings, **client_options))
         try:
             if guard_chain:
                 ctx.guard_chain(check_chain_id=check_chain)
@@ -121,13 +170,31 @@ class SyncContext(_Governed[GovernedRpc]):
 
     def guard_chain(self, *, check_chain_id: bool = True) -> None:
         """Refuse a provider on another chain than Polygon's (`check_chain_id`) or than the
-        one the store was filled from, before anything is written."""
-        here = provider_identity(self.rpc)
-        if check_chain_id and here.chain_id != POLYGON_CHAIN_ID:
-            raise ConfigError(
-                f"POLYGON_RPC_URL: serves chain id {here.chain_id}, expected {POLYGON_CHAIN_ID}"
-            )
-        ensure_same_chain(self.engine, self.rpc, here, redact_db_url(self.settings.database_url))
+        one the store was filled from, before anything is written. With several providers
+        each one that answers is checked (one that is down now is set aside by the pool, and
+        checked by the next process that starts while it is up)."""
+        providers = self.rpc.labels()
+        unreachable: ProviderError | None = None
+        checked = 0
+        for label in providers:
+            # one failure is enough to pass on: a provider down at start is set aside
+            rpc = self.rpc.pinned(label, transient_attempts=1) if len(providers) > 1 else self.rpc
+            try:
+                here = provider_identity(rpc)
+            except ProviderError as exc:
+                if len(providers) == 1:
+                    raise
+                unreachable = exc
+                continue
+            if check_chain_id and here.chain_id != POLYGON_CHAIN_ID:
+                raise ConfigError(
+                    f"POLYGON_RPC_URL{f'S: {label}' if len(providers) > 1 else ':'} serves chain "
+                    f"id {here.chain_id}, expected {POLYGON_CHAIN_ID}"
+                )
+            ensure_same_chain(self.engine, rpc, here, redact_db_url(self.settings.database_url))
+            checked += 1
+        if unreachable is not None and not checked:
+            raise unreachable
 
 
 @dataclass

@@ -146,7 +146,7 @@ def backfill_history(
             set_id = leader_set_id(conn, group)
         planner = AdaptiveRange(ctx.settings.backfill_max_range)
         venues = venues_of(exchanges, ctx.settings.venues)
-        for lo, hi, found in scan(ctx, planner, venues, group, list(spans)):
+        for lo, hi, found, _providers in scan(ctx, planner, venues, group, list(spans)):
             queried = active_venues(venues, lo, hi)
             with ctx.engine.begin() as conn:  # fills and their coverage, or nothing
                 written = upsert_fills(conn, found, "backfill")

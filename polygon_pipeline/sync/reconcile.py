@@ -34,6 +34,7 @@ from polygon_pipeline.store.cursors_repo import get_cursor, refresh_cursor
 from polygon_pipeline.store.fills_repo import fill_versions, retract_fills, upsert_fills
 from polygon_pipeline.store.leader_coverage_repo import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
+from polygon_pipeline.store.range_providers_repo import record_filled
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.inflight import ChunkScheduler
@@ -214,23 +215,26 @@ def scan(
     venues: Sequence[Venue],
     leaders: Sequence[str],
     ranges: Sequence[tuple[int, int]],
-) -> Iterator[tuple[int, int, list[Fill]]]:
-    """(lo, hi, fills) for every chunk of `ranges`, in the order chunks finish (not block
-    order), with up to POLYGON_RPC_MAX_CONCURRENCY queries in flight: every fill of these
-    leaders at these venues, once each, with block timestamps."""
+) -> Iterator[tuple[int, int, list[Fill], set[str]]]:
+    """(lo, hi, fills, providers) for every chunk of `ranges`, in the order chunks finish
+    (not block order), with up to POLYGON_RPC_MAX_CONCURRENCY queries in flight: every fill
+    of these leaders at these venues, once each, with block timestamps, and the labels of the
+    providers whose answers they came from."""
     rpc, settings = ctx.rpc, ctx.settings
 
-    def fetch(unit: tuple[list[str], int], lo: int, hi: int) -> list[Fill]:
+    def fetch(unit: tuple[list[str], int], lo: int, hi: int) -> tuple[list[Fill], set[str]]:
         batch, position = unit
-        return fetch_chunk(rpc, venues, [batch], lo, hi, (position,))
+        with rpc.answering() as who:
+            return fetch_chunk(rpc, venues, [batch], lo, hi, (position,)), who
 
     units = query_units(
         leader_batches(leaders, settings.leader_batch_size), settings.follow_positions
     )
     scheduler = ChunkScheduler(planner, ranges, units, fetch, settings.rpc_in_flight)
     for chunk in scheduler.chunks():
-        found = list({f.key: f for part in chunk.results for f in part}.values())
-        yield chunk.lo, chunk.hi, ctx.block_times.fill_in(rpc, found)
+        found = list({f.key: f for part, _ in chunk.results for f in part}.values())
+        providers = {label for _, who in chunk.results for label in who}
+        yield chunk.lo, chunk.hi, ctx.block_times.fill_in(rpc, found), providers
 
 
 def reconcile(
@@ -273,7 +277,7 @@ def reconcile(
     venues = venues_of(report.exchanges, settings.venues)
     with ctx.engine.begin() as conn:
         set_id = leader_set_id(conn, leaders)
-    for lo, hi, found in scan(ctx, planner, venues, leaders, ranges):
+    for lo, hi, found, providers in scan(ctx, planner, venues, leaders, ranges):
         stale = _stale_fills(ctx.engine, rpc, report.exchanges, lo, hi, {f.key for f in found})
         with ctx.engine.begin() as conn:  # a chunk's fills, coverage and cursor, or nothing
             retract_fills(conn, stale)
@@ -284,6 +288,8 @@ def reconcile(
                 for exchange in chosen:
                     names = [v.name for v in queried if v.exchange == exchange.name]
                     record_range(conn, exchange.name, lo, final_hi, set_id, names)
+                    if names:  # a venue of it was asked: by these providers
+                        record_filled(conn, exchange.name, lo, final_hi, providers)
                     refresh_cursor(conn, exchange.name, venues)
         report.chunks += 1
         report.blocks_done += hi - lo + 1

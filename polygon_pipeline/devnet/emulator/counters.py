@@ -37,6 +37,7 @@ class Counters:
     ws_notifications: int = 0
     removed_logs_sent: int = 0
     untrusted: Counter = field(default_factory=Counter)  # bad answers sent, by fault
+    omitted_logs: set = field(default_factory=set)  # (tx hash, log index) left out, once each
     first_served_at: float | None = None  # wall clock, for goodput over the busy interval
     last_served_at: float | None = None
     in_flight: int = 0  # HTTP requests received and not yet answered
@@ -78,6 +79,7 @@ class Counters:
             "ws_notifications": self.ws_notifications,
             "removed_logs_sent": self.removed_logs_sent,
             "untrusted": dict(self.untrusted),
+            "omitted_logs": sorted(self.omitted_logs),
             "first_served_at": self.first_served_at,
             "last_served_at": self.last_served_at,
             "peak_rps_received": self.peak_received.peak,

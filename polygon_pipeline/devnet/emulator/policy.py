@@ -64,6 +64,10 @@ class Policy:
     #   to eth_getLogs answers and after each log notification
     bogus_removals: BogusRemoval = "off"  # after each log notification, a `removed: true`
     #   copy of it: "other_hash" in another block hash, "same_hash" in its own (no reorg)
+    omit_logs_share: float = 0.0  # this share of the logs an eth_getLogs answer holds is left
+    #   out, the same logs every time (chosen by their identity): a node missing logs
+    #   (0xPolygon/bor#519), found only by asking another provider
+    down: bool = False  # every HTTP call answered 503, every socket closed and refused
     seed: int = 1
     method_cu: dict[str, int] = field(default_factory=lambda: dict(METHOD_CU))
 

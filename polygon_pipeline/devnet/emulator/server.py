@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import random
 import time
@@ -129,6 +130,8 @@ class ProviderEmulator:
         for method in methods:
             self.counters.calls[method] += 1
             self.counters.peak_received.add(now)
+        if self.policy.down:
+            return self._server_error(503)
         if self.policy.echo_key:
             return self._echo_key(request, calls[0].get("id"))
         if self.policy.fault_plan and self.policy.fault_plan_method in (None, *methods):
@@ -234,7 +237,14 @@ class ProviderEmulator:
         return [sent]
 
     def _spoil(self, logs: list) -> None:
-        """Mark or add logs in an eth_getLogs answer as the untrusted-answer faults say."""
+        """Mark, add or leave out logs in an eth_getLogs answer as the untrusted-answer
+        faults say."""
+        if self.policy.omit_logs_share and logs:
+            left_out = [log for log in logs if _omitted(log, self.policy)]
+            for log in left_out:
+                self.counters.omitted_logs.add((log["transactionHash"], int(log["logIndex"], 16)))
+            self.counters.untrusted["omit_logs"] += len(left_out)
+            logs[:] = [log for log in logs if log not in left_out]
         if self.policy.removed_in_getlogs and logs:
             for log in logs:
                 log["removed"] = True
@@ -281,6 +291,8 @@ class ProviderEmulator:
 
     # ---- WebSocket ------------------------------------------------------------------------
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
+        if self.policy.down:
+            return self._server_error(503)
         client = web.WebSocketResponse(autoping=True, heartbeat=None)
         if not client.can_prepare(request).ok:
             return web.json_response(
@@ -359,7 +371,7 @@ class ProviderEmulator:
         while True:
             await asyncio.sleep(0.05)
             every = self.policy.ws_drop_every_s
-            if every and time.monotonic() - session.opened >= every:
+            if self.policy.down or (every and time.monotonic() - session.opened >= every):
                 self.counters.ws_drops += 1
                 if session.transport is not None:
                     session.transport.abort()  # an abrupt drop, as a provider's load balancer does
@@ -391,6 +403,14 @@ class ProviderEmulator:
 def _key(path: str) -> str:
     """The key of a provider URL's path (`/v2/KEY`): its last segment."""
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _omitted(log: dict, policy: Policy) -> bool:
+    """Whether the omit-logs fault leaves this log out: by its identity and the seed, so
+    every answer that holds it leaves it out alike."""
+    identity = f"{policy.seed}:{log['transactionHash']}:{int(log['logIndex'], 16)}"
+    digest = hashlib.sha256(identity.encode()).digest()
+    return int.from_bytes(digest[:8], "big") < policy.omit_logs_share * 2**64
 
 
 def _fabricated(log: dict) -> dict:
