@@ -169,12 +169,15 @@ class Settings(BaseSettings):
     def _one_list(self) -> Settings:
         for single, several in (("rpc_url", "rpc_urls"), ("ws_url", "ws_urls")):
             one, many = getattr(self, single), getattr(self, several)
-            if one is not None and many is not None:
-                if one.get_secret_value() not in split_urls(many.get_secret_value()):
-                    raise ValueError(
-                        f"POLYGON_{single.upper()} is not one of POLYGON_{several.upper()}: "
-                        "set one of the two (the list wins; a single URL is a list of one)"
-                    )
+            if (
+                one is not None
+                and many is not None
+                and one.get_secret_value() not in split_urls(many.get_secret_value())
+            ):
+                raise ValueError(
+                    f"POLYGON_{single.upper()} is not one of POLYGON_{several.upper()}: "
+                    "set one of the two (a single URL is a list of one)"
+                )
         return self
 
     @field_validator("data_api_url", "gamma_api_url")

@@ -153,8 +153,10 @@ class RpcPool(RpcMethods):
             result = self.providers[0].rpc.call(method, params, parse)  # the one-provider path
             self._answered(self.providers[0])
             return result
-        if method in _HEAD_METHODS and isinstance(params[0], str) and not params[0].startswith(
-            "0x"
+        if (
+            method in _HEAD_METHODS
+            and isinstance(params[0], str)
+            and not params[0].startswith("0x")
         ):
             return self._head_call(method, params, parse)
         return self._failover(method, params, parse)
@@ -175,7 +177,9 @@ class RpcPool(RpcMethods):
                 with self._lock:
                     self._throttles += 1
                 delay = provider.rpc.limiter.throttled(exc.retry_after)
-                log.warning("%s throttled by %s; its budget waits %.2fs", method, provider.label, delay)
+                log.warning(
+                    "%s throttled by %s; its budget waits %.2fs", method, provider.label, delay
+                )
                 if time.monotonic() - began > THROTTLE_GIVE_UP_S:
                     raise
                 continue

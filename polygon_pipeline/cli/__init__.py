@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from polygon_pipeline.cli.api_mode import api_poll, compare
+from polygon_pipeline.cli.audit import audit
 from polygon_pipeline.cli.backfill import backfill
 from polygon_pipeline.cli.common import (
     database_too_new,
@@ -53,6 +54,7 @@ for command in (
     devnet,
     leaders,
     backfill,
+    audit,
     watch,
     windows,
     api_poll,

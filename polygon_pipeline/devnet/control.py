@@ -13,9 +13,7 @@ from polygon_pipeline.devnet.generator import GeneratorError, TradeGenerator
 
 
 class DevnetControl:
-    def __init__(
-        self, generator: TradeGenerator, emulators: list[ProviderEmulator], info: dict
-    ):
+    def __init__(self, generator: TradeGenerator, emulators: list[ProviderEmulator], info: dict):
         self.generator = generator
         self.emulators = emulators  # every provider in front of the chain
         self.info = info

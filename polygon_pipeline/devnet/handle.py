@@ -81,7 +81,8 @@ class DevnetHandle:
                 "POLYGON_VENUE_BLOCKS": self.env["POLYGON_VENUE_BLOCKS"],
             }
         )
-        env.update({k: v for k, v in self.env.items() if k in ("POLYGON_RPC_URLS", "POLYGON_WS_URLS")})
+        lists = ("POLYGON_RPC_URLS", "POLYGON_WS_URLS")  # `devnet up --providers 2` on
+        env.update({k: v for k, v in self.env.items() if k in lists})
         env.update({f"POLYGON_{k.upper()}": str(v) for k, v in settings.items()})
         return env
 

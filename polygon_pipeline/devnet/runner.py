@@ -120,7 +120,6 @@ async def serve(options: DevnetOptions, announce=print) -> None:
             emulator.add_routes(own)
             runners.append(await _serve_app(own, options.port + n if options.port else 0))
         ports = [r.addresses[0][1] for r in runners]
-        port = ports[0]
         values = _write_state(state_dir, ports, anvil, generator)
         control.info.update(
             control_url=values["POLYGON_DEVNET_CONTROL_URL"],
@@ -133,7 +132,8 @@ async def serve(options: DevnetOptions, announce=print) -> None:
             loop.add_signal_handler(sig, stop.set)
         announce(
             f"devnet up: chain 137 (anvil {anvil.http_url}), provider emulator on "
-            f"{', '.join(f'127.0.0.1:{p}' for p in ports)}, block time {options.block_time or 'manual'}s, "
+            f"{', '.join(f'127.0.0.1:{p}' for p in ports)}, "
+            f"block time {options.block_time or 'manual'}s, "
             f"{len(generator.leaders)} leaders of {len(generator.wallets)} wallets, layouts "
             f"from blocks {_plan_text(options.generator.layout_blocks)}; "
             f"URLs in {env_file(state_dir)}; stop with Ctrl-C or `polygon-pipeline devnet stop`"

@@ -74,14 +74,10 @@ def ranges_in(
         .where(c.from_block <= to_block, c.to_block >= from_block)
         .order_by(c.from_block, c.id)
     )
-    return [
-        RangeProviders(r[0], r[1], r[2], tuple(r[3].split(",")), r[4], r[5]) for r in rows
-    ]
+    return [RangeProviders(r[0], r[1], r[2], tuple(r[3].split(",")), r[4], r[5]) for r in rows]
 
 
-def fillers(
-    conn: Connection, exchanges: Sequence[str], from_block: int, to_block: int
-) -> set[str]:
+def fillers(conn: Connection, exchanges: Sequence[str], from_block: int, to_block: int) -> set[str]:
     """Every provider that filled some block of [from_block, to_block]."""
     return {p for row in ranges_in(conn, exchanges, from_block, to_block) for p in row.filled_by}
 
@@ -94,27 +90,12 @@ def record_audit(
     audited_by: str,
     result: str,
 ) -> None:
-    """The audit of [from_block, to_block] by `audited_by`: on every row it overlaps, and a
-    row of its own for blocks no row had (filled before this was recorded)."""
+    """The audit of [from_block, to_block] by `audited_by`, on every row it overlaps. (Blocks
+    reconciled before 0007 have no row: their audit is reported, not recorded.)"""
     c = range_providers.c
-    now = datetime.now(tz=UTC)
     conn.execute(
         update(range_providers)
         .where(c.exchange.in_(list(exchanges)))
         .where(c.from_block <= to_block, c.to_block >= from_block)
-        .values(audited_by=audited_by, audit_result=result, audited_at=now)
+        .values(audited_by=audited_by, audit_result=result, audited_at=datetime.now(tz=UTC))
     )
-    for exchange in exchanges:
-        if not ranges_in(conn, [exchange], from_block, to_block):
-            conn.execute(
-                insert(range_providers).values(
-                    exchange=exchange,
-                    from_block=from_block,
-                    to_block=to_block,
-                    filled_by="unknown",
-                    filled_at=now,
-                    audited_by=audited_by,
-                    audit_result=result,
-                    audited_at=now,
-                )
-            )

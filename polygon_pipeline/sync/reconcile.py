@@ -126,7 +126,7 @@ def fetch_chunk(
     return list(found.values())
 
 
-def _stale_fills(
+def stale_fills(
     engine: Engine,
     rpc: GovernedRpc,
     exchanges: Sequence[str],
@@ -278,7 +278,7 @@ def reconcile(
     with ctx.engine.begin() as conn:
         set_id = leader_set_id(conn, leaders)
     for lo, hi, found, providers in scan(ctx, planner, venues, leaders, ranges):
-        stale = _stale_fills(ctx.engine, rpc, report.exchanges, lo, hi, {f.key for f in found})
+        stale = stale_fills(ctx.engine, rpc, report.exchanges, lo, hi, {f.key for f in found})
         with ctx.engine.begin() as conn:  # a chunk's fills, coverage and cursor, or nothing
             retract_fills(conn, stale)
             written = upsert_fills(conn, found, "backfill")

@@ -1,0 +1,113 @@
+"""Several providers (issue 24): a devnet with two emulators in front of one chain; failover
+of backfills and of the watcher when the first goes down, and the audit that finds the logs
+a provider leaves out. Counts come from the emulators' own counters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
+from polygon_pipeline.devnet.emulator.policy import Policy
+from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
+from polygon_pipeline.redact import provider_labels
+from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.schema import fills, range_providers
+from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.sync import leader_fills
+
+TRADING_BLOCKS = 60
+CAP_RPS = 20  # each emulator's own budget; the pipeline is given the same per provider
+
+
+@pytest.fixture(scope="module")
+def duo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevnetHandle]:
+    """A devnet with two providers and a history: TRADING_BLOCKS blocks of trades, then
+    enough empty blocks that all of them are final."""
+    handle = start_devnet(tmp_path_factory.mktemp("duo"), "--providers", "2")
+    handle.mine(TRADING_BLOCKS, fills_per_block=8)
+    handle.mine(FINALITY_DEPTH + 2, fills_per_block=0)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def providers(duo: DevnetHandle) -> Iterator[DevnetHandle]:
+    """Both providers with the default policy and a budget of CAP_RPS, counters zeroed."""
+    for n in (0, 1):
+        duo.configure_provider(n, **{**Policy().as_dict(), "max_rps": CAP_RPS})
+        duo.reset_provider_stats(n)
+    yield duo
+    for n in (0, 1):
+        duo.configure_provider(n, **Policy().as_dict())
+
+
+def _env(duo: DevnetHandle, db_url: str, urls: list[str] | None = None) -> dict[str, str]:
+    env = duo.pipeline_env(
+        db_url,
+        rpc_max_rps=CAP_RPS,
+        rpc_max_concurrency=4,
+        partition_window_blocks=20,
+        backfill_max_range=10,
+        provider_set_aside_s=30,
+    )
+    if urls is not None:  # the first provider alone, as a single-provider user has it
+        env.pop("POLYGON_RPC_URLS")
+        env.pop("POLYGON_WS_URLS")
+        env["POLYGON_RPC_URL"] = urls[0]
+    return env
+
+
+def _stored(db_url: str) -> set[tuple[str, int]]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return {(r.tx_hash, r.log_index) for r in conn.execute(select(fills))}
+    finally:
+        engine.dispose()
+
+
+def _truth(duo: DevnetHandle) -> set[tuple[str, int]]:
+    return leader_fills(duo.truth(0, TRADING_BLOCKS + 10), set(duo.info()["leaders"]))
+
+
+def _ok(result) -> str:
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout + result.stderr
+
+
+def test_audit_reports_exactly_the_fills_a_provider_left_out(providers, db_url):
+    duo = providers
+    rpc_urls = duo.env["POLYGON_RPC_URLS"].split(",")
+    labels = provider_labels(rpc_urls)
+    duo.configure_provider(0, omit_logs_share=0.05)
+    alone, both = _env(duo, db_url, rpc_urls), _env(duo, db_url)
+    _ok(run_cli("leaders", "add", *duo.info()["leaders"], env=alone))
+    _ok(run_cli("backfill", "--from-block", "0", env=alone))
+    truth = _truth(duo)
+    left_out = {(tx, i) for tx, i in duo.provider_stats(0)["omitted_logs"]} & truth
+    assert left_out, "5 % of this history is some fills: the fault must have bitten"
+    assert truth - _stored(db_url) == left_out  # the store has the hole, and nothing else
+
+    result = run_cli("audit", "--from-block", "0", env=both)
+    assert result.returncode == 1, result.stdout + result.stderr  # a window differed
+    reported = {
+        (line.split()[1].split(":")[0], int(line.split(":")[-1]))
+        for line in result.stdout.splitlines()
+        if line.strip().startswith("missing:")
+    }
+    assert reported == left_out
+    assert _stored(db_url) == truth
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(range_providers)).all()
+    engine.dispose()
+    assert rows and {r.filled_by for r in rows} == {labels[0]}
+    assert {r.audited_by for r in rows} == {labels[1]}
+    # No provider saw more than its cap, by its own counters.
+    assert all(duo.provider_stats(n)["peak_rps_received"] <= CAP_RPS for n in (0, 1))
+
+    again = run_cli("audit", "--from-block", "0", env=both)
+    assert "0 repaired" in _ok(again)
