@@ -4,6 +4,8 @@ a provider leaves out. Counts come from the emulators' own counters."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -15,8 +17,14 @@ from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
 from polygon_pipeline.redact import provider_labels
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.schema import fills, range_providers
-from polygon_pipeline_tests.helpers.cli import run_cli
-from polygon_pipeline_tests.helpers.sync import leader_fills
+from polygon_pipeline_tests.helpers.cli import cli_env, run_cli
+from polygon_pipeline_tests.helpers.sync import leader_fills, one_store
+from polygon_pipeline_tests.helpers.watcher_process import (
+    SETTLE_S,
+    WATCH_SETTINGS,
+    WatcherProcess,
+    wait_for,
+)
 
 TRADING_BLOCKS = 60
 CAP_RPS = 20  # each emulator's own budget; the pipeline is given the same per provider
@@ -111,3 +119,98 @@ def test_audit_reports_exactly_the_fills_a_provider_left_out(providers, db_url):
 
     again = run_cli("audit", "--from-block", "0", env=both)
     assert "0 repaired" in _ok(again)
+
+
+def _stored_from(db_url: str, first_block: int) -> set[tuple[str, int]]:
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            query = select(fills.c.tx_hash, fills.c.log_index).where(
+                fills.c.block_number >= first_block
+            )
+            return {(r.tx_hash, r.log_index) for r in conn.execute(query)}
+    finally:
+        engine.dispose()
+
+
+def test_a_backfill_goes_on_at_the_second_provider_when_the_first_goes_down(
+    providers, db_url, tmp_path
+):
+    duo = providers
+    # Slow enough to be stopped in the middle: one block a chunk, a few calls a second.
+    env = {**_env(duo, db_url), "POLYGON_BACKFILL_MAX_RANGE": "1", "POLYGON_RPC_MAX_RPS": "8"}
+    _ok(run_cli("leaders", "add", *duo.info()["leaders"], env=env))
+    log = open(tmp_path / "backfill.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "polygon_pipeline",
+            "backfill",
+            "--from-block",
+            "0",
+            "--to-block",
+            str(TRADING_BLOCKS + 10),
+        ],
+        env=cli_env(env),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(
+            lambda: duo.provider_stats(0)["served"].get("eth_getLogs", 0) >= 10,
+            SETTLE_S,
+            "the backfill under way at the first provider",
+        )
+        duo.configure_provider(0, down=True)
+        assert proc.wait(timeout=SETTLE_S) == 0, (tmp_path / "backfill.log").read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    assert _stored(db_url) == _truth(duo)
+    first, second = duo.provider_stats(0), duo.provider_stats(1)
+    assert first["faults"].get("503", 0) >= 1  # it was down, and asked
+    assert second["served"].get("eth_getLogs", 0) >= 1  # the rest came from the second
+    assert all(s["peak_rps_received"] <= CAP_RPS for s in (first, second))
+
+
+@one_store
+def test_the_watcher_moves_to_the_second_provider_when_its_socket_dies(providers, db_url, tmp_path):
+    duo = providers
+    labels = provider_labels(duo.env["POLYGON_WS_URLS"].split(","))
+    env = {
+        **_env(duo, db_url),
+        **{f"POLYGON_{k.upper()}": str(v) for k, v in WATCH_SETTINGS.items()},
+        "POLYGON_RPC_MAX_RPS": str(CAP_RPS),
+    }
+    _ok(run_cli("leaders", "add", *duo.info()["leaders"], env=env))
+    start = duo.head() + 1
+    watcher = WatcherProcess(cli_env(env), tmp_path / "watcher.log")
+    try:
+        watcher.wait_healthy()
+        duo.mine(3, fills_per_block=8)
+        wait_for(lambda: _stored_from(db_url, start), SETTLE_S, "live fills at the first")
+        duo.configure_provider(0, down=True)  # its sockets close, new ones are refused
+        duo.mine(3, fills_per_block=8)  # while the watcher switches
+        wait_for(
+            lambda: (
+                f'polygon_pipeline_watcher_ws_provider{{provider="{labels[1]}"}}'
+                in watcher.metrics()
+            ),
+            SETTLE_S,
+            f"the switch in /metrics ({watcher.output()[-2000:]})",
+        )
+        duo.mine(2, fills_per_block=8)
+        truth = leader_fills(duo.truth(start), set(duo.info()["leaders"]))
+        wait_for(
+            lambda: _stored_from(db_url, start) == truth,
+            SETTLE_S,
+            f"every fill since the watcher started ({watcher.output()[-2000:]})",
+        )
+        metrics = watcher.metrics()
+        assert "polygon_pipeline_watcher_provider_switches 1.0" in metrics
+        assert duo.provider_stats(1)["ws_connections"] >= 1
+    finally:
+        watcher.stop()
+    assert all(duo.provider_stats(n)["peak_rps_received"] <= CAP_RPS for n in (0, 1))

@@ -36,8 +36,15 @@ from polygon_pipeline.provider_errors import Throttled, Transient
 log = logging.getLogger(__name__)
 
 SET_ASIDE_CAP_S = 600.0
-# Head queries: asked of every provider in service, so a lagging one is noticed.
-_HEAD_METHODS = ("eth_blockNumber", "eth_getBlockByNumber")
+
+
+def _asks_head(method: str, params: list) -> bool:
+    """A head query (the latest number, a block by tag): asked of every provider in
+    service, so a lagging one is noticed."""
+    if method == "eth_blockNumber":
+        return True
+    tag = params[0] if method == "eth_getBlockByNumber" and params else None
+    return isinstance(tag, str) and not tag.startswith("0x")
 
 
 @dataclass
@@ -125,6 +132,19 @@ class RpcPool(RpcMethods):
             transient_attempts=transient_attempts or self.transient_attempts,
         )
 
+    def health(self) -> dict[str, dict]:
+        """Each provider's figures for /metrics, by label."""
+        now = time.time()
+        return {
+            p.label: {
+                "in_service": int(p.set_aside_until <= now),
+                "calls": sum(p.rpc.calls.values()),
+                "set_asides": p.set_asides,
+                "head": p.head,
+            }
+            for p in self.providers
+        }
+
     def describe(self) -> list[str]:
         now = time.time()
         return [p.describe(now) for p in self.providers]
@@ -153,11 +173,7 @@ class RpcPool(RpcMethods):
             result = self.providers[0].rpc.call(method, params, parse)  # the one-provider path
             self._answered(self.providers[0])
             return result
-        if (
-            method in _HEAD_METHODS
-            and isinstance(params[0], str)
-            and not params[0].startswith("0x")
-        ):
+        if _asks_head(method, params):
             return self._head_call(method, params, parse)
         return self._failover(method, params, parse)
 

@@ -28,7 +28,7 @@ from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
 from polygon_pipeline.chain.log_queries import leader_batches, leader_filter
 from polygon_pipeline.chain.ws_logs import head_header, raw_log
 from polygon_pipeline.provider_errors import ProviderError
-from polygon_pipeline.redact import scrub
+from polygon_pipeline.redact import provider_labels, scrub
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, stored_block_hash, upsert_fills
 from polygon_pipeline.store.heartbeats_repo import beat
@@ -78,11 +78,12 @@ class Watcher:
         self.status = WatcherStatus(silence_s=ctx.settings.watch_silence_s)
         self.flight = SingleFlight(ctx.engine, WATCHER_ROLE)
         self.on_report = on_report
-        self._secrets = [
-            s.get_secret_value()
-            for s in (ctx.settings.ws_url, ctx.settings.rpc_url)
-            if s is not None
-        ]
+        self._secrets = ctx.settings.secret_values()
+        # The WebSocket providers, in the order given; a dead socket moves to the next.
+        self._ws_urls = ctx.settings.ws_url_list
+        self._ws_labels = provider_labels(self._ws_urls)
+        self._ws_at = 0
+        self.status.ws_provider = self._ws_labels[0] if self._ws_labels else None
         self._exchanges = list(EXCHANGES)
         self._venues = venues_of(self._exchanges, ctx.settings.venues)  # every generation
         self._heads: dict[int, str] = {}  # block number -> hash, from newHeads (recent ones)
@@ -184,6 +185,23 @@ class Watcher:
         attempt = self.status.reconnect_attempt
         delay = full_jitter(BACKOFF_FIRST_S, self.settings.watch_reconnect_max_s, attempt)
         reason = scrub(f"{type(exc).__name__}: {exc}", self._secrets)[:300]
+        if len(self._ws_urls) > 1:
+            # Another provider at once, while some provider has not failed in this streak;
+            # once every one has, the back-off paces the round.
+            lost = self._ws_labels[self._ws_at]
+            self._ws_at = (self._ws_at + 1) % len(self._ws_urls)
+            self.status.ws_provider = self._ws_labels[self._ws_at]
+            self.status.provider_switches += 1
+            if attempt < len(self._ws_urls):
+                delay = 0.0
+            log.warning(
+                "websocket to %s lost (%s); switching to %s in %.1fs",
+                lost,
+                reason,
+                self.status.ws_provider,
+                delay,
+            )
+            return delay
         log.warning("websocket lost (%s); reconnect attempt %d in %.1fs", reason, attempt, delay)
         return delay
 
@@ -192,8 +210,10 @@ class Watcher:
         """One connection: subscribe, gap-fill what a previous connection may have missed
         (when `catch_up`), then consume until the socket drops, goes silent, or the leader
         list changes."""
+        if not self._ws_urls:
+            self.settings.require_ws_url()  # names the missing variable
         provider = WebSocketProvider(
-            self.settings.require_ws_url(),
+            self._ws_urls[self._ws_at],
             websocket_kwargs={"open_timeout": WS_OPEN_TIMEOUT_S, "max_size": None},
             max_connection_retries=1,  # one back-off policy (ours), not web3's 20 s of retries
         )
@@ -446,6 +466,7 @@ class Watcher:
                 next_http = time.monotonic() + HTTP_HEAD_EVERY_S
                 with contextlib.suppress(ProviderError):
                     self.status.http_head = await asyncio.to_thread(self.ctx.rpc.block_number)
+                self.status.rpc_providers = self.ctx.rpc.health()
             await asyncio.to_thread(self._beat)
             if self.on_report:
                 await asyncio.to_thread(self.on_report, self.status)

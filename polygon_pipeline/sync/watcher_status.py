@@ -26,6 +26,9 @@ class WatcherStatus:
     removals_refused: int = 0  # removed: true notices not about the stored fill, or unconfirmed
     foreign_logs: int = 0  # logs the subscription excludes, or in a block the node lacks
     gap_fills: int = 0
+    ws_provider: str | None = None  # the label of the WebSocket provider in use
+    provider_switches: int = 0  # sockets moved to another provider after a drop
+    rpc_providers: dict[str, dict] = field(default_factory=dict)  # RpcPool.health()
 
     def head_age(self, now: float | None = None) -> float | None:
         if self.last_head_at is None:
@@ -64,6 +67,9 @@ class WatcherStatus:
             "removals_refused": self.removals_refused,
             "foreign_logs": self.foreign_logs,
             "gap_fills": self.gap_fills,
+            "ws_provider": self.ws_provider,
+            "provider_switches": self.provider_switches,
+            "rpc_providers": self.rpc_providers,
             "uptime_s": round(now - self.started_at, 1),
         }
 
@@ -71,8 +77,18 @@ class WatcherStatus:
         """The same figures in Prometheus' text format."""
         lines = []
         for key, value in self.as_json().items():
-            if value is None:
+            if value is None or isinstance(value, str | dict):
                 continue
             name = f"polygon_pipeline_watcher_{key}"
             lines += [f"# TYPE {name} gauge", f"{name} {float(value)}"]
+        # Providers by label (redact.provider_labels: host and port, never the URL's key).
+        if self.ws_provider is not None:
+            name = "polygon_pipeline_watcher_ws_provider"
+            lines += [f"# TYPE {name} gauge", f'{name}{{provider="{self.ws_provider}"}} 1.0']
+        for figure in ("in_service", "calls", "set_asides"):
+            name = f"polygon_pipeline_rpc_provider_{figure}"
+            if self.rpc_providers:
+                lines.append(f"# TYPE {name} gauge")
+            for label, state in self.rpc_providers.items():
+                lines.append(f'{name}{{provider="{label}"}} {float(state[figure])}')
         return "\n".join(lines) + "\n"
