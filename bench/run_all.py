@@ -17,6 +17,7 @@ BENCHMARKS = (
     "bench.dagster_backfill",
     "bench.cli_start",
     "bench.capacity",
+    "bench.audit_cost",
 )
 
 

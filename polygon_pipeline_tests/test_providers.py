@@ -214,3 +214,15 @@ def test_the_watcher_moves_to_the_second_provider_when_its_socket_dies(providers
     finally:
         watcher.stop()
     assert all(duo.provider_stats(n)["peak_rps_received"] <= CAP_RPS for n in (0, 1))
+
+
+@one_store
+def test_a_lagging_provider_is_set_aside(providers, db_url):
+    duo = providers
+    duo.configure_provider(0, head_lag_blocks=40)  # the first, preferred one, 40 behind
+    env = _env(duo, db_url)  # POLYGON_PROVIDER_MAX_LAG_BLOCKS: 10 by default
+    _ok(run_cli("leaders", "add", *duo.info()["leaders"], env=env))
+    _ok(run_cli("backfill", "--from-block", "0", "--to-block", "20", env=env))
+    assert duo.provider_stats(0)["served"].get("eth_getLogs", 0) == 0
+    assert duo.provider_stats(1)["served"].get("eth_getLogs", 0) > 0
+    assert _stored(db_url) == leader_fills(duo.truth(0, 20), set(duo.info()["leaders"]))

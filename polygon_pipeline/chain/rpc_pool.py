@@ -204,8 +204,7 @@ class RpcPool(RpcMethods):
                 failures += 1
                 if failures >= self.transient_attempts:
                     raise type(exc)(
-                        f"{exc} ({failures} failures across {len(self.providers)} provider(s); "
-                        "giving up)"
+                        f"{exc}; {failures} calls failed across {len(self.providers)} provider(s)"
                     ) from None
                 if not self._someone_in_service():
                     backoff.sleep(

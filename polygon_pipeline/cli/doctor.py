@@ -6,20 +6,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import click
 
 from polygon_pipeline.logging_setup import configure_logging
 from polygon_pipeline.quoting import MESSAGE_CHARS, cut
-from polygon_pipeline.redact import redact_db_url, redact_url, scrub
+from polygon_pipeline.redact import provider_labels, redact_db_url, scrub
 
 if TYPE_CHECKING:
     from polygon_pipeline.settings import Settings
 
 
-def _shown(url: object) -> str:
-    return redact_url(url.get_secret_value()) if url else "-"
+def _each(urls: list[str]) -> list[tuple[str | None, str]]:
+    """(URL, label) of each provider; one unnamed entry when none is set (its check says
+    which variable is missing)."""
+    return list(zip(urls, provider_labels(urls), strict=True)) or [(None, "-")]
 
 
 @click.command()
@@ -38,8 +41,12 @@ def doctor() -> None:
     checks: list[tuple[str, str, Callable[[Settings], str]]] = [
         ("db", redact_db_url(settings.database_url), check_db),
         ("limiter", "shared budgets", check_limiter),
-        ("rpc", _shown(settings.rpc_url), check_rpc),
-        ("ws", _shown(settings.ws_url), check_ws),
+        # one line per provider, named by its label (redact.provider_labels)
+        *(
+            ("rpc", label, partial(check_rpc, label=label))
+            for label in provider_labels(settings.rpc_url_list) or ["-"]
+        ),
+        *(("ws", label, partial(check_ws, url=url)) for url, label in _each(settings.ws_url_list)),
     ]
     click.echo("ok   config")
     failed = 0

@@ -70,7 +70,8 @@ def check_limiter(settings: Settings) -> str:
     return shown
 
 
-def check_rpc(settings: Settings) -> str:
+def check_rpc(settings: Settings, label: str = "-") -> str:
+    """The provider `label` (of POLYGON_RPC_URLS), through its own shared budget."""
     try:
         ctx = SyncContext.from_settings(
             settings, guard_chain=False, timeout=TIMEOUT_S, transient_attempts=2
@@ -78,16 +79,17 @@ def check_rpc(settings: Settings) -> str:
     except DBAPIError:
         raise ValueError("not checked: the shared budget's database is unreachable") from None
     with ctx:
-        paused = ctx.rpc.limiter.cooldown_until() - time.time()
+        rpc = ctx.rpc.pinned(label) if len(ctx.rpc.labels()) > 1 else ctx.rpc
+        paused = rpc.limiter.cooldown_until() - time.time()
         if paused > PAUSE_PATIENCE_S:
             raise ValueError(f"not checked: every process is paused {paused:.0f}s more")
-        here = provider_identity(ctx.rpc)
+        here = provider_identity(rpc)
         store = compare_with_store(ctx.engine, here, redact_db_url(settings.database_url))
         return f"{_check_chain(here.chain_id)}, {store}"
 
 
-def check_ws(settings: Settings) -> str:
-    url = settings.require_ws_url()
+def check_ws(settings: Settings, url: str | None = None) -> str:
+    url = url or settings.require_ws_url()
     with ws_connect(url, open_timeout=TIMEOUT_S, close_timeout=2) as ws:
         ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}))
         answer = json.loads(ws.recv(timeout=TIMEOUT_S))

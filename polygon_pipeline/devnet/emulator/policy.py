@@ -67,6 +67,7 @@ class Policy:
     omit_logs_share: float = 0.0  # this share of the logs an eth_getLogs answer holds is left
     #   out, the same logs every time (chosen by their identity): a node missing logs
     #   (0xPolygon/bor#519), found only by asking another provider
+    head_lag_blocks: int = 0  # the head (`eth_blockNumber`, block tags) this far behind
     down: bool = False  # every HTTP call answered 503, every socket closed and refused
     seed: int = 1
     method_cu: dict[str, int] = field(default_factory=lambda: dict(METHOD_CU))

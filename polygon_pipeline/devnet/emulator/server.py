@@ -189,7 +189,15 @@ class ProviderEmulator:
     async def _serve(self, call: dict) -> dict:
         if call.get("method") == "eth_getLogs":
             return await self._get_logs(call)
-        return await self.upstream(call.get("method", ""), call.get("params", []), call.get("id"))
+        params = call.get("params", [])
+        lag = self.policy.head_lag_blocks
+        if lag and call.get("method") == "eth_blockNumber":
+            head = await self._block_number("latest")
+            return {"jsonrpc": "2.0", "id": call.get("id"), "result": hex(max(0, head - lag))}
+        if lag and call.get("method") == "eth_getBlockByNumber" and _is_tag(params):
+            tagged = await self._block_number(params[0])  # a node behind by `lag` blocks
+            params = [hex(max(0, tagged - lag)), *params[1:]]
+        return await self.upstream(call.get("method", ""), params, call.get("id"))
 
     async def _get_logs(self, call: dict) -> dict:
         call_id, params = call.get("id"), call.get("params") or [{}]
@@ -403,6 +411,10 @@ class ProviderEmulator:
 def _key(path: str) -> str:
     """The key of a provider URL's path (`/v2/KEY`): its last segment."""
     return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _is_tag(params: list) -> bool:
+    return bool(params) and isinstance(params[0], str) and not params[0].startswith("0x")
 
 
 def _omitted(log: dict, policy: Policy) -> bool:
