@@ -226,3 +226,50 @@ def test_a_lagging_provider_is_set_aside(providers, db_url):
     assert duo.provider_stats(0)["served"].get("eth_getLogs", 0) == 0
     assert duo.provider_stats(1)["served"].get("eth_getLogs", 0) > 0
     assert _stored(db_url) == leader_fills(duo.truth(0, 20), set(duo.info()["leaders"]))
+
+
+@one_store
+def test_the_dagster_check_audits_each_window_of_a_run(providers, db_url, monkeypatch, tmp_path):
+    from dagster import DagsterInstance, materialize
+
+    from polygon_pipeline.defs.audit.checks import windows_agree_with_a_second_provider
+    from polygon_pipeline.defs.fills.assets import leader_fills
+    from polygon_pipeline.defs.fills.partitions import register_windows, window_key
+    from polygon_pipeline.defs.resources import PipelineResource
+    from polygon_pipeline.settings import load_settings
+
+    duo = providers
+    duo.configure_provider(0, omit_logs_share=0.05)  # the first, preferred, fills with holes
+    for key, value in _env(duo, db_url).items():
+        if key.startswith("POLYGON_"):
+            monkeypatch.setenv(key, value)
+    _ok(run_cli("leaders", "add", *duo.info()["leaders"], env=_env(duo, db_url)))
+    keys = [window_key(0, 20), window_key(20, 20)]
+    instance = DagsterInstance.local_temp(tempdir=str(tmp_path))
+    register_windows(instance, keys)
+    result = materialize(
+        [leader_fills, windows_agree_with_a_second_provider],
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": keys[0],
+            "dagster/asset_partition_range_end": keys[-1],
+        },
+        resources={"pipeline": PipelineResource(load_settings())},
+    )
+    (check,) = result.get_asset_check_evaluations()
+    truth = leader_fills_of(duo, 0, 39)
+    left_out = {(tx, i) for tx, i in duo.provider_stats(0)["omitted_logs"]} & truth
+    assert left_out
+    assert not check.passed
+    assert check.metadata["missing_fills_written"].value == len(left_out)
+    windows = check.metadata["windows"].value
+    assert set(windows) == set(keys)
+    assert all(
+        w["audited_by"] == provider_labels(duo.env["POLYGON_RPC_URLS"].split(","))[1]
+        for w in windows.values()
+    )
+    assert _stored(db_url) == truth
+
+
+def leader_fills_of(duo: DevnetHandle, lo: int, hi: int) -> set[tuple[str, int]]:
+    return leader_fills(duo.truth(lo, hi), set(duo.info()["leaders"]))
