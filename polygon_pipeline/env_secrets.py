@@ -40,7 +40,7 @@ def environment_secrets(environ: Mapping[str, str] = os.environ) -> list[str]:
             part.strip()
             for name, value in environ.items()
             if name.upper() in names
-            for part in value.split(",")
+            for part in (value.split(",") if name.upper().endswith("_URLS") else [value])
         ]
 
     return secrets_of(values(*PROVIDER_URL_VARIABLES), values(DB_URL_VARIABLE))

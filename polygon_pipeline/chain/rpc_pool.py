@@ -36,6 +36,7 @@ from polygon_pipeline.provider_errors import Throttled, Transient
 log = logging.getLogger(__name__)
 
 SET_ASIDE_CAP_S = 600.0
+PAUSE_READ_EVERY_S = 0.2  # a provider's shared pause is read from the store this often
 
 
 def _asks_head(method: str, params: list) -> bool:
@@ -56,10 +57,22 @@ class Provider:
     set_asides: int = 0
     head: int | None = None
     why: str = ""
+    _paused_until: float = 0.0
+    _paused_read_at: float = -PAUSE_READ_EVERY_S
 
     def paused_for(self, now: float) -> float:
-        """Seconds its budget is still paused by a throttle (shared by every process)."""
-        return self.rpc.limiter.cooldown_until() - now
+        """Seconds its budget is still paused by a throttle (shared by every process; read
+        from the store at most every PAUSE_READ_EVERY_S)."""
+        if now - self._paused_read_at >= PAUSE_READ_EVERY_S:
+            self._paused_until = self.rpc.limiter.cooldown_until()
+            self._paused_read_at = now
+        return self._paused_until - now
+
+    def throttled(self, retry_after: float | None) -> float:
+        """Pause its budget for every process (the limiter's back-off); the seconds."""
+        delay = self.rpc.limiter.throttled(retry_after)
+        self._paused_until, self._paused_read_at = time.time() + delay, time.time()
+        return delay
 
     def describe(self, now: float) -> str:
         aside = self.set_aside_until - now
@@ -192,7 +205,7 @@ class RpcPool(RpcMethods):
             except Throttled as exc:
                 with self._lock:
                     self._throttles += 1
-                delay = provider.rpc.limiter.throttled(exc.retry_after)
+                delay = provider.throttled(exc.retry_after)
                 log.warning(
                     "%s throttled by %s; its budget waits %.2fs", method, provider.label, delay
                 )
@@ -224,7 +237,7 @@ class RpcPool(RpcMethods):
                 number = _quantity(raw if method == "eth_blockNumber" else raw["number"])
             except (Transient, Throttled, TypeError, KeyError, ValueError) as exc:
                 if isinstance(exc, Throttled):
-                    provider.rpc.limiter.throttled(exc.retry_after)
+                    provider.throttled(exc.retry_after)
                 else:
                     self._set_aside(provider, exc)
                 continue

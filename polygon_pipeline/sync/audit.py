@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.chain.ranges import AdaptiveRange
-from polygon_pipeline.store.coverage_repo import Span
+from polygon_pipeline.store.coverage_repo import Span, format_spans, uncovered
 from polygon_pipeline.store.fills_repo import FillKey, fill_versions, retract_fills, upsert_fills
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.range_providers_repo import fillers, record_audit
@@ -147,11 +147,14 @@ def audit_window(ctx: SyncContext, window: Span, share: float = 1.0) -> WindowAu
     with ctx.engine.connect() as conn:
         leaders = list_leaders(conn)
         filled = sorted(fillers(conn, exchanges, lo, hi)) or ["unknown"]
+        holes = uncovered(conn, exchanges, ctx.settings.venues, [window])
     if not leaders:
         raise NothingToFollow("no leaders configured (polygon-pipeline leaders add ADDRESS)")
     result = WindowAudit(window, filled)
     auditor = auditor_for(filled, ctx.rpc.labels())
-    if auditor is None:
+    if holes:  # an audit proves what was filled; filling is the backfill's
+        result.skipped = f"not reconciled yet ({format_spans(holes)}): backfill it first"
+    elif auditor is None:
         result.skipped = "one provider configured (POLYGON_RPC_URLS lists one)"
     elif not chosen_for_audit(window, share):
         result.skipped = "not in POLYGON_AUDIT_SHARE"
