@@ -273,3 +273,18 @@ def test_the_dagster_check_audits_each_window_of_a_run(providers, db_url, monkey
 
 def leader_fills_of(duo: DevnetHandle, lo: int, hi: int) -> set[tuple[str, int]]:
     return leader_fills(duo.truth(lo, hi), set(duo.info()["leaders"]))
+
+
+@one_store
+def test_a_provider_that_throttles_hard_hands_its_calls_to_the_other(providers, db_url):
+    duo = providers
+    # The first answers its next 50 calls with 429 and Retry-After: 60.
+    duo.configure_provider(0, fault_plan=["429"] * 50, planned_retry_after_s=60)
+    env = _env(duo, db_url)
+    _ok(run_cli("leaders", "add", *duo.info()["leaders"], env=env))
+    _ok(run_cli("backfill", "--from-block", "0", "--to-block", "30", env=env))
+    first, second = duo.provider_stats(0), duo.provider_stats(1)
+    assert first["http_429"] >= 1
+    assert first["served"].get("eth_getLogs", 0) == 0  # paused: nothing sent there after
+    assert second["served"].get("eth_getLogs", 0) > 0
+    assert _stored(db_url) == leader_fills_of(duo, 0, 30)

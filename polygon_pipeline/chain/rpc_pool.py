@@ -90,6 +90,7 @@ class RpcPool(RpcMethods):
         set_aside_s: float = 30.0,
         max_lag_blocks: int = 10,
         transient_attempts: int = TRANSIENT_ATTEMPTS,
+        throttle_give_up_s: float = THROTTLE_GIVE_UP_S,
     ):
         if not providers:
             raise ValueError("no provider")
@@ -97,9 +98,9 @@ class RpcPool(RpcMethods):
         self.set_aside_s = set_aside_s
         self.max_lag_blocks = max_lag_blocks
         self.transient_attempts = transient_attempts
+        self.throttle_give_up_s = throttle_give_up_s
         self._lock = threading.Lock()
         self._local = threading.local()
-        self.switches = 0  # calls that went to another provider after a failure
         self._throttles = 0
 
     # ---- what callers of the one-provider client read --------------------------------------
@@ -133,16 +134,24 @@ class RpcPool(RpcMethods):
     def labels(self) -> list[str]:
         return [p.label for p in self.providers]
 
-    def pinned(self, label: str, transient_attempts: int | None = None) -> RpcPool:
+    def pinned(
+        self,
+        label: str,
+        transient_attempts: int | None = None,
+        throttle_give_up_s: float | None = None,
+    ) -> RpcPool:
         """A pool of this one provider (the audit reads from a chosen one), with the failure
-        and throttle budgets of a pool: it fails loudly instead of turning elsewhere. Its
-        health (set aside, failures) is the same object as here."""
+        and throttle budgets of a pool (or those given): it fails loudly instead of turning
+        elsewhere. Its health (set aside, failures, pause) is the same object as here."""
         (provider,) = [p for p in self.providers if p.label == label]
         return RpcPool(
             [provider],
             set_aside_s=self.set_aside_s,
             max_lag_blocks=self.max_lag_blocks,
             transient_attempts=transient_attempts or self.transient_attempts,
+            throttle_give_up_s=(
+                self.throttle_give_up_s if throttle_give_up_s is None else throttle_give_up_s
+            ),
         )
 
     def health(self) -> dict[str, dict]:
@@ -196,8 +205,6 @@ class RpcPool(RpcMethods):
         while True:
             provider = self._choose()
             if previous is not None and provider is not previous:
-                with self._lock:
-                    self.switches += 1
                 log.warning("%s: turning from %s to %s", method, previous.label, provider.label)
             previous = provider
             try:
@@ -209,7 +216,7 @@ class RpcPool(RpcMethods):
                 log.warning(
                     "%s throttled by %s; its budget waits %.2fs", method, provider.label, delay
                 )
-                if time.monotonic() - began > THROTTLE_GIVE_UP_S:
+                if time.monotonic() - began >= self.throttle_give_up_s:
                     raise
                 continue
             except Transient as exc:
@@ -231,9 +238,15 @@ class RpcPool(RpcMethods):
         """A head (a block tag) from every provider in service; one behind the best by more
         than max_lag_blocks is set aside. The best answer is returned."""
         answers: list[tuple[int, Any, Provider]] = []
-        for provider in [p for p in self.providers if self._in_service(p)] or [self._choose()]:
+        unknown = False  # a node without the tag answers null: not a failure
+        now = time.time()
+        ready = [p for p in self.providers if self._in_service(p) and p.paused_for(now) <= 0]
+        for provider in ready or [self._choose()]:
             try:
                 raw = provider.rpc.call(method, params)
+                if raw is None:
+                    unknown = True
+                    continue
                 number = _quantity(raw if method == "eth_blockNumber" else raw["number"])
             except (Transient, Throttled, TypeError, KeyError, ValueError) as exc:
                 if isinstance(exc, Throttled):
@@ -244,6 +257,8 @@ class RpcPool(RpcMethods):
             provider.head = number
             answers.append((number, raw, provider))
         if not answers:
+            if unknown:
+                return None
             return self._failover(method, params, parse)  # its retries and its error
         best, raw, provider = max(answers, key=lambda a: a[0])
         for number, _, lagging in answers:

@@ -177,8 +177,13 @@ class SyncContext(_Governed[RpcPool]):
         unreachable: ProviderError | None = None
         checked = 0
         for label in providers:
-            # one failure is enough to pass on: a provider down at start is set aside
-            rpc = self.rpc.pinned(label, transient_attempts=1) if len(providers) > 1 else self.rpc
+            # one failure or throttle is enough to pass on: a provider down or pacing us at
+            # start is set aside (or paused) and checked by a later process
+            rpc = (
+                self.rpc.pinned(label, transient_attempts=1, throttle_give_up_s=0)
+                if len(providers) > 1
+                else self.rpc
+            )
             try:
                 here = provider_identity(rpc)
             except ProviderError as exc:
