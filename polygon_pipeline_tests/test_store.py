@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -16,7 +17,7 @@ from polygon_pipeline.chain.addresses import InvalidAddress
 from polygon_pipeline.chain.exchanges import EXCHANGES, VENUES, with_blocks
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.store import coverage_repo, cursors_repo, fills_repo, leaders_repo
-from polygon_pipeline.store.engine import make_engine
+from polygon_pipeline.store.engine import SQLITE_PAGE_SIZE, make_engine
 from polygon_pipeline.store.migrate import (
     BASELINE,
     MIGRATIONS,
@@ -396,6 +397,34 @@ def test_an_up_to_date_database_is_recognized_without_alembic(engine):
     assert stored_revisions(engine) == [head_revision()]
 
 
+FILLS_INDEXES = {"ix_fills_maker_block", "ix_fills_exchange_block"}
+
+
+def _fill_indexes(engine) -> set[str]:
+    """The fills' indexes, less the one PostgreSQL builds for the identity's constraint."""
+    indexes = inspect(engine).get_indexes("fills")
+    return {i["name"] for i in indexes if not i.get("duplicates_constraint")}
+
+
+def test_fills_are_indexed_for_their_reads_only(engine):
+    """A leader's fills are read by maker, a chunk's by exchange and block, a fill by its
+    identity; no read goes by taker, so no index makes every write pay for it (0006). A
+    migrated store: test_a_first_release_database_is_migrated_in_place."""
+    assert _fill_indexes(engine) == FILLS_INDEXES
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_new_sqlite_store_has_16k_pages_and_an_old_one_keeps_its_own(db_url, tmp_path):
+    old = tmp_path / "old.db"
+    sqlite3.connect(old).execute("CREATE TABLE other (x)").connection.close()  # 4 KiB pages
+    for url, size in ((db_url, SQLITE_PAGE_SIZE), (f"sqlite:///{old}", 4096)):
+        engine = make_engine(url)
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA page_size").scalar() == size
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        engine.dispose()
+
+
 def test_a_first_release_database_is_migrated_in_place(db_url):
     """Rows stored before CLOB V2 support are kept, tagged V1, with their trade columns
     derived; the schema version is recorded, and migrating again changes nothing."""
@@ -415,6 +444,7 @@ def test_a_first_release_database_is_migrated_in_place(db_url):
         "SELL", 9, 3, 4,
     )  # fmt: skip
     assert buy["source"] == "ws" and buy["builder"] is None
+    assert _fill_indexes(engine) == FILLS_INDEXES
     migrate(engine)
     with engine.begin() as conn:  # the new columns are usable at once
         fills_repo.upsert_fills(conn, [make_fill(5, venue="ctf_v2", layout="v2")], "backfill")

@@ -10,12 +10,18 @@ from sqlalchemy.engine import make_url
 from polygon_pipeline.store.migrate import MIGRATION_LOCK_SUFFIX, migrate
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_PAGE_SIZE = 16_384
 
 
 def _tune_sqlite(dbapi_conn, _record) -> None:
+    # A new file's pages are 16 KiB, not 4: a fill's row is about 1 KiB (eight uint256 as
+    # 78-digit text), and bigger pages cut the page splits and WAL frames of a batch (new
+    # rows 20-50 % faster, BENCHMARKS 4c). Only a file with no page yet takes it: it must
+    # come before WAL mode writes the header, and an existing store keeps its own size.
     # WAL lets readers (a bot, Dagster checks) run while a writer commits; several of our
     # processes write the same file, so they wait for the lock instead of failing at once.
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")

@@ -63,7 +63,6 @@ fills = Table(
     Column("first_seen_at", UtcDateTime(), nullable=False),
     UniqueConstraint("chain_id", "tx_hash", "log_index", name="uq_fills_identity"),
     Index("ix_fills_maker_block", "maker", "block_number"),
-    Index("ix_fills_taker_block", "taker", "block_number"),
     Index("ix_fills_exchange_block", "exchange", "block_number"),
 )
 
