@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # History fetched for a leader added without --history-from-block (about a day at 2 s
     # blocks); 0: none.
     leader_history_blocks: int = Field(default=43_200, ge=0)
+    # Check every block holding a fetched fill against the node's header before it is
+    # written (one call per such block): false trusts a log's blockTimestamp and leaves a
+    # fabricated lone log to the next reconciliation (docs/providers.md).
+    verify_block_hashes: bool = True
     follow_roles: str = "maker,taker"  # or "maker": every leader order, half the calls
     # Active block ranges of venues, overriding the registry's (the devnet sets its own).
     venue_blocks: str | None = None

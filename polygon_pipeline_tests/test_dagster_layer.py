@@ -20,6 +20,7 @@ from dagster import (
     evaluate_automation_conditions,
     materialize,
 )
+import dagster._core.definitions.policy as dagster_policy
 from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.definitions.freshness_evaluator import TimeWindowFreshnessPolicyEvaluator
 from dagster._core.loader import LoadingContextForTest
@@ -52,7 +53,7 @@ from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.daily_summaries import daily_summaries
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
-from polygon_pipeline_tests.helpers.sync import environment, one_store
+from polygon_pipeline_tests.helpers.sync import environment, mine_sparse, one_store
 from polygon_pipeline_tests.helpers.sync import leader_fills as truth_fills
 
 WINDOW = 20
@@ -278,6 +279,27 @@ def test_a_rejected_key_fails_the_run_once(devnet, dagster_env):
     assert _attempts(result) == [DagsterEventType.STEP_START]
     assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0  # refused at the first call
 
+
+@one_store
+def test_a_window_run_writes_no_lone_fabricated_log(devnet, dagster_env, leaders, monkeypatch):
+    """A made-up log alone in its block, with a timestamp of its own, in the first answer:
+    the attempt fails on its block's header and writes nothing; the retry stores the truth."""
+    monkeypatch.setattr(dagster_policy, "random", lambda: 0.0)  # first retry at once, not 0-60 s
+    start = devnet.head() + 1
+    lo = start + (-start) % WINDOW
+    if lo > start:
+        devnet.mine(blocks=lo - start, fills_per_block=0)
+    lo, hi = mine_sparse(devnet, WINDOW // 2)
+    keys = _windows(lo, 1)
+    register_windows(dagster_env["instance"], keys)
+    devnet.configure(fabricate_lone_logs=1)
+    result = _materialize(dagster_env, keys)
+    assert result.success and devnet.stats()["untrusted"]["fabricate_lone_logs"] == 1
+    (retried,) = [
+        e for e in result.all_events if e.event_type == DagsterEventType.STEP_UP_FOR_RETRY
+    ]
+    assert "which the node does not know at that number" in str(retried.event_specific_data)
+    assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
 
 @one_store
 def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_env):

@@ -215,12 +215,16 @@ def test_untrusted_answer_faults_break_the_request_they_answer(devnet):
     assert all(log["removed"] for log in answer(filt, removed_in_getlogs=True))
     fabricated = [log for log in answer(filt, fabricate_logs=True) if log not in honest]
     assert [log["blockHash"] for log in fabricated] == [FABRICATED_BLOCK_HASH]
+    (lone,) = [log for log in answer(filt, fabricate_lone_logs=1) if log not in honest]
+    assert lone["blockHash"] == FABRICATED_BLOCK_HASH and lone["blockTimestamp"]
+    assert lone["blockNumber"] not in {log["blockNumber"] for log in honest}  # alone there
     untrusted = devnet.stats()["untrusted"]
     assert set(untrusted) == {
         "ignore_topic_filter",
         "logs_past_to_block",
         "removed_in_getlogs",
         "fabricate_logs",
+        "fabricate_lone_logs",
     }
 
 

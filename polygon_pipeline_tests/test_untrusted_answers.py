@@ -1,22 +1,24 @@
 """A provider's answer is checked against its request: logs the filter excludes, logs past
 toBlock, removed logs and fabricated logs are a provider error (retried, then raised), never
 written, in backfills (the CLI's and Dagster's) and leader histories. The watcher's side is
-in test_watcher.py."""
+in test_watcher.py; a Dagster window run's, for the lone fabricated log, in
+test_dagster_layer.py."""
 
 from __future__ import annotations
 
 import pytest
 
+from polygon_pipeline.chain.block_times import BlockTimestamps
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
-from polygon_pipeline.devnet.emulator.policy import Policy
+from polygon_pipeline.devnet.emulator.policy import FABRICATED_BLOCK_HASH, Policy
 from polygon_pipeline.provider_errors import ForeignAnswer
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.history import backfill_history
 from polygon_pipeline.sync.reconcile import reconcile
-from polygon_pipeline_tests.helpers.sync import leader_fills, one_store
+from polygon_pipeline_tests.helpers.sync import leader_fills, mine_sparse, one_store
 
 ALL = list(EXCHANGES)
 GETLOGS_FAULTS = [
@@ -67,3 +69,58 @@ def test_a_leader_history_writes_nothing_of_an_untrusted_answer(devnet, make_ctx
     with pytest.raises(ForeignAnswer):
         backfill_history(ctx)
     assert _keys(ctx) == before
+
+
+def _block_hashes(ctx) -> set[str]:
+    with ctx.engine.connect() as conn:
+        return {r["block_hash"] for r in fetch_fills(conn)}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite", "postgresql"], indirect=True)
+def test_a_lone_fabricated_log_with_its_own_timestamp_is_never_written(devnet, make_ctx, leaders):
+    """A made-up log alone in its block, carrying a blockTimestamp: no second hash for its
+    block gives it away in the answer, its header does (the node knows no such block)."""
+    start, end = mine_sparse(devnet, 4)
+    ctx = make_ctx(leaders, backfill_max_range=4)
+    ctx.block_times = BlockTimestamps()  # no header vouched for by an earlier test
+    devnet.configure(fabricate_lone_logs=1_000)
+    with pytest.raises(ForeignAnswer, match="which the node does not know at that number"):
+        reconcile(ctx, ALL, start, end)
+    assert devnet.stats()["untrusted"]["fabricate_lone_logs"] > 0
+    assert _keys(ctx) == set()
+    with ctx.engine.connect() as conn:
+        assert all(get_cursor(conn, e) is None for e in ALL)
+    devnet.configure(fabricate_lone_logs=0)
+    reconcile(ctx, ALL, start, end)
+    assert _keys(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
+
+
+@one_store
+def test_a_leader_history_writes_no_lone_fabricated_log(devnet, make_ctx, leaders):
+    start, end = mine_sparse(devnet, 4)
+    ctx = make_ctx(leaders[:1])
+    ctx.block_times = BlockTimestamps()
+    with ctx.engine.begin() as conn:
+        add_leaders(conn, leaders[1:2], history_from_block=start)
+    reconcile(ctx, ALL, end, end)  # where the history stops
+    before = _keys(ctx)
+    devnet.configure(fabricate_lone_logs=1_000)
+    with pytest.raises(ForeignAnswer, match="which the node does not know at that number"):
+        backfill_history(ctx)
+    assert devnet.stats()["untrusted"]["fabricate_lone_logs"] > 0
+    assert _keys(ctx) == before and FABRICATED_BLOCK_HASH not in _block_hashes(ctx)
+
+
+@one_store
+@pytest.mark.parametrize("verify", [True, False])
+def test_block_hashes_checked_once_per_block_holding_a_fill(devnet, make_ctx, leaders, verify):
+    """What the check costs: one header per distinct block holding a fetched fill, none
+    when turned off (logs carry their timestamps here)."""
+    start, end = mine_sparse(devnet, 4)
+    ctx = make_ctx(leaders, verify_block_hashes=verify)
+    ctx.block_times = BlockTimestamps()
+    devnet.reset_stats()
+    reconcile(ctx, ALL, start, end)
+    blocks = _block_hashes(ctx)
+    assert blocks and _keys(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
+    assert devnet.stats()["calls"].get("eth_getBlockByHash", 0) == (len(blocks) if verify else 0)

@@ -234,7 +234,8 @@ def scan(
     for chunk in scheduler.chunks():
         found = list({f.key: f for part, _ in chunk.results for f in part}.values())
         providers = {label for _, who in chunk.results for label in who}
-        yield chunk.lo, chunk.hi, ctx.block_times.fill_in(rpc, found), providers
+        fills = ctx.block_times.fill_in(rpc, found, settings.verify_block_hashes)
+        yield chunk.lo, chunk.hi, fills, providers
 
 
 def reconcile(

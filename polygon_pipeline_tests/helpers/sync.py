@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from polygon_pipeline.chain.exchanges import Venue, parse_venue_blocks, with_blocks
+from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
 
 
 def leader_fills(truth: list[dict], leaders: set[str]) -> set[tuple[str, int]]:
@@ -32,3 +33,16 @@ def configured_venues(devnet) -> tuple[Venue, ...]:
 # sensor) whose reads and writes other tests cover on both backends: SQLite only, so the
 # default run stays within its time budget.
 one_store = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+
+
+def mine_sparse(devnet, pairs: int) -> tuple[int, int]:
+    """Blocks with fills and empty blocks by turns, then enough to make them final; their
+    first and last block. Every few blocks hold one without a leader fill, where the
+    emulator's lone-log fault puts its fabricated log."""
+    start = devnet.head() + 1
+    for _ in range(pairs):
+        devnet.mine(blocks=1, fills_per_block=10)
+        devnet.mine(blocks=1, fills_per_block=0)
+    end = devnet.head()
+    devnet.mine(blocks=FINALITY_DEPTH + 1, fills_per_block=0)
+    return start, end

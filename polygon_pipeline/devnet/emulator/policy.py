@@ -62,6 +62,9 @@ class Policy:
     removed_in_getlogs: bool = False  # eth_getLogs answers' logs marked `removed: true`
     fabricate_logs: bool = False  # a copy of a real log in a block hash no block has, added
     #   to eth_getLogs answers and after each log notification
+    fabricate_lone_logs: int = 0  # the next this many eth_getLogs answers gain a copy of a
+    #   real log, with its blockTimestamp, in a block hash no block has, at a requested block
+    #   where the answer has no other log (so no second hash for one block gives it away)
     bogus_removals: BogusRemoval = "off"  # after each log notification, a `removed: true`
     #   copy of it: "other_hash" in another block hash, "same_hash" in its own (no reorg)
     omit_logs_share: float = 0.0  # this share of the logs an eth_getLogs answer holds is left

@@ -217,7 +217,7 @@ class ProviderEmulator:
         logs = answer.get("result")
         if not isinstance(logs, list):
             return answer
-        self._spoil(logs)
+        self._spoil(logs, lo, hi)
         limit = self.policy.getlogs_max_results
         if limit is not None and len(logs) > limit:
             self.counters.result_cap_errors += 1
@@ -244,9 +244,9 @@ class ProviderEmulator:
             self.counters.untrusted["logs_past_to_block"] += 1
         return [sent]
 
-    def _spoil(self, logs: list) -> None:
-        """Mark, add or leave out logs in an eth_getLogs answer as the untrusted-answer
-        faults say."""
+    def _spoil(self, logs: list, lo: int | None, hi: int | None) -> None:
+        """Mark, add or leave out logs in an eth_getLogs answer (for blocks lo..hi) as the
+        untrusted-answer faults say."""
         if self.policy.omit_logs_share and logs:
             left_out = [log for log in logs if _omitted(log, self.policy)]
             for log in left_out:
@@ -260,6 +260,13 @@ class ProviderEmulator:
         if self.policy.fabricate_logs and logs:
             logs.append(_fabricated(logs[0]))
             self.counters.untrusted["fabricate_logs"] += 1
+        if self.policy.fabricate_lone_logs and logs and lo is not None and hi is not None:
+            taken = {int(log["blockNumber"], 16) for log in logs}
+            free = next((n for n in range(hi, lo - 1, -1) if n not in taken), None)
+            if free is not None:
+                logs.append({**_fabricated(logs[0]), "blockNumber": hex(free)})
+                self.counters.untrusted["fabricate_lone_logs"] += 1
+                self.policy.fabricate_lone_logs -= 1
 
     def _subscribed(self, text: str) -> str:
         """A `logs` subscription as the node is asked for it: without its topic positions
