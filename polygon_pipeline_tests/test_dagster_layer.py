@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+import dagster._core.definitions.policy as dagster_policy
 import pytest
 from dagster import (
     AssetKey,
@@ -20,7 +21,6 @@ from dagster import (
     evaluate_automation_conditions,
     materialize,
 )
-import dagster._core.definitions.policy as dagster_policy
 from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.definitions.freshness_evaluator import TimeWindowFreshnessPolicyEvaluator
 from dagster._core.loader import LoadingContextForTest
@@ -300,6 +300,7 @@ def test_a_window_run_writes_no_lone_fabricated_log(devnet, dagster_env, leaders
     ]
     assert "which the node does not know at that number" in str(retried.event_specific_data)
     assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
+
 
 @one_store
 def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_env):

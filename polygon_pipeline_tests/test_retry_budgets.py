@@ -16,6 +16,7 @@ from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
 from polygon_pipeline.governed_http import TRANSIENT_ATTEMPTS
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
+from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.limiter import SharedLimiter
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.sync import environment, leader_fills, one_store
@@ -156,17 +157,23 @@ def test_a_terminated_run_does_not_wait_out_a_retry_after(devnet, db_url, leader
 
 
 def _started_under_a_long_retry_after(
-    devnet, db_url: str, leaders: list[str], command: list[str]
+    devnet,
+    db_url: str,
+    leaders: list[str],
+    command: list[str],
+    method: str = "eth_getLogs",
+    **env: str,
 ) -> subprocess.Popen:
-    """Leaders added, 20 blocks of trades mined, every eth_getLogs told to come back in
-    LONG_RETRY_AFTER_S; then `command` (`{first}` and `{last}`: the blocks) started."""
-    env = environment(devnet, db_url)
+    """Leaders added, 20 blocks of trades mined, every `method` call told to come back in
+    LONG_RETRY_AFTER_S; then `command` (`{first}` and `{last}`: the blocks) started, with
+    `env` added to the devnet's environment."""
+    env = {**environment(devnet, db_url), **env}
     assert run_cli("leaders", "add", *leaders, env=env).returncode == 0
     first, last = _mined(devnet, 20)
     devnet.reset_stats()
     devnet.configure(
         fault_plan=["429"] * 100,
-        fault_plan_method="eth_getLogs",
+        fault_plan_method=method,
         planned_retry_after_s=LONG_RETRY_AFTER_S,
     )
     args = [arg.format(first=first, last=last) for arg in command]
@@ -175,10 +182,13 @@ def _started_under_a_long_retry_after(
     )
 
 
-def _stopped(devnet, proc: subprocess.Popen, sig: signal.Signals) -> tuple[str, str]:
-    """`sig` sent once a request of `proc`'s was throttled; its output when it ended."""
+def _stopped(
+    devnet, proc: subprocess.Popen, sig: signal.Signals, method: str = "eth_getLogs"
+) -> tuple[str, str]:
+    """`sig` sent once a `method` request of `proc`'s was throttled; its output when it
+    ended."""
     try:
-        _wait_for_a_throttle(devnet, proc)
+        _wait_for_a_throttle(devnet, proc, method)
         proc.send_signal(sig)
         return proc.communicate(timeout=STOP_BOUND_S)
     finally:
@@ -187,9 +197,73 @@ def _stopped(devnet, proc: subprocess.Popen, sig: signal.Signals) -> tuple[str, 
             proc.communicate()
 
 
-def _wait_for_a_throttle(devnet, proc: subprocess.Popen) -> None:
+def _wait_for_a_throttle(devnet, proc: subprocess.Popen, method: str) -> None:
     deadline = time.monotonic() + 120
-    while devnet.stats()["throttled"].get("eth_getLogs", 0) == 0:
+    while devnet.stats()["throttled"].get(method, 0) == 0:
         assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no eth_getLogs was throttled"
+        assert time.monotonic() < deadline, f"no {method} was throttled"
         time.sleep(0.1)
+
+
+def _one_line_for(sig: signal.Signals, proc: subprocess.Popen, stderr: str) -> None:
+    """The command ended with the shell's status for `sig` and one line saying so."""
+    assert proc.returncode == 128 + sig, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1].startswith(f"stopped by {sig.name}:")
+
+
+HISTORY_COMMANDS = {
+    "add": ["leaders", "add", "{leader}", "--history-from-block", "{first}"],
+    "import": ["leaders", "import", "{file}", "--history-from-block", "{first}"],
+}
+
+
+@one_store
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("command", list(HISTORY_COMMANDS))
+def test_a_stop_signal_ends_a_leader_history_waiting_out_a_retry_after(
+    devnet, db_url, leaders, tmp_path, command, sig
+):
+    """A leader added with its history, every eth_getLogs told to come back in four
+    minutes: Ctrl-C or SIGTERM ends `leaders add|import --history-from-block` at once
+    (Ctrl-C used to wait the pause out), with one line and the shell's status. The leader,
+    committed before its history (a rerun resumes it: test_leader_history), stays; no fill
+    is written."""
+    new, file = leaders[0], tmp_path / "leaders.txt"
+    file.write_text(f"{new}\n")
+    args = [arg.replace("{leader}", new) for arg in HISTORY_COMMANDS[command]]
+    args = [arg.replace("{file}", str(file)) for arg in args]
+    started = [sys.executable, "-m", "polygon_pipeline", *args]
+    proc = _started_under_a_long_retry_after(devnet, db_url, leaders[1:], started)
+    _, stderr = _stopped(devnet, proc, sig)
+    _one_line_for(sig, proc, stderr)
+    stats = devnet.stats()
+    assert stats["calls"]["eth_getLogs"] == stats["throttled"]["eth_getLogs"]  # none after
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        assert new in list_leaders(conn) and fetch_fills(conn) == []
+    engine.dispose()
+
+
+@one_store
+def test_ctrl_c_ends_windows_register_waiting_out_a_retry_after(devnet, db_url, leaders, tmp_path):
+    """`windows register` without --to-block asks for the finalized head: under a four
+    minutes' Retry-After, Ctrl-C ends it at once (it used to wait the pause out), with one
+    line and status 130, and no window is registered."""
+    command = [sys.executable, "-m", "polygon_pipeline", "windows", "register"]
+    command += ["--from-block", "{first}"]
+    method = "eth_getBlockByNumber"
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    proc = _started_under_a_long_retry_after(
+        devnet, db_url, leaders, command, method, DAGSTER_HOME=str(home)
+    )
+    _, stderr = _stopped(devnet, proc, signal.SIGINT, method)
+    _one_line_for(signal.SIGINT, proc, stderr)
+    assert stderr.strip().splitlines()[-1] == "stopped by SIGINT: no window registered"
+    from dagster import DagsterInstance
+
+    from polygon_pipeline.defs.fills.partitions import window_partitions
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_dynamic_partitions(window_partitions.name) == []

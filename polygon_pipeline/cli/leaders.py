@@ -15,6 +15,7 @@ from polygon_pipeline.cli.common import (
     block_progress,
     one_line,
     settings_or_exit,
+    stop_on_signals,
     store_engine,
     sync_context,
 )
@@ -69,7 +70,11 @@ def _add(addresses: list[str], label: str | None, history_from: int | datetime |
     from polygon_pipeline.sync.history import backfill_history
 
     # The provider's chain is checked against the store's before anything is written.
-    with sync_context(settings) as ctx, one_line(ProviderError):
+    stopping = stop_on_signals(
+        "what was committed is kept (the leaders once added, their history chunks once "
+        "stored); rerun the command to finish"
+    )
+    with stopping, sync_context(settings) as ctx, one_line(ProviderError):
         if isinstance(history_from, datetime):
             history_from = block_at_date(ctx.rpc, history_from, "--history-from-date")
         added = _store_leaders(ctx.engine, settings, addresses, label, history_from)

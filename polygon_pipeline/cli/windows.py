@@ -6,7 +6,13 @@ import os
 
 import click
 
-from polygon_pipeline.cli.common import BLOCK_NUMBER, one_line, settings_or_exit, sync_context
+from polygon_pipeline.cli.common import (
+    BLOCK_NUMBER,
+    one_line,
+    settings_or_exit,
+    stop_on_signals,
+    sync_context,
+)
 from polygon_pipeline.provider_errors import ProviderError
 
 
@@ -31,7 +37,8 @@ def register(from_block: int, to_block: int | None) -> None:
     if to_block is None:
         from polygon_pipeline.sync.head import finalized_head
 
-        with sync_context(settings) as ctx, one_line(ProviderError):
+        stopping = stop_on_signals("no window registered")
+        with stopping, sync_context(settings) as ctx, one_line(ProviderError):
             to_block = finalized_head(ctx.rpc, settings.confirmation_blocks)
     if to_block < from_block:
         raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")
