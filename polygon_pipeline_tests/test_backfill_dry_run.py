@@ -45,6 +45,7 @@ def test_the_dry_run_predicts_the_backfills_calls_and_makes_none(devnet, db_url)
         assert "provider calls made for this estimate: 0" in dry
         assert f"x 2 role(s) (maker+taker, POLYGON_FOLLOW_ROLES) x {batches} batch(es)" in dry
         assert "ranges adapt" in dry
+        assert "not counted: one eth_getBlockByHash per block holding a leader fill" in dry
         predicted[exchange] = predicted_calls(dry)
         backfill(env, "--exchange", exchange, "--from-block", str(first), "--to-block", str(last))
         assert getlogs(devnet) == predicted[exchange] > 0

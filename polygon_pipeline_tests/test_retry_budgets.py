@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -19,6 +20,7 @@ from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.limiter import SharedLimiter
 from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.rpc import node_block
 from polygon_pipeline_tests.helpers.sync import environment, leader_fills, one_store
 
 FIVE_THROTTLES_AND_A_502 = ["429"] * 5 + ["502"]
@@ -165,7 +167,8 @@ def _started_under_a_long_retry_after(
     **env: str,
 ) -> subprocess.Popen:
     """Leaders added, 20 blocks of trades mined, every `method` call told to come back in
-    LONG_RETRY_AFTER_S; then `command` (`{first}` and `{last}`: the blocks) started, with
+    LONG_RETRY_AFTER_S; then `command` (`{first}` and `{last}`: the blocks, `{first_time}`:
+    the first one's time) started, with
     `env` added to the devnet's environment."""
     env = {**environment(devnet, db_url), **env}
     assert run_cli("leaders", "add", *leaders, env=env).returncode == 0
@@ -176,7 +179,9 @@ def _started_under_a_long_retry_after(
         fault_plan_method=method,
         planned_retry_after_s=LONG_RETRY_AFTER_S,
     )
-    args = [arg.format(first=first, last=last) for arg in command]
+    moment = datetime.fromtimestamp(int(node_block(devnet, hex(first))["timestamp"], 16), UTC)
+    at = {"first": first, "last": last, "first_time": moment.strftime("%Y-%m-%dT%H:%M:%S")}
+    args = [arg.format(**at) for arg in command]
     return subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -215,6 +220,7 @@ def _one_line_for(sig: signal.Signals, proc: subprocess.Popen, stderr: str) -> N
 HISTORY_COMMANDS = {
     "add": ["leaders", "add", "{leader}", "--history-from-block", "{first}"],
     "import": ["leaders", "import", "{file}", "--history-from-block", "{first}"],
+    "add by date": ["leaders", "add", "{leader}", "--history-from-date", "{first_time}"],
 }
 
 
@@ -225,7 +231,8 @@ def test_a_stop_signal_ends_a_leader_history_waiting_out_a_retry_after(
     devnet, db_url, leaders, tmp_path, command, sig
 ):
     """A leader added with its history, every eth_getLogs told to come back in four
-    minutes: Ctrl-C or SIGTERM ends `leaders add|import --history-from-block` at once
+    minutes: Ctrl-C or SIGTERM ends `leaders add|import --history-from-block|--history-from-date`
+    at once
     (Ctrl-C used to wait the pause out), with one line and the shell's status. The leader,
     committed before its history (a rerun resumes it: test_leader_history), stays; no fill
     is written."""
@@ -246,10 +253,13 @@ def test_a_stop_signal_ends_a_leader_history_waiting_out_a_retry_after(
 
 
 @one_store
-def test_ctrl_c_ends_windows_register_waiting_out_a_retry_after(devnet, db_url, leaders, tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_ends_windows_register_waiting_out_a_retry_after(
+    devnet, db_url, leaders, tmp_path, sig
+):
     """`windows register` without --to-block asks for the finalized head: under a four
-    minutes' Retry-After, Ctrl-C ends it at once (it used to wait the pause out), with one
-    line and status 130, and no window is registered."""
+    minutes' Retry-After, Ctrl-C or SIGTERM ends it at once, with one line and the shell's
+    status (before: `Aborted!` and 1, or killed without a word), and no window is registered."""
     command = [sys.executable, "-m", "polygon_pipeline", "windows", "register"]
     command += ["--from-block", "{first}"]
     method = "eth_getBlockByNumber"
@@ -258,9 +268,9 @@ def test_ctrl_c_ends_windows_register_waiting_out_a_retry_after(devnet, db_url, 
     proc = _started_under_a_long_retry_after(
         devnet, db_url, leaders, command, method, DAGSTER_HOME=str(home)
     )
-    _, stderr = _stopped(devnet, proc, signal.SIGINT, method)
-    _one_line_for(signal.SIGINT, proc, stderr)
-    assert stderr.strip().splitlines()[-1] == "stopped by SIGINT: no window registered"
+    _, stderr = _stopped(devnet, proc, sig, method)
+    _one_line_for(sig, proc, stderr)
+    assert stderr.strip().splitlines()[-1] == f"stopped by {sig.name}: no window registered"
     from dagster import DagsterInstance
 
     from polygon_pipeline.defs.fills.partitions import window_partitions

@@ -6,12 +6,11 @@ come from a requested address, carry a requested value at every requested topic 
 lie in the requested blocks, and not be removed (a removed log is news only on a live
 subscription, where the watcher checks it against the chain before it retracts anything).
 
-A log in a block the node does not have (a fabricated one) is caught where it costs no
-extra call: two hashes for one block number in one answer; the header fetched by hash when
-the log lacks `blockTimestamp` (chain/block_times.py); the newHeads the watcher hears. A
-lone fabricated log that carries a timestamp is not checked at fetch time (a header per
-block holding a leader fill is the getBlock storm the timestamps avoid): the next
-reconciliation of its range retracts it, its block hash not being canonical.
+A log in a block the node does not have (a fabricated one) is caught here when it costs no
+extra call: two hashes for one block number in one answer; the watcher checks live logs
+against the newHeads it hears. A fabricated log alone in its block, with a timestamp of
+its own, shows nothing wrong in the answer: a backfill checks every block holding a fill
+against its header, fetched by hash (chain/block_times.py, POLYGON_VERIFY_BLOCK_HASHES).
 """
 
 from __future__ import annotations

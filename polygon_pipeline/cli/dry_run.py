@@ -68,6 +68,11 @@ def print_dry_run(
             "  not counted: the history of leaders added since the last run (fetched after "
             "the catch-up, for those leaders only)"
         )
+    if settings.verify_block_hashes:
+        click.echo(
+            "  not counted: one eth_getBlockByHash per block holding a leader fill, its "
+            "check against the node (POLYGON_VERIFY_BLOCK_HASHES; BENCHMARKS 1b)"
+        )
     click.echo(f"provider calls made for this estimate: {calls} (no eth_getLogs)")
 
 
