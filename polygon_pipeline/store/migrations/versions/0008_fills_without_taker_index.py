@@ -3,13 +3,13 @@ documented bot reads filters fills by taker (a leader's fills are read by maker,
 exchange and block), and every new fill paid for it: without it SQLite writes new rows
 faster (BENCHMARKS 4c).
 
-Revision ID: 0007_fills_without_taker_index
+Revision ID: 0008_fills_without_taker_index
 """
 
 from alembic import op
 
-revision = "0007_fills_without_taker_index"
-down_revision = "0006_markets"
+revision = "0008_fills_without_taker_index"
+down_revision = "0007_provider_audit"
 
 
 def upgrade() -> None:
