@@ -134,7 +134,9 @@ def pipeline_process(
                 proc.kill()
 
 
-def wait_healthy(port: int, timeout: float = 60) -> dict:
+def wait_healthy(port: int, devnet: DevnetHandle, timeout: float = 60) -> dict:
+    """The watcher's health once it is live; on a manually mined devnet, one empty block a
+    second while it waits for the first head of its connection."""
     import requests
 
     deadline = time.monotonic() + timeout
@@ -143,6 +145,9 @@ def wait_healthy(port: int, timeout: float = 60) -> dict:
             resp = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
             if resp.status_code == 200:
                 return resp.json()
+            if "no new head received" in (resp.json()["reason"] or ""):
+                devnet.mine(blocks=1, fills_per_block=0)
+                time.sleep(0.8)
         except requests.RequestException:
             pass
         time.sleep(0.2)

@@ -37,7 +37,7 @@ def main() -> None:
         devnet.data_api(delay_s=DELAY_S, omit_share=OMIT_SHARE, max_rps=50)
         env = st.env(data_api_poll_s=1, data_api_max_rps=20)
         with pipeline_process("watch", env, st.logs / "watcher.log"):
-            wait_healthy(st.health_port)
+            wait_healthy(st.health_port, st.devnet)
             chain_only = _phase(devnet, args.blocks, args.block_time)
             since = datetime.now(tz=UTC).replace(microsecond=0)
             with pipeline_process("api-poll", env, st.logs / "poller.log"):

@@ -35,7 +35,7 @@ def main() -> None:
             pipeline_process("watch", st.env(), st.logs / "watcher.log"),
         ):
             listener.execute(f"LISTEN {FILLS_CHANNEL}")
-            wait_healthy(st.health_port)
+            wait_healthy(st.health_port, st.devnet)
             devnet.set_generator(fills_per_block=args.fills_per_block)
             start = devnet.head() + 1
             devnet.set_clock(args.block_time)

@@ -29,7 +29,7 @@ def main() -> None:
         start = devnet.head() + 1
         devnet.set_clock(args.block_time)
         with pipeline_process("watch", env, st.logs / "watcher1.log"):
-            wait_healthy(st.health_port)
+            wait_healthy(st.health_port, st.devnet)
             time.sleep(5)
         stopped_at = devnet.head()
         while devnet.head() < stopped_at + MISSED:  # the outage
@@ -37,7 +37,7 @@ def main() -> None:
         devnet.reset_stats()
         restarted = time.monotonic()
         with pipeline_process("watch", env, st.logs / "watcher2.log"):
-            wait_healthy(st.health_port)
+            wait_healthy(st.health_port, st.devnet)
             healthy_after = time.monotonic() - restarted
             devnet.set_clock(None)
             end = devnet.head()

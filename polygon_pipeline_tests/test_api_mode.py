@@ -3,6 +3,7 @@ from the emulator's counters that neither adds RPC load."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -69,7 +70,9 @@ def api_env(devnet, db_url, leaders, monkeypatch):
         add_leaders(conn, leaders)
     yield env, engine
     engine.dispose()
-    devnet.data_api(delay_s=5.0, omit_share=0.0, max_rps=20.0, max_offset=10_000)
+    devnet.data_api(
+        delay_s=5.0, omit_share=0.0, max_rps=20.0, max_offset=10_000, retry_after_s=None
+    )
 
 
 def test_stand_in_delays_omits_pages_and_throttles(devnet, leaders):
@@ -176,6 +179,7 @@ def test_comparator_reports_the_known_delay_and_omissions(devnet, api_env, leade
     watcher = WatcherProcess(
         {**env, **{f"POLYGON_{k.upper()}": str(v) for k, v in WATCH_SETTINGS.items()}},
         tmp_path / "watcher.log",
+        devnet=devnet,
     )
     poller = subprocess.Popen(
         [sys.executable, "-m", "polygon_pipeline", "api-poll"],
@@ -264,3 +268,94 @@ def test_compare_cli_prints_the_table(api_env):
         timeout=120,
     )
     assert bad.returncode == 2 and "duration like 30m" in bad.stderr
+
+
+API_POLL = [sys.executable, "-m", "polygon_pipeline", "api-poll"]
+LONG_RETRY_AFTER_S = 240  # the stand-in's Retry-After; the limiter honours up to 300 s
+STOP_BOUND_S = 60  # a hang check well inside that window, not a timing claim
+
+
+@one_store
+@pytest.mark.parametrize(
+    ("once", "sig", "status"),
+    [
+        (False, signal.SIGTERM, 0),
+        (False, signal.SIGINT, 0),
+        (True, signal.SIGTERM, 143),
+        (True, signal.SIGINT, 130),
+    ],
+)
+def test_api_poll_stops_at_once_while_it_waits_out_a_retry_after(
+    devnet, api_env, once, sig, status
+):
+    """Every Data API request is told to come back in four minutes. SIGTERM or Ctrl-C stops
+    the poller at once (the daemon went only at the demo's SIGKILL; `--once` waited the
+    pause out): one line, a daemon's normal end (0) or the shell's status for a one-shot
+    command whose work is not done, and nothing sent after the pause."""
+    env, _ = api_env
+    devnet.data_api(max_rps=0, retry_after_s=LONG_RETRY_AFTER_S)  # every request throttled
+    before = devnet.data_api()["throttled"]
+    proc = subprocess.Popen(
+        API_POLL + (["--once"] if once else []),
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(
+            lambda: proc.poll() is not None or devnet.data_api()["throttled"] > before,
+            SETTLE_S,
+            "a throttled Data API request",
+        )
+        assert proc.poll() is None, proc.communicate()
+        requests_sent = devnet.data_api()["requests"]
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=STOP_BOUND_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == status, stderr
+    assert "Traceback" not in stderr
+    kept = "the trades stored so far are kept" + ("; rerun to finish" if once else "")
+    assert stderr.strip().splitlines()[-1] == f"stopped by {sig.name}: {kept}"
+    assert devnet.data_api()["requests"] == requests_sent  # none sent after the pause
+
+
+@one_store
+def test_api_poll_reports_api_trades_to_dagster(devnet, api_env, tmp_path):
+    """The daemon's trades show in Dagster as materializations of the Definitions'
+    `api_trades` asset, without a run (it said "Never materialized" while trades poured in)."""
+    from dagster import DagsterInstance
+
+    from polygon_pipeline.defs.api_mode.assets import api_trades
+
+    env, engine = api_env
+    devnet.data_api(delay_s=0.0, omit_share=0.0, max_rps=1000)
+    devnet.mine(blocks=3, fills_per_block=10)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    instance = DagsterInstance.from_config(str(home))
+    assert instance.get_latest_materialization_event(api_trades.key) is None
+    proc = subprocess.Popen(
+        API_POLL,
+        env={**env, "DAGSTER_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        event = wait_for(
+            lambda: instance.get_latest_materialization_event(api_trades.key),
+            SETTLE_S,
+            "an api_trades materialization",
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=STOP_BOUND_S)
+    with engine.connect() as conn:
+        stored = len(fetch_api_trades(conn))
+    assert stored > 0
+    # The first poll stored every trade the stand-in shows (no block was mined since).
+    assert event.asset_materialization.metadata["trades_written_total"].value == stored
+    assert instance.get_runs() == []  # reported, never launched

@@ -75,7 +75,7 @@ def test_the_watcher_follows_trading_across_the_cutover(devnet, db_url, leaders,
     assert devnet.head() < CUTOVER - 5, "this test must run first in the module"
     _load_leaders(db_url, leaders)
     env = environment(devnet, db_url, **WATCH_SETTINGS)
-    watcher = WatcherProcess(env, tmp_path / "watcher.log")
+    watcher = WatcherProcess(env, tmp_path / "watcher.log", devnet=devnet)
     try:
         watcher.wait_healthy()
         start = devnet.head() + 1

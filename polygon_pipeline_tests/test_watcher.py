@@ -54,7 +54,7 @@ def start_watcher(devnet, db_url, tmp_path):
             add_leaders(conn, leaders)
         eng.dispose()
         env = {**environment(devnet, db_url, **{**WATCH_SETTINGS, **settings}), **(extra_env or {})}
-        watcher = WatcherProcess(env, tmp_path / f"watcher{len(started)}.log", cwd)
+        watcher = WatcherProcess(env, tmp_path / f"watcher{len(started)}.log", cwd, devnet)
         started.append(watcher)
         return watcher
 
@@ -291,6 +291,21 @@ def test_a_holder_whose_lock_connection_dies_stops_writing(
 
 
 @one_store
+def test_unhealthy_until_the_first_head(devnet, start_watcher, leaders):
+    """Subscribed is not yet live: /healthz answers 503 and says why until a head arrives
+    on the connection (it said healthy with no head at all)."""
+    watcher = start_watcher(leaders)
+    code, status = wait_for(
+        lambda: (h := watcher.health()) and h[1]["connected"] and h, SETTLE_S, "subscribed"
+    )
+    assert (code, status["healthy"], status["last_head_number"]) == (503, False, None)
+    assert status["reason"] == "no new head received on this connection yet"
+    head = devnet.mine(blocks=1, fills_per_block=0)["head"]
+    code, status = wait_for(lambda: (h := watcher.health()) and h[0] == 200 and h, SETTLE_S, "live")
+    assert (status["healthy"], status["reason"], status["last_head_number"]) == (True, None, head)
+
+
+@one_store
 def test_health_turns_on_silence_and_back_after_reconnect(devnet, start_watcher, leaders):
     watcher = start_watcher(leaders)
     watcher.wait_healthy()
@@ -370,11 +385,12 @@ def test_watcher_reports_to_dagster(devnet, start_watcher, tmp_path, leaders):
 @one_store
 def test_startup_backfill_only_when_asked(devnet, start_watcher, engine, leaders):
     start = devnet.head() + 1
-    end = devnet.mine(blocks=10, fills_per_block=10)["head"]
+    devnet.mine(blocks=10, fills_per_block=10)
     quiet = start_watcher(leaders)  # POLYGON_BACKFILL_ON_STARTUP defaults to false
     quiet.wait_healthy()
     assert not stored(engine)
     quiet.stop()
+    end = devnet.head()  # past the empty block that brought `quiet` its first head
     eager = start_watcher([], backfill_on_startup="true", backfill_startup_blocks=5)
     window = leader_fills(devnet.truth(end - 4, end), set(leaders))
     rows = wait_for(
@@ -507,6 +523,7 @@ def test_backoff_starts_over_after_a_healthy_session(devnet, start_watcher, lead
     wait_for(lambda: len(reconnect_attempts(watcher)) >= 4, SETTLE_S, "four drops in a row")
     devnet.configure(ws_drop_every_s=None)
     assert reconnect_attempts(watcher)[:4] == [1, 2, 3, 4]
+    watcher.wait_healthy()  # a head on the new connection (the devnet mines on request)
     wait_for(
         lambda: (h := watcher.health()) and h[0] == 200 and h[1]["reconnect_attempt"] == 0,
         SETTLE_S,

@@ -147,18 +147,20 @@ def _stop(signum: int, _frame: object) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_signals(what_is_kept: str) -> Iterator[None]:
-    """SIGTERM and Ctrl-C stop a one-shot command at once, however long a provider asked us
-    to wait: one line saying so, and exit status 128 + the signal (the shell's convention:
-    143, 130), since the work is not done. What was committed stays; transactions in
-    progress roll back."""
+def stop_on_signals(what_is_kept: str, daemon: bool = False) -> Iterator[None]:
+    """SIGTERM and Ctrl-C stop a command at once, however long a provider asked us to wait
+    (or a back-off holds it): one line saying so. A one-shot command exits with 128 + the
+    signal (the shell's convention: 143, 130), since its work is not done; a `daemon` has
+    no end of its own, so a stop is its normal end: status 0. What was committed stays;
+    transactions in progress roll back."""
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     except _Stopped as stopped:
         name = signal.Signals(stopped.signum).name
         click.echo(f"stopped by {name}: {what_is_kept}", err=True)
-        raise click.exceptions.Exit(128 + stopped.signum) from None
+        if not daemon:
+            raise click.exceptions.Exit(128 + stopped.signum) from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -40,15 +39,15 @@ def watch(verbose: bool) -> None:
 
 
 def _dagster_reporter() -> Callable[[WatcherStatus], None] | None:
-    """Reports to the Dagster instance DAGSTER_HOME names, if any. Dagster is imported only
-    then: a slow import, and the watcher needs none of the Definitions."""
-    if not os.environ.get("DAGSTER_HOME"):
-        return None
-    from dagster import DagsterInstance
+    """Reports to the Dagster instance DAGSTER_HOME names, if any."""
+    from polygon_pipeline.sync.dagster_reports import reporting_instance
 
+    instance = reporting_instance()
+    if instance is None:
+        return None
     from polygon_pipeline.sync.live_feed_report import LiveFeedReporter
 
-    return LiveFeedReporter(DagsterInstance.get())
+    return LiveFeedReporter(instance)
 
 
 async def _serve(watcher: Watcher) -> None:

@@ -36,6 +36,7 @@ class DataApiConfig:
     max_rps: float | None = 20.0  # the API's own budget
     max_offset: int = MAX_OFFSET  # the largest `offset` answered (smaller in tests)
     echo_key: bool = False  # refuse every request with a 401 quoting its URL and key back
+    retry_after_s: int | None = None  # a throttle's Retry-After instead of the budget's wait
 
     def update(self, changes: dict) -> None:
         apply_changes(self, changes, "data API")
@@ -107,7 +108,9 @@ class DataApiStandIn:
             return web.json_response(
                 {"error": "Too Many Requests"},
                 status=429,
-                headers={"Retry-After": Budget.retry_after_header(wait)},
+                headers={
+                    "Retry-After": Budget.retry_after_header(self.config.retry_after_s or wait)
+                },
             )
         try:
             user = request.query["user"].lower()

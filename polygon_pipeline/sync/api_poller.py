@@ -8,9 +8,8 @@ sighting. It never calls the chain's RPC."""
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -89,10 +88,9 @@ def poll_once(api: ApiContext) -> PollReport:
     return report
 
 
-def run_poller(api: ApiContext, stop: threading.Event, on_report=None) -> None:
-    """Poll every `POLYGON_DATA_API_POLL_S` seconds until `stop` is set."""
-    while not stop.is_set():
-        report = poll_once(api)
-        if on_report:
-            on_report(report)
-        stop.wait(api.settings.data_api_poll_s)
+def run_poller(api: ApiContext, on_report: Callable[[PollReport], object]) -> None:
+    """Poll every `POLYGON_DATA_API_POLL_S` seconds until the process is stopped (the
+    command's signal handler ends it wherever it is, a back-off wait included)."""
+    while True:
+        on_report(poll_once(api))
+        time.sleep(api.settings.data_api_poll_s)

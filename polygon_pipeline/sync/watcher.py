@@ -231,6 +231,7 @@ class Watcher:
             gap = asyncio.create_task(self._gap_fill(abort)) if catch_up and leaders else None
             subscribed_at = time.monotonic()
             self.status.last_head_at = time.time()  # the silence clock starts now
+            self.status.session_heads = 0  # healthy only once this connection brings a head
             self.status.leaders_watched = len(leaders)
             self.status.subscriptions = 1 + 2 * len(
                 leader_batches(leaders, self.settings.leader_batch_size)
@@ -292,6 +293,7 @@ class Watcher:
                 header = head_header(message["result"])
                 self.status.last_head_number = header.number
                 self.status.last_head_at = time.time()
+                self.status.session_heads += 1
                 self.ctx.block_times.remember(header.hash, header.timestamp)
                 self._heads[header.number] = header.hash
                 while len(self._heads) > HEADS_KEPT:

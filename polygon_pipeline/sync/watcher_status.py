@@ -14,6 +14,7 @@ class WatcherStatus:
     started_at: float = field(default_factory=time.time)
     connected: bool = False
     last_head_number: int | None = None
+    session_heads: int = 0  # newHeads notifications on the current connection
     last_head_at: float | None = None  # wall clock of the last newHeads notification
     last_fill_at: float | None = None
     http_head: int | None = None
@@ -35,11 +36,22 @@ class WatcherStatus:
             return None
         return (now or time.time()) - self.last_head_at
 
-    def healthy(self, now: float | None = None) -> bool:
-        """Live means connected *and* hearing new heads: silence from quiet leaders is normal,
-        silence from the chain is not."""
+    def unhealthy_reason(self, now: float | None = None) -> str | None:
+        """Why the watcher is not live, or None when it is. Live means connected *and*
+        hearing new heads on this connection: silence from quiet leaders is normal, silence
+        from the chain is not, and a subscription that has not delivered a head yet has
+        shown nothing."""
+        if not self.connected:
+            return "not connected to the WebSocket"
+        if self.session_heads == 0:
+            return "no new head received on this connection yet"
         age = self.head_age(now)
-        return self.connected and age is not None and age <= self.silence_s
+        if age is None or age > self.silence_s:
+            return f"no new head for {age or 0:.0f}s (POLYGON_WATCH_SILENCE_S={self.silence_s:g})"
+        return None
+
+    def healthy(self, now: float | None = None) -> bool:
+        return self.unhealthy_reason(now) is None
 
     def as_json(self) -> dict:
         now = time.time()
@@ -49,8 +61,10 @@ class WatcherStatus:
             if self.http_head is None or self.last_head_number is None
             else max(0, self.http_head - self.last_head_number)
         )
+        reason = self.unhealthy_reason(now)
         return {
-            "healthy": self.healthy(now),
+            "healthy": reason is None,
+            "reason": reason,
             "connected": self.connected,
             "last_head_number": self.last_head_number,
             "last_head_age_s": None if age is None else round(age, 3),

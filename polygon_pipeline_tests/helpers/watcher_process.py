@@ -13,6 +13,7 @@ import requests
 from sqlalchemy import Engine, text
 
 from polygon_pipeline.devnet.anvil import free_port
+from polygon_pipeline.devnet.handle import DevnetHandle
 
 # How long a watcher may take to start and report healthy, or to show a state the test
 # waits for: generous, because the default run shares 2 cores between 4 workers (a Python
@@ -28,8 +29,18 @@ WATCH_SETTINGS = {
 
 
 class WatcherProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, cwd: Path | None = None):
-        """`cwd`: the working directory it runs in (a machine's own); this process's if None."""
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_path: Path,
+        cwd: Path | None = None,
+        devnet: DevnetHandle | None = None,
+    ):
+        """`cwd`: the working directory it runs in (a machine's own); this process's if None.
+        `devnet`: a manually mined devnet, given an empty block when the watcher waits for
+        its first head (it is healthy only once a head arrived on its connection)."""
+        self.devnet = devnet
+        self._nudged_at = 0.0
         self.port = free_port()
         self.env = {**env, "POLYGON_WATCH_HEALTH_PORT": str(self.port), "PYTHONUNBUFFERED": "1"}
         self.log_path = log_path
@@ -54,10 +65,18 @@ class WatcherProcess:
 
     def wait_healthy(self, timeout: float = SETTLE_S) -> dict:
         return wait_for(
-            lambda: (h := self.health()) and h[0] == 200 and h[1],
+            lambda: (h := self.health()) and (h[1] if h[0] == 200 else self._nudge(h[1])),
             timeout,
             f"watcher healthy ({self.output()[-2000:]})",
         )
+
+    def _nudge(self, status: dict) -> None:
+        """Subscribed but no head yet on a manually mined devnet: an empty block (at most one
+        a second, so the head of the last one has time to arrive)."""
+        waiting = status["connected"] and "no new head received" in (status["reason"] or "")
+        if self.devnet is not None and waiting and time.monotonic() > self._nudged_at + 1:
+            self._nudged_at = time.monotonic()
+            self.devnet.mine(blocks=1, fills_per_block=0)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
