@@ -1,6 +1,7 @@
 """`make demo` as a user runs it, and stops it: `kill` of the make process stops the demo and
 everything it started (the devnet and anvil, the watcher, dagster dev and its daemons, the
-Data API poller); nothing is orphaned."""
+Data API poller), each by its own SIGTERM handling; nothing is orphaned. Its ports move with
+options, a taken one stops it before anything starts, and a process that dies stops it."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import contextlib
 import hashlib
 import os
 import signal
+import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy.exc import OperationalError
 
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
@@ -26,8 +30,8 @@ from polygon_pipeline.store.engine import make_engine, remove_sqlite_store
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline_tests.helpers.dagster_dev import ROOT
+from polygon_pipeline_tests.helpers.processes import alive, command_line, descendants, wait_gone
 from polygon_pipeline_tests.helpers.watcher_process import wait_for
-from polygon_pipeline_tests.test_devnet_lifecycle import _alive, _wait_gone
 
 READY = "Press Ctrl-C to stop."
 MAINNET_LEADER = "0x" + "a1" * 20
@@ -35,29 +39,11 @@ MAINNET_LEADER = "0x" + "a1" * 20
 POLYGON_GENESIS = "0xa9c28ce2141b56c474f1dc504bee9b01eb1bd7d1a507580d5519d4437a97de1b"
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below `pid`, found through /proc's parent links."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found, todo = set(), [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
 def _states(make_pid: int, output: list[str]) -> str:
     """What a stop that hangs looks like: each process's state and signal masks, and the
     demo's last words."""
     lines = []
-    for pid in [make_pid, *sorted(_descendants(make_pid))]:
+    for pid in [make_pid, *sorted(descendants(make_pid))]:
         with contextlib.suppress(OSError):
             status = Path(f"/proc/{pid}/status").read_text().splitlines()
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:80]
@@ -119,13 +105,14 @@ def test_killing_make_demo_stops_everything_it_started(tmp_path, default_store):
     env.update(
         POLYGON_PIPELINE_DB_URL=_user_store(user_store),
         DAGSTER_HOME=str(tmp_path / "users_dagster_home"),
-        POLYGON_WATCH_HEALTH_PORT="0",
+        POLYGON_WATCH_HEALTH_PORT="1",  # the demo's --health-port, not this, decides
         PYTHONUNBUFFERED="1",
     )
     before = {path: _digest(path) for path in (user_store, default_store)}
     assert None not in before.values()
     state_dir = tmp_path / "devnet"
-    args = f"--state-dir {state_dir} --port 0 --dagster-port {free_port()}"
+    health, ui = free_port(), free_port()
+    args = f"--state-dir {state_dir} --port 0 --dagster-port {ui} --health-port {health}"
     make = subprocess.Popen(
         ["make", "-s", "demo", f"DEMO_ARGS={args}"],
         cwd=ROOT,
@@ -141,20 +128,102 @@ def test_killing_make_demo_stops_everything_it_started(tmp_path, default_store):
     started: set[int] = set()
     try:
         wait_for(lambda: any(READY in line for line in output), 240, "the demo up", every=1)
-        wait_for(lambda: len(_descendants(make.pid)) >= 6, 120, "the demo's processes", every=1)
+        wait_for(lambda: len(descendants(make.pid)) >= 6, 120, "the demo's processes", every=1)
         wait_for(lambda: _demo_fills(state_dir) > 0, 120, "fills in the demo's store", every=1)
-        started = _descendants(make.pid)
+        # The banner advertises the ports it was given, and they answer.
+        banner = "".join(output)
+        for url in (f"http://127.0.0.1:{health}/healthz", f"http://127.0.0.1:{ui}"):
+            assert url in banner
+            assert requests.get(url, timeout=10).status_code in (200, 503)
+        started = descendants(make.pid)
         make.send_signal(signal.SIGTERM)  # `kill <make's pid>`: make alone gets the signal
         try:
             make.wait(timeout=60)
         except subprocess.TimeoutExpired:
             pytest.fail(f"make still running 60 s after SIGTERM: {_states(make.pid, output)}")
-        assert all(_wait_gone(pid, timeout=60) for pid in started), [
-            pid for pid in started if _alive(pid)
+        assert all(wait_gone(pid, timeout=60) for pid in started), [
+            pid for pid in started if alive(pid)
         ]
         assert {path: _digest(path) for path in before} == before
         assert not (tmp_path / "users_dagster_home").exists()
+        # Each stopped by its own SIGTERM handling, none at the grace period's SIGKILL.
+        (stopped,) = [line for line in output if line.startswith("stopped: ")]
+        assert "SIGKILL" not in stopped, stopped
+        for name in ("devnet", "watcher", "Dagster (dagster dev)", "Data API poller"):
+            assert f"{name} exit 0" in stopped, stopped
+        poller_said = (state_dir / "api-poll.log").read_text().strip().splitlines()[-1]
+        assert poller_said == "stopped by SIGTERM: the trades stored so far are kept"
     finally:
-        for pid in started | _descendants(make.pid) | {make.pid}:
-            if _alive(pid):
+        for pid in started | descendants(make.pid) | {make.pid}:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment less every POLYGON_* and DAGSTER_* variable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLYGON_", "DAGSTER_"))}
+    return {**env, "PYTHONUNBUFFERED": "1"}
+
+
+def _demo(state_dir: Path, **ports: int) -> list[str]:
+    """`polygon-pipeline demo` on `ports` (option name without dashes: number), free ones for
+    the others."""
+    chosen = {"port": 0, "dagster_port": free_port(), "health_port": free_port(), **ports}
+    args = [f"--{name.replace('_', '-')}={number}" for name, number in chosen.items()]
+    return [sys.executable, "-m", "polygon_pipeline", "demo", "--state-dir", str(state_dir), *args]
+
+
+@pytest.mark.parametrize("option", ["port", "dagster_port", "health_port"])
+def test_a_taken_port_stops_the_demo_at_once_with_one_line(tmp_path, option):
+    """A port in use (here held by a listening socket) stops the demo before it starts
+    anything, naming the port and the option that moves it (with 8787 taken the watcher
+    died, and the demo ran on advertising it)."""
+    state_dir = tmp_path / "devnet"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        taken = holder.getsockname()[1]
+        result = subprocess.run(
+            _demo(state_dir, **{option: taken}),
+            env=_clean_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    flag = "--" + option.replace("_", "-")
+    assert result.returncode == 1
+    assert (result.stdout, len(result.stderr.splitlines())) == ("", 1), result.stderr
+    assert result.stderr.startswith(f"Error: port {taken} (")
+    assert f'is taken: move it with make demo DEMO_ARGS="{flag} <port>"' in result.stderr
+    assert not state_dir.exists()  # nothing was started
+
+
+def test_a_process_that_dies_stops_the_demo_saying_which(tmp_path):
+    """The watcher killed under the running demo: the demo says which process ended and how,
+    in one line, stops everything else and exits 1 (it ran on without its watcher)."""
+    demo = subprocess.Popen(
+        _demo(tmp_path / "devnet"),
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    threading.Thread(target=lambda: output.extend(demo.stdout), daemon=True).start()
+    started: set[int] = set()
+    try:
+        wait_for(lambda: any(READY in line for line in output), 240, "the demo up", every=1)
+        started = descendants(demo.pid)
+        (watcher,) = [p for p in started if "polygon_pipeline watch" in command_line(p)]
+        os.kill(watcher, signal.SIGKILL)
+        demo.wait(timeout=120)
+        assert demo.returncode == 1
+        (error,) = [line for line in output if line.startswith("Error:")]
+        assert error.startswith("Error: the watcher ended (by SIGKILL)"), error
+        assert error.rstrip().endswith("; stopping the demo"), error
+        assert all(wait_gone(pid, timeout=60) for pid in started)
+    finally:
+        for pid in started | descendants(demo.pid) | {demo.pid}:
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)

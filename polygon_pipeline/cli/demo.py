@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from polygon_pipeline.cli.common import fail
+from polygon_pipeline.cli.demo_ports import HOST, DemoPort, refuse_taken
 from polygon_pipeline.devnet.state_files import DEFAULT_STATE_DIR, env_file
 from polygon_pipeline.lifecycle import die_with_parent
 
@@ -31,14 +33,31 @@ if TYPE_CHECKING:
     show_default=True,
 )
 @click.option(
-    "--port", default=8545, show_default=True, help="The devnet's port (0: any free one)."
+    "--port",
+    default=8545,
+    show_default=True,
+    help="The devnet's port: RPC, WebSocket, control API, Data API stand-in (0: any free one).",
 )
-@click.option("--dagster-port", default=3000, show_default=True, help="The Dagster UI's port.")
-def demo(block_time: float, state_dir: Path, port: int, dagster_port: int) -> None:
+@click.option(
+    "--dagster-port", default=3000, show_default=True, help="The Dagster UI's port (0: any)."
+)
+@click.option(
+    "--health-port",
+    default=8787,
+    show_default=True,
+    help="The live watcher's /healthz and /metrics port (0: any free one).",
+)
+def demo(
+    block_time: float, state_dir: Path, port: int, dagster_port: int, health_port: int
+) -> None:
     """Start the devnet, load its sample leaders, run the live watcher, Dagster and the Data
-    API poller (against the devnet's stand-in); until Ctrl-C."""
+    API poller (against the devnet's stand-in); until Ctrl-C, or until one of them ends."""
     from polygon_pipeline.devnet.handle import start_devnet
 
+    devnet_port = DemoPort("--port", "the devnet's RPC, WebSocket and APIs", port)
+    ui_port = DemoPort("--dagster-port", "the Dagster UI", dagster_port)
+    watcher_port = DemoPort("--health-port", "the watcher's /healthz", health_port)
+    refuse_taken([devnet_port, ui_port, watcher_port])  # before anything starts
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     die_with_parent()  # `kill` of `make demo` stops the demo too
     try:
@@ -47,20 +66,43 @@ def demo(block_time: float, state_dir: Path, port: int, dagster_port: int) -> No
         )
     except RuntimeError as exc:
         raise fail(exc) from None
-    running: list[subprocess.Popen] = [devnet.proc]
+    running = [_Service("devnet", devnet.proc, None)]
     try:
-        _run(devnet, state_dir, dagster_port, running)
+        _run(devnet, state_dir, ui_port.resolved(), watcher_port.resolved(), running)
     except KeyboardInterrupt:
         pass
     finally:
         _stop_all(running)
 
 
+@dataclass(frozen=True)
+class _Service:
+    name: str
+    proc: subprocess.Popen
+    log: Path | None  # None: its output is the demo's own
+
+    def ended(self) -> str | None:
+        """None while it runs; else one line: its exit status and its log's last line."""
+        if self.proc.poll() is None:
+            return None
+        said = ""
+        if self.log is not None and self.log.exists():
+            lines = self.log.read_text(errors="replace").strip().splitlines()
+            said = f": {lines[-1][:300]}" if lines else ""
+        where = f" (log: {self.log})" if self.log else ""
+        return f"the {self.name} ended ({_status(self.proc.returncode)}){said}{where}"
+
+
 def _run(
-    devnet: DevnetHandle, state_dir: Path, dagster_port: int, running: list[subprocess.Popen]
+    devnet: DevnetHandle,
+    state_dir: Path,
+    dagster_port: int,
+    health_port: int,
+    running: list[_Service],
 ) -> None:
     """Load the sample leaders, start the watcher, Dagster and the poller (each added to
-    `running` as it starts), say where everything is, and wait for the devnet to end."""
+    `running` as it starts), wait until their ports answer, say where everything is, and
+    wait until one of them ends."""
     from polygon_pipeline.settings import load_settings
     from polygon_pipeline.store.engine import make_engine
     from polygon_pipeline.store.leaders_repo import add_leaders, read_leader_file
@@ -78,17 +120,23 @@ def _run(
         "POLYGON_PARTITION_WINDOW_BLOCKS": "50",
         "POLYGON_PARTITIONS_START_BLOCK": "0",
         "POLYGON_RECONCILE_CRON": "* * * * *",
+        "POLYGON_WATCH_HEALTH_HOST": HOST,
+        "POLYGON_WATCH_HEALTH_PORT": str(health_port),
         "DAGSTER_HOME": str(home),
     }
-    running.append(
-        _spawn(
-            ["watch"],
-            {**demo_env, "POLYGON_BACKFILL_ON_STARTUP": "true"},
-            state_dir / "watcher.log",
-        )
+    watcher = _spawn(
+        "watcher",
+        ["watch"],
+        {**demo_env, "POLYGON_BACKFILL_ON_STARTUP": "true"},
+        state_dir / "watcher.log",
     )
-    running.append(_spawn_dagster(demo_env, dagster_port, state_dir / "dagster.log"))
-    running.append(_spawn(["api-poll"], demo_env, state_dir / "api-poll.log"))
+    running.append(watcher)
+    dagster = _spawn_dagster(demo_env, dagster_port, state_dir / "dagster.log")
+    running.append(dagster)
+    running.append(_spawn("Data API poller", ["api-poll"], demo_env, state_dir / "api-poll.log"))
+    health_url = f"http://{HOST}:{health_port}/healthz"
+    ui_url = f"http://{HOST}:{dagster_port}"
+    _wait_serving(running, {watcher: health_url, dagster: f"{ui_url}/server_info"})
     described = settings.describe()
     control = os.environ["POLYGON_DEVNET_CONTROL_URL"]
     click.echo(
@@ -98,9 +146,8 @@ def _run(
         f"  devnet control API:             {control}/_devnet/info\n"
         f"  provider counters:              {control}/_devnet/stats\n"
         f"  database:                       {described['db_url']} ({added} sample leaders added)\n"
-        f"  live watcher:                   http://{settings.watch_health_host}:"
-        f"{settings.watch_health_port}/healthz  (log: {state_dir / 'watcher.log'})\n"
-        f"  Dagster UI:                     http://127.0.0.1:{dagster_port}  "
+        f"  live watcher:                   {health_url}  (log: {state_dir / 'watcher.log'})\n"
+        f"  Dagster UI:                     {ui_url}  "
         f"(instance: {home}, log: {state_dir / 'dagster.log'})\n"
         "  check everything:               ( set -a; . .devnet/env; set +a; "
         ".venv/bin/polygon-pipeline doctor )\n"
@@ -108,37 +155,103 @@ def _run(
         ".venv/bin/polygon-pipeline markets sync && .venv/bin/polygon-pipeline trades )\n"
         "Press Ctrl-C to stop.\n"
     )
-    devnet.proc.wait()
+    while not (why := _first_ended(running)):
+        time.sleep(POLL_S)
+    raise fail(f"{why}; stopping the demo")
+
+
+POLL_S = 0.5
+SERVING_TIMEOUT_S = 300.0  # dagster dev on a loaded 2-core machine: a minute or more
+
+
+def _first_ended(running: list[_Service]) -> str | None:
+    return next((why for service in running if (why := service.ended())), None)
+
+
+def _wait_serving(running: list[_Service], urls: dict[_Service, str]) -> None:
+    """Wait until every URL answers (any HTTP status: the watcher's health says 503 until its
+    first head); stop at once, saying why, if a process ends first."""
+    import requests
+
+    deadline = time.monotonic() + SERVING_TIMEOUT_S
+    waiting = dict(urls)
+    while waiting:
+        if why := _first_ended(running):
+            raise fail(f"{why}; stopping the demo")
+        for service, url in list(waiting.items()):
+            with contextlib.suppress(requests.RequestException):
+                requests.get(url, timeout=2)
+                del waiting[service]
+        if waiting and time.monotonic() > deadline:
+            service, url = next(iter(waiting.items()))
+            raise fail(f"the {service.name} did not answer on {url} (log: {service.log})")
+        time.sleep(POLL_S)
 
 
 def _fresh_dagster_home(state_dir: Path) -> Path:
     """The demo's own Dagster instance, new with each devnet (its runs and windows describe
     that chain only, and a user's DAGSTER_HOME is never touched), from the project's
     dagster.yaml."""
+    from dagster import DagsterInstance
+
     home = (state_dir / "dagster_home").resolve()
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     shutil.copy(WORKSPACE.with_name("dagster.yaml"), home / "dagster.yaml")
+    # Its SQLite storages created here, once: the watcher, the poller and dagster dev each
+    # creating them at the same moment raced in Dagster's own migrations ("alembic_version
+    # has more than one head"), and the loser died.
+    with DagsterInstance.from_config(str(home)) as instance:
+        _created = (instance.run_storage, instance.event_log_storage, instance.schedule_storage)
     return home
 
 
 STOP_GRACE_S = 15.0
 
 
-def _stop_all(procs: list[subprocess.Popen]) -> None:
+def _stop_all(running: list[_Service]) -> None:
     """SIGTERM to every process group at once, one shared grace period, then SIGKILL to
-    whatever is left: stopping takes as long as the slowest, not the sum."""
-    for proc in procs:
+    every group with something left: stopping takes as long as the slowest, not the sum.
+    Says how each ended, so a process that needed the SIGKILL is seen. A second Ctrl-C or
+    SIGTERM (or the parent's death) while it waits changes nothing: it left Dagster's
+    processes running before."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    for service in running:
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+            os.killpg(service.proc.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_GRACE_S
-    for proc in procs:
+    ends = []
+    for service in running:
         try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            service.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            ends.append(f"{service.name} {_status(service.proc.returncode)}")
         except subprocess.TimeoutExpired:
+            ends.append(f"{service.name} SIGKILL after {STOP_GRACE_S:.0f} s")
+        if not _group_gone(service.proc.pid, deadline):  # what it started, too
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+                os.killpg(service.proc.pid, signal.SIGKILL)
+            service.proc.wait()
+            if service.proc.returncode != -signal.SIGKILL:
+                ends.append(f"{service.name}'s children SIGKILL after {STOP_GRACE_S:.0f} s")
+    click.echo(f"stopped: {', '.join(ends)}", err=True)
+
+
+def _group_gone(pgid: int, deadline: float) -> bool:
+    """Wait until no process of the group is left (dagster dev's webserver and daemon may
+    outlive it by a moment), at most until `deadline`."""
+    while True:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+
+
+def _status(code: int) -> str:
+    return f"by {signal.Signals(-code).name}" if code < 0 else f"exit {code}"
 
 
 def _interrupt(_signum, _frame) -> None:
@@ -148,11 +261,12 @@ def _interrupt(_signum, _frame) -> None:
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
-def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    return _spawn_command([sys.executable, "-m", "polygon_pipeline", *args], env, log)
+def _spawn(name: str, args: list[str], env: dict[str, str], log: Path) -> _Service:
+    command = [sys.executable, "-m", "polygon_pipeline", *args]
+    return _Service(name, _spawn_command(command, env, log), log)
 
 
-def _spawn_dagster(env: dict[str, str], port: int, log: Path) -> subprocess.Popen:
+def _spawn_dagster(env: dict[str, str], port: int, log: Path) -> _Service:
     """`dagster dev`: the webserver on 127.0.0.1:`port` and the daemon (sensor, schedule)."""
     dagster = str(Path(sys.executable).parent / "dagster")
     command = [
@@ -165,7 +279,7 @@ def _spawn_dagster(env: dict[str, str], port: int, log: Path) -> subprocess.Pope
         "-p",
         str(port),
     ]
-    return _spawn_command(command, env, log)
+    return _Service("Dagster (dagster dev)", _spawn_command(command, env, log), log)
 
 
 def _spawn_command(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
@@ -178,5 +292,13 @@ def _spawn_command(command: list[str], env: dict[str, str], log: Path) -> subpro
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=die_with_parent,
+            preexec_fn=_child_setup,
         )
+
+
+def _child_setup() -> None:
+    """In each child before it runs: it stops if the demo dies; and Ctrl-C's SIGINT is
+    handled again (a demo started in the background, `make demo &`, inherits SIGINT ignored,
+    and `dagster dev` then ignores SIGTERM too: it maps SIGTERM to its SIGINT handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    die_with_parent()
