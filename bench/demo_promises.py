@@ -184,7 +184,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--limit-s", type=float, default=600.0, help="Per milestone wait bound.")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     runs = [one_run(args.limit_s) for _ in range(args.runs)]
+    print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     keys = list(dict.fromkeys(k for run in runs for k in run))
     rows = [[k, *(_fmt(run.get(k)) for run in runs)] for k in keys]
     cores = os.cpu_count()

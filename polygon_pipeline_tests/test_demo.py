@@ -121,6 +121,9 @@ def test_killing_make_demo_stops_everything_it_started(tmp_path, default_store):
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,  # as in a terminal of its own: only `kill` reaches it
+        # SIGINT ignored, as for `make demo &` from a script: `dagster dev` then ignored
+        # SIGTERM too, and went only at the SIGKILL.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(make.stdout), daemon=True)
