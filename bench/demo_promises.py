@@ -1,7 +1,7 @@
 """What `polygon-pipeline demo` does for a new user, timed from its start: the banner, the
 watcher healthy, the first live fill, `api_trades` in Dagster, the first block window
 materialized and its checks evaluated; then a SIGTERM, and when each process it started is
-gone. The README's demo paragraph states these figures (BENCHMARKS.md, section 12).
+gone. The README's demo paragraph states these figures (BENCHMARKS.md, section 14).
 
     .venv/bin/python -m bench.demo_promises --runs 3
 """
