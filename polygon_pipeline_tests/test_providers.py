@@ -186,7 +186,7 @@ def test_the_watcher_moves_to_the_second_provider_when_its_socket_dies(providers
     }
     _ok(run_cli("leaders", "add", *duo.info()["leaders"], env=env))
     start = duo.head() + 1
-    watcher = WatcherProcess(cli_env(env), tmp_path / "watcher.log")
+    watcher = WatcherProcess(cli_env(env), tmp_path / "watcher.log", devnet=duo)
     try:
         watcher.wait_healthy()
         duo.mine(3, fills_per_block=8)
