@@ -1,7 +1,7 @@
 """The Dagster layer with Dagster's own test helpers, against the devnet and both databases:
-window runs reconcile exactly their windows (several per run, all exchanges at once), windows
-are registered in ascending order, the sensors and schedules do what they say, the checks
-can fail and do when they should."""
+runs over the exchange x window grid reconcile exactly their cells (several windows per run,
+the exchanges of a window in one filter), windows are registered ascending from the origin,
+the sensors and schedules do what they say, the checks can fail and do when they should."""
 
 from __future__ import annotations
 
@@ -31,12 +31,18 @@ from polygon_pipeline.defs import defs
 from polygon_pipeline.defs.api_mode.assets import source_comparison
 from polygon_pipeline.defs.fills.assets import BLOCK_SECONDS_MAX, freshness_policy, leader_fills
 from polygon_pipeline.defs.fills.automation import block_windows_sensor, reconcile_recent_schedule
-from polygon_pipeline.defs.fills.checks import live_feed_matches_reconciliation, no_coverage_gaps
+from polygon_pipeline.defs.fills.checks import (
+    CELL_CHECKS,
+    live_feed_matches_reconciliation,
+    no_coverage_gaps,
+)
 from polygon_pipeline.defs.fills.jobs import reconcile_recent_job
 from polygon_pipeline.defs.fills.partitions import (
-    ReorderRefused,
-    register_windows,
+    cell_key,
+    grid_partitions,
+    register_through,
     window_key,
+    window_origin,
     window_partitions,
 )
 from polygon_pipeline.defs.live.watcher_health import watcher_health_sensor
@@ -103,24 +109,46 @@ def _windows(lo: int, count: int) -> list[str]:
     return [window_key(lo + i * WINDOW, WINDOW) for i in range(count)]
 
 
-def _materialize(dagster_env, keys: list[str], *assets, extra_tags=None, **kwargs):
-    """One run over the windows `keys` (a range, as a backfill's run gets them)."""
+def _register(instance, keys: list[str]) -> None:
+    instance.add_dynamic_partitions(window_partitions.name, keys)
+
+
+def _range(keys: list[str], exchanges=tuple(EXCHANGES)) -> dict:
+    """The tags of a run over the rectangle `exchanges` x `keys` of the grid."""
+    ends = (cell_key(exchanges[0], keys[0]), cell_key(exchanges[-1], keys[-1]))
+    return dict(zip(RANGE_TAGS, ends, strict=True))
+
+
+def _materialize(
+    dagster_env, keys: list[str], *assets, exchanges=tuple(EXCHANGES), extra_tags=None, **kwargs
+):
+    """One run over the windows `keys` of `exchanges` (a range, as a backfill's run gets it)."""
     return materialize(
         [leader_fills, *assets],
         instance=dagster_env["instance"],
-        tags={**dict(zip(RANGE_TAGS, (keys[0], keys[-1]), strict=True)), **(extra_tags or {})},
+        tags={**_range(keys, exchanges), **(extra_tags or {})},
         resources=_resources(),
         **kwargs,
     )
 
 
-def _by_window(result) -> dict:
-    """Each window's materialization metadata in a run."""
+def _by_cell(result) -> dict:
+    """Each cell's materialization metadata in a run."""
     return {m.partition: m.metadata for m in result.asset_materializations_for_node("leader_fills")}
 
 
-def _window_truth(devnet, leaders, lo: int, hi: int) -> set[tuple[str, int]]:
-    return truth_fills(devnet.truth(lo, hi), set(leaders))
+def _by_window(result, exchange: str = "ctf") -> dict:
+    """One exchange's cells' metadata, by window."""
+    return {
+        key.split("|")[1]: metadata
+        for key, metadata in _by_cell(result).items()
+        if key.startswith(f"{exchange}|")
+    }
+
+
+def _window_truth(devnet, leaders, lo: int, hi: int, exchanges=tuple(EXCHANGES)) -> set:
+    truth = [r for r in devnet.truth(lo, hi) if r["exchange"] in exchanges]
+    return truth_fills(truth, set(leaders))
 
 
 def test_one_run_reconciles_several_windows_on_every_exchange(
@@ -129,29 +157,64 @@ def test_one_run_reconciles_several_windows_on_every_exchange(
     monkeypatch.setenv("POLYGON_BACKFILL_MAX_RANGE", str(RANGE))
     lo, hi = _closed_windows(devnet, 3)
     keys = _windows(lo, 3)
-    register_windows(dagster_env["instance"], keys)
+    _register(dagster_env["instance"], keys)
     devnet.reset_stats()
     result = _materialize(dagster_env, keys)
     assert result.success
-    materializations = _by_window(result)
-    assert sorted(materializations) == keys
-    for i, key in enumerate(keys):  # each window reports its own figures
-        w_lo = lo + i * WINDOW
-        own = _window_truth(devnet, leaders, w_lo, w_lo + WINDOW - 1)
-        metadata = materializations[key]
-        assert metadata["block_range"].value == f"{w_lo}..{w_lo + WINDOW - 1}"
-        assert metadata["fills_found"].value == metadata["fills_written"].value == len(own)
-        assert metadata["run_windows"].value == 3
-        assert metadata["run_block_ranges"].value == f"{lo}..{hi}"  # adjacent windows merged
-    total = sum(m["fills_found"].value for m in materializations.values())
-    assert total == materializations[keys[0]]["run_fills_found"].value > 0
+    cells = _by_cell(result)
+    assert sorted(cells) == sorted(cell_key(x, k) for x in EXCHANGES for k in keys)
+    for exchange in EXCHANGES:  # each cell reports its own figures
+        for i, key in enumerate(keys):
+            w_lo = lo + i * WINDOW
+            own = _window_truth(devnet, leaders, w_lo, w_lo + WINDOW - 1, (exchange,))
+            metadata = cells[cell_key(exchange, key)]
+            assert metadata["block_range"].value == f"{w_lo}..{w_lo + WINDOW - 1}"
+            assert metadata["fills_found"].value == metadata["fills_written"].value == len(own)
+            assert metadata["run_cells"].value == 3 * len(EXCHANGES)
+            assert metadata["run_block_ranges"].value == f"{lo}..{hi}"  # windows merged
+    total = sum(m["fills_found"].value for m in cells.values())
+    assert total == cells[cell_key("ctf", keys[0])]["run_fills_found"].value > 0
     assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
-    # The provider saw one query per chunk of the merged range and role (maker, taker), both
-    # exchanges in each: 60 blocks in chunks of 15 (windows apart: 6 chunks, exchanges apart:
-    # twice as many).
+    # The provider saw one query per chunk of the merged range and role (maker, taker), every
+    # exchange in each: 60 blocks in chunks of 15 (windows apart: 6 chunks, exchanges apart:
+    # three times as many).
     stats = devnet.stats()
     assert stats["range_errors"] == 0
     assert stats["calls"]["eth_getLogs"] == -(-(hi - lo + 1) // RANGE) * ROLES
+
+
+def test_one_exchange_stores_only_its_own_and_costs_no_more(
+    devnet, dagster_env, leaders, monkeypatch
+):
+    """A run of negrisk's windows stores negrisk's fills and nothing else, records coverage
+    for negrisk's venues only, and costs what all exchanges together cost."""
+    monkeypatch.setenv("POLYGON_BACKFILL_MAX_RANGE", str(RANGE))
+    lo, hi = _closed_windows(devnet, 2)
+    keys = _windows(lo, 2)
+    _register(dagster_env["instance"], keys)
+    devnet.reset_stats()
+    result = _materialize(dagster_env, keys, *CELL_CHECKS, exchanges=("negrisk",))
+    assert result.success
+    assert sorted(_by_cell(result)) == [cell_key("negrisk", k) for k in keys]
+    engine = dagster_env["engine"]
+    assert _stored(engine) == _window_truth(devnet, leaders, lo, hi, ("negrisk",))
+    assert _stored(engine)  # the devnet trades on negrisk there
+    assert devnet.stats()["calls"]["eth_getLogs"] == -(-(hi - lo + 1) // RANGE) * ROLES
+    with engine.connect() as conn:
+        assert get_cursor(conn, "ctf") is None and get_cursor(conn, "v3") is None
+        assert get_cursor(conn, "negrisk") == hi
+    evaluations = result.get_asset_check_evaluations()
+    assert sorted((e.check_name, e.partition) for e in evaluations) == sorted(
+        (name, cell_key("negrisk", k))
+        for name in ("window_coverage_complete", "window_live_feed_matches")
+        for k in keys
+    )
+    assert all(e.passed for e in evaluations)
+    # then every exchange: the other two are added, negrisk is reconciled again
+    devnet.reset_stats()
+    assert _materialize(dagster_env, keys).success
+    assert _stored(engine) == _window_truth(devnet, leaders, lo, hi)
+    assert devnet.stats()["calls"]["eth_getLogs"] == -(-(hi - lo + 1) // RANGE) * ROLES
 
 
 @one_store
@@ -160,16 +223,17 @@ def test_a_late_window_fails_alone_and_the_final_ones_are_stored(devnet, dagster
     lo, hi = _closed_windows(devnet, 2)
     late = window_key(hi + 1, WINDOW)  # the head is FINALITY blocks past hi: not final yet
     keys = [*_windows(lo, 2), late]
-    register_windows(instance, keys)
-    result = _materialize(dagster_env, keys, raise_on_error=False)
+    _register(instance, keys)
+    result = _materialize(dagster_env, keys, exchanges=("ctf",), raise_on_error=False)
     assert not result.success
     (failure,) = result.get_step_failure_events()
     message = failure.step_failure_data.error.message
     assert "not finalized yet" in message and late in message and keys[0] not in message
     assert DagsterEventType.STEP_UP_FOR_RETRY not in {e.event_type for e in result.all_events}
-    status = instance.get_status_by_partition(leader_fills.key, keys, window_partitions)
-    assert [status[k].value for k in keys] == ["MATERIALIZED", "MATERIALIZED", "FAILED"]
-    assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi)
+    cells = [cell_key("ctf", k) for k in keys]
+    status = instance.get_status_by_partition(leader_fills.key, cells, grid_partitions)
+    assert [status[k].value for k in cells] == ["MATERIALIZED", "MATERIALIZED", "FAILED"]
+    assert _stored(dagster_env["engine"]) == _window_truth(devnet, leaders, lo, hi, ("ctf",))
     alone = _materialize(dagster_env, [late], raise_on_error=False)  # nothing final in it
     (failure,) = alone.get_step_failure_events()
     assert "not finalized yet" in failure.step_failure_data.error.message
@@ -181,7 +245,7 @@ def test_a_retry_reconciles_only_what_is_not_stored_yet(devnet, dagster_env, lea
     monkeypatch.setenv("POLYGON_BACKFILL_MAX_RANGE", str(RANGE))
     lo, hi = _closed_windows(devnet, 2)
     keys = _windows(lo, 2)
-    register_windows(dagster_env["instance"], keys)
+    _register(dagster_env["instance"], keys)
     assert _materialize(dagster_env, keys[:1]).success  # an attempt that stored one window
     devnet.reset_stats()
     retry = _materialize(dagster_env, keys, extra_tags={"dagster/retry_number": "1"})
@@ -191,7 +255,7 @@ def test_a_retry_reconciles_only_what_is_not_stored_yet(devnet, dagster_env, lea
     assert by_key[keys[1]]["reconciled_by"].value == "this run"
     assert by_key[keys[0]]["fills_written"].value == 0
     assert by_key[keys[0]]["fills_found"].value == len(
-        _window_truth(devnet, leaders, lo, lo + WINDOW - 1)
+        _window_truth(devnet, leaders, lo, lo + WINDOW - 1, ("ctf",))
     )
     # only the second window was asked for
     assert devnet.stats()["calls"]["eth_getLogs"] == -(-WINDOW // RANGE) * ROLES
@@ -203,17 +267,16 @@ def test_a_malformed_key_in_a_run_is_skipped_and_reported(devnet, dagster_env, l
     instance = dagster_env["instance"]
     lo, hi = _closed_windows(devnet, 1)
     (key,) = _windows(lo, 1)
-    register_windows(instance, [key])
-    instance.add_dynamic_partitions(window_partitions.name, ["not-a-window"])  # a UI typo
-    result = _materialize(dagster_env, [key, "not-a-window"], *CHECKS)
+    _register(instance, [key, "not-a-window"])  # the second: a UI typo
+    result = _materialize(dagster_env, [key, "not-a-window"], *CHECKS, exchanges=("ctf",))
     assert result.success
     by_key = _by_window(result)
     assert by_key["not-a-window"]["skipped"].value == "not a block window key"
-    assert by_key[key]["fills_found"].value == len(_window_truth(devnet, leaders, lo, hi))
+    assert by_key[key]["fills_found"].value == len(_window_truth(devnet, leaders, lo, hi, ("ctf",)))
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     coverage = checks["no_coverage_gaps"]
-    assert not coverage.passed and coverage.metadata["bad_window_keys"].value == ["not-a-window"]
-    assert coverage.metadata["blocks_missing"].value == 0
+    assert not coverage.passed
+    assert coverage.metadata["bad_window_keys"].value == ["ctf|not-a-window"]
     assert checks["live_feed_matches_reconciliation"].passed
 
 
@@ -229,12 +292,12 @@ def test_a_retry_after_every_window_was_stored_ends_cleanly(devnet, dagster_env,
     it succeeds, calls no provider and says the earlier attempt stored them."""
     lo, hi = _closed_windows(devnet, 2)
     keys = _windows(lo, 2)
-    register_windows(dagster_env["instance"], keys)
+    _register(dagster_env["instance"], keys)
     assert _materialize(dagster_env, keys).success
     devnet.reset_stats()
     retry = _materialize(dagster_env, keys, extra_tags={"dagster/retry_number": "1"})
     assert retry.success and _attempts(retry) == [DagsterEventType.STEP_START]
-    for key, metadata in _by_window(retry).items():
+    for key, metadata in _by_cell(retry).items():
         assert metadata["reconciled_by"].value.startswith("an earlier attempt"), key
         assert metadata["fills_written"].value == 0
         assert metadata["run_eth_getLogs_calls"].value == 0
@@ -246,18 +309,19 @@ def test_a_retry_after_every_window_was_stored_ends_cleanly(devnet, dagster_env,
 @one_store
 def test_a_run_of_malformed_keys_only_fails_once_and_says_why(dagster_env):
     instance = dagster_env["instance"]
-    instance.add_dynamic_partitions(window_partitions.name, ["not-a-window"])  # a UI typo
+    _register(instance, ["not-a-window"])  # a UI typo
     result = materialize(
         [leader_fills],
         instance=instance,
-        partition_key="not-a-window",
+        partition_key="ctf|not-a-window",
         resources=_resources(),
         raise_on_error=False,
     )
     assert not result.success
     (failure,) = result.get_step_failure_events()
     message = failure.step_failure_data.error.message
-    assert "not block window key(s): 'not-a-window'" in message and "nothing reconciled" in message
+    assert "not block window key(s): 'ctf|not-a-window'" in message
+    assert "nothing reconciled" in message
     assert _attempts(result) == [DagsterEventType.STEP_START]  # not retried
 
 
@@ -267,7 +331,7 @@ def test_a_rejected_key_fails_the_run_once(devnet, dagster_env):
     fails on its first attempt with the (scrubbed) refusal, not after minutes of retries."""
     lo, _ = _closed_windows(devnet)
     keys = _windows(lo, 1)
-    register_windows(dagster_env["instance"], keys)
+    _register(dagster_env["instance"], keys)
     devnet.configure(echo_key=True)
     devnet.reset_stats()
     result = _materialize(dagster_env, keys, raise_on_error=False)
@@ -307,61 +371,103 @@ def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_
     instance = dagster_env["instance"]
     lo, _ = _closed_windows(devnet, 2)
     older, newer = _windows(lo, 2)
-    register_windows(instance, [older, newer])
-    result = materialize(
-        [leader_fills, *CHECKS],
-        instance=instance,
-        partition_key=newer,
-        resources=_resources(),
-    )
+    _register(instance, [older, newer])
+    result = _materialize(dagster_env, [newer], *CHECKS, *CELL_CHECKS)
     assert result.success
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.partition}
     coverage = checks["no_coverage_gaps"]
     # the older window was never reconciled: a check over everything would fail on it
     assert coverage.passed, coverage.metadata
     scope = f"this run's windows, blocks {lo + WINDOW}..{lo + 2 * WINDOW - 1}"
     assert coverage.metadata["scope"].value == scope
+    cells = {(e.check_name, e.partition): e.passed for e in result.get_asset_check_evaluations()}
+    assert {k for k in cells if k[1]} == {
+        (name, cell_key(x, newer))
+        for name in ("window_coverage_complete", "window_live_feed_matches")
+        for x in EXCHANGES
+    }
+    assert all(cells.values())
     assert not _fill_checks(instance)["no_coverage_gaps"].passed  # on its own, it sees the hole
 
 
-@one_store
-def test_windows_stay_in_ascending_order_whatever_is_registered_when(devnet, dagster_env):
-    instance = dagster_env["instance"]
-    lo, _ = _closed_windows(devnet, 4)
-    keys = _windows(lo, 4)
-    first = register_windows(instance, keys[2:])
-    assert first.added == keys[2:] and not first.moved
-    result = _materialize(dagster_env, keys[2:3])
-    assert result.success
-    instance.add_dynamic_partitions(window_partitions.name, ["not-a-window"])  # a UI typo
-    older = register_windows(instance, keys[:2])  # older windows, added later
-    assert older.added == keys[:2] and older.moved == keys[2:]
-    assert older.dropped == ["not-a-window"] and "not-a-window" in older.summary()
-    again = register_windows(instance, keys)
-    assert not again.added and not again.moved and not again.dropped
-    assert list(instance.get_dynamic_partitions(window_partitions.name)) == keys
-    materialized = instance.get_materialized_partitions(leader_fills.key)
-    assert materialized == {keys[2]}  # kept across the move
-    with pytest.raises(ValueError, match="not a block window key"):
-        register_windows(instance, ["0000000000-00000000019"])
-
-
-@one_store
-def test_older_windows_are_not_inserted_while_windows_are_being_reconciled(devnet, dagster_env):
-    instance = dagster_env["instance"]
-    lo, _ = _closed_windows(devnet, 2)
-    older, newer = _windows(lo, 2)
-    register_windows(instance, [newer])
-    job = defs.resolve_job_def("reconcile_windows")
-    run = instance.create_run_for_job(
-        job, status=DagsterRunStatus.STARTED, tags={"dagster/partition": newer}
+def _cell_checks(dagster_env, keys: list[str], exchanges) -> dict:
+    """The cells' checks run on their own (as from the UI's check page) over a rectangle."""
+    result = materialize(
+        list(CELL_CHECKS),
+        instance=dagster_env["instance"],
+        tags=_range(keys, exchanges),
+        resources=_resources(),
+        selection=AssetSelection.checks(*CELL_CHECKS),
     )
-    with pytest.raises(ReorderRefused, match="1 run"):
-        register_windows(instance, [older])
-    assert list(instance.get_dynamic_partitions(window_partitions.name)) == [newer]
-    instance.report_run_canceled(run)
-    assert register_windows(instance, [older]).moved == [newer]
-    assert list(instance.get_dynamic_partitions(window_partitions.name)) == [older, newer]
+    return {(e.check_name, e.partition): e for e in result.get_asset_check_evaluations()}
+
+
+@one_store
+def test_cell_checks_fail_on_a_coverage_hole_and_on_a_missed_live_fill(
+    devnet, dagster_env, leaders
+):
+    """Real defects in one cell fail that cell's check, and no other: a coverage hole (a
+    range's record lost), and a fill the live watcher stored that reconciliation did not
+    keep (its block left the chain after the watcher saw it)."""
+    from sqlalchemy import delete, insert
+
+    from polygon_pipeline.store.schema import live_sightings, reconciled_ranges
+
+    lo, hi = _closed_windows(devnet, 2)
+    keys = _windows(lo, 2)
+    _register(dagster_env["instance"], keys)
+    assert _materialize(dagster_env, keys, exchanges=("ctf", "negrisk")).success
+    engine = dagster_env["engine"]
+    seen = datetime.now(tz=UTC)
+    with engine.begin() as conn:  # the live feed saw every fill stored, and one more
+        rows = [
+            {k: f[k] for k in ("chain_id", "tx_hash", "log_index", "exchange", "block_number")}
+            for f in fetch_fills(conn)
+        ]
+        dropped = {**rows[0], "tx_hash": "0x" + "ab" * 32, "exchange": "ctf", "block_number": lo}
+        conn.execute(insert(live_sightings), [{**r, "seen_at": seen} for r in rows])
+    before = _cell_checks(dagster_env, keys, ("ctf", "negrisk"))
+    assert len(before) == 2 * 2 * 2 and all(e.passed for e in before.values())
+    with engine.begin() as conn:
+        conn.execute(insert(live_sightings).values(**dropped, seen_at=seen))
+        # negrisk's record of what was reconciled is lost: a hole over both its windows
+        conn.execute(delete(reconciled_ranges).where(reconciled_ranges.c.exchange == "negrisk"))
+    after = _cell_checks(dagster_env, keys, ("ctf", "negrisk"))
+    failed = {k for k, e in after.items() if not e.passed}
+    assert failed == {
+        ("window_coverage_complete", cell_key("negrisk", keys[0])),
+        ("window_coverage_complete", cell_key("negrisk", keys[1])),
+        ("window_live_feed_matches", cell_key("ctf", keys[0])),
+    }
+    hole = after[("window_coverage_complete", cell_key("negrisk", keys[1]))]
+    assert hole.metadata["holes"].value == [[lo + WINDOW, hi]]
+    live = after[("window_live_feed_matches", cell_key("ctf", keys[0]))]
+    assert (live.metadata["extras"].value, live.metadata["misses"].value) == (1, 0)
+
+
+@one_store
+def test_windows_are_appended_ascending_from_the_origin(devnet, dagster_env, monkeypatch):
+    """No window is ever inserted before another: from the origin (the start block's window,
+    else the first venue's), each registration appends what follows the newest."""
+    instance = dagster_env["instance"]
+    origin = window_origin(load_settings())
+    assert origin == min(v.first_block for v in load_settings().venues) // WINDOW * WINDOW
+    first = register_through(instance, origin, WINDOW, origin + 3 * WINDOW - 1)
+    assert first.added == [window_key(origin + i * WINDOW, WINDOW) for i in range(3)]
+    assert _materialize(dagster_env, first.added[2:], exchanges=("ctf",)).success
+    _register(instance, ["not-a-window"])  # a UI typo
+    more = register_through(instance, origin, WINDOW, origin + 5 * WINDOW + 3)
+    assert more.added == [window_key(origin + i * WINDOW, WINDOW) for i in (3, 4)]
+    assert more.dropped == ["not-a-window"] and "not-a-window" in more.summary()
+    again = register_through(instance, origin, WINDOW, origin + 5 * WINDOW - 1)
+    assert not again.added and again.newest == more.newest
+    keys = list(instance.get_dynamic_partitions(window_partitions.name))
+    assert keys == [window_key(origin + i * WINDOW, WINDOW) for i in range(5)] == sorted(keys)
+    assert instance.get_materialized_partitions(leader_fills.key) == {
+        cell_key("ctf", first.added[2])
+    }
+    monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(origin + 7 * WINDOW + 1))
+    assert window_origin(load_settings()) == origin + 7 * WINDOW
 
 
 def _sensor(dagster_env, cursor: str | None = None):
@@ -372,11 +478,12 @@ def _sensor(dagster_env, cursor: str | None = None):
 
 
 def _requested(result) -> list[list[str]]:
-    """The windows of each run requested, in order."""
-    return [
-        [r.partition_key] if r.partition_key else [r.tags[RANGE_TAGS[0]], r.tags[RANGE_TAGS[1]]]
-        for r in result.run_requests
-    ]
+    """The first and last cell of each run requested, in order."""
+    return [[r.tags[RANGE_TAGS[0]], r.tags[RANGE_TAGS[1]]] for r in result.run_requests]
+
+
+def _every_exchange(first: str, last: str) -> list[str]:
+    return [cell_key(next(iter(EXCHANGES)), first), cell_key(list(EXCHANGES)[-1], last)]
 
 
 @one_store
@@ -388,11 +495,29 @@ def test_sensor_registers_closed_windows_once(devnet, dagster_env, monkeypatch):
     keys = list(instance.get_dynamic_partitions(window_partitions.name))
     assert keys[0] == window_key(lo, WINDOW) and keys == sorted(keys)
     assert all(int(k.split("-")[1]) <= devnet.head() - FINALITY for k in keys)
-    assert _requested(result) == [[keys[0]] if len(keys) == 1 else [keys[0], keys[-1]]]
+    assert _requested(result) == [_every_exchange(keys[0], keys[-1])]  # every exchange, one run
     assert not _sensor(dagster_env, result.cursor).run_requests  # nothing requested twice
     devnet.mine(blocks=WINDOW)
     later = _sensor(dagster_env, result.cursor)
-    assert _requested(later) == [[window_key(int(result.cursor), WINDOW)]]
+    new = window_key(int(result.cursor), WINDOW)
+    assert _requested(later) == [_every_exchange(new, new)]
+    assert list(instance.get_dynamic_partitions(window_partitions.name))[-1] == new
+
+
+@one_store
+def test_sensor_registers_history_from_the_origin_but_launches_only_new_windows(
+    devnet, dagster_env
+):
+    """Without a start block the origin is the first venue's window: every window since is
+    registered (a backfill's to take), and only the last closed ones are launched."""
+    instance = dagster_env["instance"]
+    _closed_windows(devnet, 2)
+    result = _sensor(dagster_env)
+    keys = list(instance.get_dynamic_partitions(window_partitions.name))
+    assert keys[0] == window_key(window_origin(load_settings()), WINDOW) and len(keys) > 2
+    ((first, last),) = _requested(result)
+    assert last == _every_exchange(keys[-1], keys[-1])[1]
+    assert first in {_every_exchange(key, key)[0] for key in keys[-2:]}  # the window before
 
 
 @one_store
@@ -402,33 +527,18 @@ def test_sensor_puts_windows_closed_at_once_in_few_runs(devnet, dagster_env, mon
     monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(lo))
     monkeypatch.setenv("POLYGON_WINDOWS_PER_RUN", "2")
     result = _sensor(dagster_env)
-    assert _requested(result)[:2] == [keys[:2], [keys[2]]]  # two windows a run, in order
+    assert _requested(result)[:2] == [_every_exchange(*keys[:2]), _every_exchange(keys[2], keys[2])]
     first = result.run_requests[0]
     assert first.tags[RPC_TAG] == "windows" and first.run_key == f"{keys[0]}..{keys[1]}"
     run = defs.resolve_job_def("reconcile_windows").execute_in_process(
         instance=dagster_env["instance"], tags=first.tags, resources=_resources()
     )
     assert run.success
-    assert sorted(_by_window(run)) == keys[:2]
-    assert not run.get_asset_check_evaluations()  # window runs carry no checks
-
-
-@one_store
-def test_sensor_waits_while_an_older_window_cannot_be_inserted(devnet, dagster_env, monkeypatch):
-    instance = dagster_env["instance"]
-    lo, _ = _closed_windows(devnet, 2)
-    older, newer = _windows(lo, 2)
-    register_windows(instance, [newer])
-    instance.create_run_for_job(
-        defs.resolve_job_def("reconcile_windows"),
-        status=DagsterRunStatus.STARTED,
-        tags={"dagster/partition": newer},
-    )
-    monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(lo))
-    result = _sensor(dagster_env)
-    assert not result.run_requests and "queued or in progress" in result.skip_reason.skip_message
-    assert result.cursor == str(lo)  # tried again on the next tick
-    assert list(instance.get_dynamic_partitions(window_partitions.name)) == [newer]
+    assert sorted(_by_cell(run)) == sorted(cell_key(x, k) for x in EXCHANGES for k in keys[:2])
+    # each cell's own checks are evaluated in the run; the whole-store checks are not
+    evaluations = run.get_asset_check_evaluations()
+    assert len(evaluations) == 2 * len(EXCHANGES) * 2 and all(e.partition for e in evaluations)
+    assert all(e.passed for e in evaluations)
 
 
 @one_store
@@ -467,7 +577,7 @@ def test_the_mini_reconciliation_does_not_chase_older_windows(devnet, dagster_en
     instance = dagster_env["instance"]
     lo, hi = _closed_windows(devnet, count=4)
     newest = window_key(hi - WINDOW + 1, WINDOW)
-    register_windows(instance, _windows(lo, 4))
+    _register(instance, _windows(lo, 4))
     assert _materialize(dagster_env, [newest]).success
     assert _materialize(dagster_env, [_windows(lo, 1)[0]]).success  # history, with a hole
     with dagster_env["engine"].connect() as conn:
@@ -494,7 +604,7 @@ def test_coverage_check_fails_on_holes_and_bad_keys(devnet, dagster_env):
     instance = dagster_env["instance"]
     lo, _ = _closed_windows(devnet, 2)
     first, second = _windows(lo, 2)
-    register_windows(instance, [first, second])
+    _register(instance, [first, second])
     assert _materialize(dagster_env, [second]).success
     check = _fill_checks(instance)["no_coverage_gaps"]
     # the cursors reached the second window's end, but the first was never reconciled
@@ -502,7 +612,7 @@ def test_coverage_check_fails_on_holes_and_bad_keys(devnet, dagster_env):
     assert check.metadata["blocks_missing"].value == len(EXCHANGES) * WINDOW
     assert _materialize(dagster_env, [first]).success
     assert _fill_checks(instance)["no_coverage_gaps"].passed
-    instance.add_dynamic_partitions(window_partitions.name, ["not-a-window"])  # a typo in the UI
+    _register(instance, ["not-a-window"])  # a typo in the UI
     check = _fill_checks(instance)["no_coverage_gaps"]
     assert not check.passed and check.metadata["bad_window_keys"].value == ["not-a-window"]
 
@@ -527,7 +637,7 @@ def test_watcher_health_is_reported_without_a_run(dagster_env):
 def test_daily_summaries(devnet, dagster_env, leaders):
     lo, _ = _closed_windows(devnet)
     keys = _windows(lo, 1)
-    register_windows(dagster_env["instance"], keys)
+    _register(dagster_env["instance"], keys)
     _materialize(dagster_env, keys)
     result = materialize(
         [leader_daily_summaries],
@@ -562,7 +672,7 @@ def test_freshness_of_leader_fills_follows_the_windows(devnet, dagster_env):
     assert policy.fail_window.to_timedelta() >= timedelta(seconds=2 * window_s)
     assert _freshness(instance) == FreshnessState.UNKNOWN  # never materialized
     lo, _ = _closed_windows(devnet)
-    register_windows(instance, _windows(lo, 1))
+    _register(instance, _windows(lo, 1))
     assert _materialize(dagster_env, _windows(lo, 1)).success
     now = datetime.now(tz=UTC)
     assert _freshness(instance, now) == FreshnessState.PASS
@@ -640,7 +750,7 @@ def test_daily_summaries_of_known_rows():
     ]
 
 
-def test_windows_register_command_adds_a_range_in_order(tmp_path):
+def test_windows_register_command_appends_from_the_origin(tmp_path):
     from dagster import DagsterInstance
 
     from polygon_pipeline_tests.helpers.cli import run_cli
@@ -650,15 +760,16 @@ def test_windows_register_command_adds_a_range_in_order(tmp_path):
     env = {
         "DAGSTER_HOME": str(home),
         "POLYGON_PARTITION_WINDOW_BLOCKS": "100",
+        "POLYGON_PARTITIONS_START_BLOCK": "250",
         "POLYGON_PIPELINE_DB_URL": f"sqlite:///{tmp_path / 'x.db'}",
     }
-    later = run_cli("windows", "register", "--from-block", "300", "--to-block", "599", env=env)
-    assert later.returncode == 0 and "3 new window(s) (of 3 " in later.stdout, later.stderr
-    older = run_cli("windows", "register", "--from-block", "0", "--to-block", "450", env=env)
-    assert older.returncode == 0, older.stderr
-    assert "3 new window(s); 3 newer window(s) moved behind them (of 4 " in older.stdout
+    first = run_cli("windows", "register", "--to-block", "450", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "2 new window(s), registered through 0000000300-0000000399" in first.stdout
+    more = run_cli("windows", "register", "--to-block", "699", env=env)
+    assert more.returncode == 0 and "3 new window(s)" in more.stdout, more.stderr
     with DagsterInstance.from_config(str(home)) as instance:
         keys = list(instance.get_dynamic_partitions(window_partitions.name))
-    assert keys == [window_key(start, 100) for start in range(0, 600, 100)]
-    no_home = run_cli("windows", "register", "--from-block", "0", env={})
+    assert keys == [window_key(start, 100) for start in range(200, 700, 100)]
+    no_home = run_cli("windows", "register", env={})
     assert no_home.returncode == 1 and "DAGSTER_HOME" in no_home.stderr

@@ -1,4 +1,5 @@
-"""`polygon-pipeline windows register`: Dagster block windows in bulk, in ascending order."""
+"""`polygon-pipeline windows register`: Dagster block windows in bulk, ascending from the
+origin."""
 
 from __future__ import annotations
 
@@ -22,13 +23,13 @@ def windows() -> None:
 
 
 @windows.command()
-@click.option("--from-block", type=BLOCK_NUMBER, required=True, help="First block.")
 @click.option("--to-block", type=BLOCK_NUMBER, help="Last block (default: the finalized head).")
-def register(from_block: int, to_block: int | None) -> None:
-    """Register every whole window from the one holding --from-block up to --to-block, so a
-    year of history is one backfill over a range in the UI (Materialize -> Launch
-    backfill). Windows are kept in ascending order, older ones included (moving newer ones
-    behind them, refused while windows are being reconciled); malformed keys are deleted."""
+def register(to_block: int | None) -> None:
+    """Register every whole window after the newest registered one (from the origin:
+    POLYGON_PARTITIONS_START_BLOCK's window, else the first venue's) up to --to-block, without
+    waiting for the sensor, which does the same on every tick. Then a year of history is one
+    backfill over a range in the UI (Materialize -> Launch backfill). Malformed keys found
+    registered are deleted."""
     if not os.environ.get("DAGSTER_HOME"):
         raise click.ClickException(
             "DAGSTER_HOME is not set: which Dagster instance to register in?"
@@ -40,23 +41,14 @@ def register(from_block: int, to_block: int | None) -> None:
         stopping = stop_on_signals("no window registered")
         with stopping, sync_context(settings) as ctx, one_line(ProviderError):
             to_block = finalized_head(ctx.rpc, settings.confirmation_blocks)
-    if to_block < from_block:
-        raise click.UsageError(f"--to-block {to_block} is below --from-block {from_block}")
     from dagster import DagsterInstance
 
-    from polygon_pipeline.defs.fills.partitions import (
-        ReorderRefused,
-        register_windows,
-        windows_between,
-    )
+    from polygon_pipeline.defs.fills.partitions import register_through, window_origin
 
-    keys = windows_between(from_block, to_block, settings.partition_window_blocks)
+    origin = window_origin(settings)
     with DagsterInstance.get() as instance:
-        try:
-            registered = register_windows(instance, keys)
-        except ReorderRefused as exc:
-            raise click.ClickException(str(exc)) from None
+        registered = register_through(instance, origin, settings.partition_window_blocks, to_block)
     click.echo(
-        f"{registered.summary()} (of {len(keys)} between blocks {from_block} and {to_block}, "
+        f"{registered.summary()} (blocks {origin} to {to_block}, "
         f"{settings.partition_window_blocks} blocks each)"
     )

@@ -68,6 +68,36 @@ def live_feed_against_reconciliation(engine: Engine, within: Span | None = None)
 
 
 @dataclass
+class CellVerdict:
+    """One exchange's window: its coverage holes, and the live feed against reconciliation
+    over the part of it both have seen (`compared` None: nothing to compare yet)."""
+
+    holes: list[Span]
+    compared: Span | None
+    misses: int = 0
+    extras: int = 0
+
+
+def cell_checks(
+    engine: Engine, venues: Sequence[Venue], cells: Sequence[tuple[str, Span]]
+) -> list[CellVerdict]:
+    """The checks of each (exchange, window) a run materialized, each scoped to its own
+    blocks (indexed reads, never the whole table)."""
+    verdicts = []
+    with engine.connect() as conn:
+        first = first_sighting_block(conn)
+        for exchange, (lo, hi) in cells:
+            verdict = CellVerdict(gaps(conn, exchange, venues, lo, hi), None)
+            cursor = get_cursor(conn, exchange)
+            if first is not None and cursor is not None and max(first, lo) <= min(cursor, hi):
+                verdict.compared = (max(first, lo), min(cursor, hi))
+                found = compare_live(conn, exchange, *verdict.compared)
+                verdict.misses, verdict.extras = found.misses, found.extras
+            verdicts.append(verdict)
+    return verdicts
+
+
+@dataclass
 class WatcherHealth:
     healthy: bool  # a heartbeat younger than the limit that says it is healthy
     age_s: float | None  # None: no watcher has ever run on this database

@@ -1,9 +1,10 @@
-"""One run over several block windows (a Dagster run of leader_fills, or any caller with
-windows): windows past the finalized head left for later, adjacent final windows merged into
-one range and reconciled together (every exchange in one filter), each window's own figures
-attributed by block number, and, when the run is a retry, the ranges an earlier attempt
-already stored skipped. (Span, merge and format_spans are imported from here by the Dagster
-layer too: windows are spans of blocks.)"""
+"""One run over cells of the exchange x block window grid (a Dagster run of leader_fills, or
+any caller with windows): windows past the finalized head left for later; final windows that
+want the same exchanges merged into one range and reconciled together (every venue of every
+one of those exchanges in one filter, so three exchanges cost the calls of one); each cell's
+own figures attributed by exchange and block number; and, when the run is a retry, the ranges
+an earlier attempt already stored skipped. (Span, merge and format_spans are imported from
+here by the Dagster layer too: windows are spans of blocks.)"""
 
 from __future__ import annotations
 
@@ -20,10 +21,14 @@ from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.reconcile import ReconcileReport, reconcile
 
+EXCHANGE_NAMES: tuple[str, ...] = tuple(EXCHANGES)  # the grid's exchange dimension, in order
+
+Cell = tuple[str, str]  # (exchange, window key)
+
 
 @dataclass
 class WindowFigures:
-    """What one window holds after the run, and what the run changed in it."""
+    """What one exchange holds in one window after the run, and what the run changed there."""
 
     blocks: Span
     fills_found: int  # leader fills stored in the window once reconciled
@@ -77,7 +82,7 @@ class WindowRun:
 
     finalized: int  # the finalized head when the run began
     late: list[str]  # keys of windows past it: not reconciled, for a later run
-    figures: dict[str, WindowFigures] = field(default_factory=dict)  # the final windows'
+    figures: dict[Cell, WindowFigures] = field(default_factory=dict)  # the final cells'
     reports: list[ReconcileReport] = field(default_factory=list)  # one per range reconciled
 
     @property
@@ -96,30 +101,49 @@ def reconcile_above_windows(ctx: SyncContext, newest_window_end: int | None) -> 
 
 
 def run_windows(
-    ctx: SyncContext, windows: dict[str, Span], skip_covered: bool = False
+    ctx: SyncContext,
+    windows: dict[str, Span],
+    exchanges: dict[str, Sequence[str]],
+    skip_covered: bool = False,
 ) -> WindowRun:
-    """Reconcile the windows `{key: (first, last)}` that lie below the finalized head; the
-    others are reported late. `skip_covered` (a retry): only what no earlier attempt stored."""
+    """Reconcile, of the windows `{key: (first, last)}` that lie below the finalized head, the
+    `exchanges[key]` of each; the other windows are reported late. `skip_covered` (a retry):
+    only what no earlier attempt stored."""
     head = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
     late = sorted(key for key, (_, hi) in windows.items() if hi > head)
     final = {key: span for key, span in windows.items() if key not in late}
     if not final:
         return WindowRun(head, late)
-    figures, reports = _reconcile_final(ctx, final, skip_covered)
-    return WindowRun(head, late, figures, reports)
+    run = WindowRun(head, late)
+    for names, group in _by_exchanges(final, exchanges).items():
+        figures, reports = _reconcile_final(ctx, list(names), group, skip_covered)
+        run.figures |= figures
+        run.reports += reports
+    return run
+
+
+def _by_exchanges(
+    windows: dict[str, Span], exchanges: dict[str, Sequence[str]]
+) -> dict[tuple[str, ...], dict[str, Span]]:
+    """Windows grouped by the exchanges wanted in them (registry order): each group is one
+    set of merged ranges queried with one filter."""
+    groups: dict[tuple[str, ...], dict[str, Span]] = {}
+    for key, span in sorted(windows.items(), key=lambda item: item[1]):
+        names = tuple(name for name in EXCHANGE_NAMES if name in exchanges[key])
+        groups.setdefault(names, {})[key] = span
+    return groups
 
 
 def _reconcile_final(
-    ctx: SyncContext, windows: dict[str, Span], skip_covered: bool = False
-) -> tuple[dict[str, WindowFigures], list[ReconcileReport]]:
-    """Reconcile the windows (all final) as merged ranges; per-window figures come from the
-    stored rows before and after, attributed to windows by block number."""
-    exchanges = list(EXCHANGES)
+    ctx: SyncContext, exchanges: list[str], windows: dict[str, Span], skip_covered: bool = False
+) -> tuple[dict[Cell, WindowFigures], list[ReconcileReport]]:
+    """Reconcile the windows (all final) of these exchanges as merged ranges; per-cell
+    figures come from the stored rows before and after, attributed by exchange and block."""
     spans = merge(windows.values())
     todo = _uncovered(ctx, exchanges, spans) if skip_covered else spans
-    before = _versions(ctx, exchanges, spans)
+    before = {x: _versions(ctx, [x], spans) for x in exchanges}
     reports = [reconcile(ctx, exchanges, lo, hi) for lo, hi in todo]
-    after = _versions(ctx, exchanges, spans)
+    after = {x: _versions(ctx, [x], spans) for x in exchanges}
     with ctx.engine.connect() as conn:
         leaders = set(list_leaders(conn))
     followed = ctx.settings.follow_roles.split(",")
@@ -128,17 +152,18 @@ def _reconcile_final(
         maker, taker = row[3], row[4]
         return maker in leaders or ("taker" in followed and taker in leaders)
 
-    now_in, was_in = _by_window(windows, after), _by_window(windows, before)
     figures = {}
-    for key, (lo, hi) in windows.items():
-        now, was = now_in[key], was_in[key]
-        figures[key] = WindowFigures(
-            blocks=(lo, hi),
-            fills_found=sum(1 for row in now.values() if is_found(row)),
-            fills_written=sum(1 for k, row in now.items() if before.get(k) != row),
-            fills_retracted=sum(1 for k in was if k not in after),
-            reconciled=any(a <= hi and lo <= b for a, b in todo),
-        )
+    for exchange in exchanges:
+        now_in, was_in = _by_window(windows, after[exchange]), _by_window(windows, before[exchange])
+        for key, (lo, hi) in windows.items():
+            now, was = now_in[key], was_in[key]
+            figures[(exchange, key)] = WindowFigures(
+                blocks=(lo, hi),
+                fills_found=sum(1 for row in now.values() if is_found(row)),
+                fills_written=sum(1 for k, row in now.items() if before[exchange].get(k) != row),
+                fills_retracted=sum(1 for k in was if k not in after[exchange]),
+                reconciled=any(a <= hi and lo <= b for a, b in todo),
+            )
     return figures, reports
 
 

@@ -1,4 +1,5 @@
-"""Reconciled fills by block window: the leader_fills asset, its checks, the window sensor,
+"""Reconciled fills by exchange and block window: the leader_fills asset, its checks (per cell
+and whole-store), the window sensor,
 the mini-reconciliation and checks schedules, and their jobs."""
 
 from dagster import Definitions
@@ -9,7 +10,11 @@ from polygon_pipeline.defs.fills.automation import (
     fill_checks_schedule,
     reconcile_recent_schedule,
 )
-from polygon_pipeline.defs.fills.checks import live_feed_matches_reconciliation, no_coverage_gaps
+from polygon_pipeline.defs.fills.checks import (
+    CELL_CHECKS,
+    live_feed_matches_reconciliation,
+    no_coverage_gaps,
+)
 from polygon_pipeline.defs.fills.jobs import (
     fill_checks_job,
     reconcile_recent_job,
@@ -19,7 +24,7 @@ from polygon_pipeline.defs.fills.jobs import (
 
 definitions = Definitions(
     assets=[leader_fills],
-    asset_checks=[no_coverage_gaps, live_feed_matches_reconciliation],
+    asset_checks=[*CELL_CHECKS, no_coverage_gaps, live_feed_matches_reconciliation],
     jobs=[reconcile_windows_job, reconcile_recent_job, fill_checks_job, register_windows_job],
     sensors=[block_windows_sensor],
     schedules=[reconcile_recent_schedule, fill_checks_schedule],

@@ -1,5 +1,6 @@
-"""leader_fills: every leader fill of a block window, reconciled by a run over one or more
-windows (sync/windows.py), with each window's figures and the run's as metadata."""
+"""leader_fills: every leader fill of one exchange in one block window, reconciled by a run
+over cells of the exchange x window grid (sync/windows.py), with each cell's figures, the
+run's as metadata (its checks: checks.py)."""
 
 from datetime import timedelta
 
@@ -14,7 +15,12 @@ from dagster import (
     asset,
 )
 
-from polygon_pipeline.defs.fills.partitions import split_keys, window_partitions
+from polygon_pipeline.defs.fills.backfills import backfill_cells
+from polygon_pipeline.defs.fills.partitions import (
+    cell_key,
+    grid_partitions,
+    split_cells,
+)
 from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
 from polygon_pipeline.defs.policies import (
     GROUP,
@@ -53,7 +59,7 @@ def freshness_policy(settings: Settings) -> FreshnessPolicy:
 
 
 @asset(
-    partitions_def=window_partitions,
+    partitions_def=grid_partitions,
     deps=[LIVE_FILLS],
     pool=RPC_POOL,
     backfill_policy=BackfillPolicy.multi_run(
@@ -63,45 +69,54 @@ def freshness_policy(settings: Settings) -> FreshnessPolicy:
     freshness_policy=freshness_policy(DEFINITION_SETTINGS),
     group_name=GROUP,
     kinds={"sql"},
-    description="Every leader fill of one block window on every exchange and venue, "
-    "reconciled with eth_getLogs (per exchange, never per leader) through the shared RPC "
-    "limiter. A backfill runs up to POLYGON_WINDOWS_PER_RUN windows per run, adjacent "
-    "windows merged into one range.",
+    description="Every leader fill of one exchange family in one block window, reconciled "
+    "with eth_getLogs through the shared RPC limiter: the exchanges of a window in one "
+    "filter (every venue of each), never a call per leader or per exchange. A backfill runs "
+    "up to POLYGON_WINDOWS_PER_RUN cells per run, adjacent windows merged into one range.",
 )
 def leader_fills(context: AssetExecutionContext, pipeline: Pipeline) -> MaterializeResult:
-    windows, bad_keys = split_keys(context.partition_keys)
-    if not windows:  # nothing a retry could fix: a key typed by hand in the UI
+    own = split_cells(context.partition_keys)
+    if not own.windows:  # nothing a retry could fix: a key typed by hand in the UI
         raise Failure(
-            f"not block window key(s): {', '.join(map(repr, bad_keys))} (expected e.g. "
-            "0080000000-0080009999); nothing reconciled",
+            f"not block window key(s): {', '.join(map(repr, own.bad))} (expected e.g. "
+            "ctf|0080000000-0080009999); nothing reconciled",
             allow_retries=False,
         )
-    for key in bad_keys:
+    for key in own.bad:
         context.log.warning(f"skipped {key!r}: not a block window key (see no_coverage_gaps)")
+    run_keys = set(map(str, context.partition_keys))
+    own_keys = {cell_key(x, w) for x, w in own.cells}
+    todo_keys, done_keys = backfill_cells(context, set(own.windows))
+    todo = split_cells((own_keys - done_keys) | todo_keys)
     retry = context.retry_number > 0 or RETRY_NUMBER_TAG in context.run.tags
     with refusals_not_retried(), pipeline.sync_context() as ctx:
-        run = run_windows(ctx, windows, skip_covered=retry)
+        run = run_windows(ctx, todo.windows, todo.exchanges, skip_covered=retry)
     if run.late and not run.figures:
         raise _not_final(run.late, run.finalized)
     for report in run.reports:
         context.log.info(report.summary())
     if not run.reports:
-        context.log.info("nothing to reconcile: an earlier attempt stored every window")
-    run_figures = {"run_windows": len(run.figures), **reconcile_metadata(run.totals, "run_")}
-    per_window = {key: window_metadata(f) for key, f in run.figures.items()}
-    per_window |= {key: {"skipped": "not a block window key"} for key in bad_keys}
-    if run.late:
-        # The final windows are stored: they are reported as materialized, the late ones
-        # fail (the run is not retried; the sensor launches them once they are final).
-        for key, metadata in per_window.items():
+        context.log.info("nothing to reconcile: an earlier attempt or run stored every cell")
+    run_figures = {"run_cells": len(run.figures), **reconcile_metadata(run.totals, "run_")}
+    reported = {cell_key(*cell): window_metadata(f) for cell, f in run.figures.items()}
+    reported |= {
+        key: {"reconciled_by": MetadataValue.text("an earlier run of this backfill")}
+        for key in own_keys & done_keys
+    }
+    reported |= {key: {"skipped": "not a block window key"} for key in own.bad}
+    for key, metadata in reported.items():  # the cell's own figures first, then the run's
+        if run.late or key not in run_keys:  # a backfill's other cells, or a failing run
             context.log_event(
                 AssetMaterialization(
                     context.asset_key, partition=key, metadata={**metadata, **run_figures}
                 )
             )
+        else:
+            context.add_asset_metadata({**metadata, **run_figures}, partition_key=key)
+    if run.late:
+        # The final windows are stored: they are reported as materialized, the late ones
+        # fail (the run is not retried; the sensor launches them once they are final).
         raise _not_final(run.late, run.finalized)
-    for key, metadata in per_window.items():  # the window's own figures first, then the run's
-        context.add_asset_metadata({**metadata, **run_figures}, partition_key=key)
     return MaterializeResult()
 
 
@@ -114,7 +129,7 @@ def _not_final(late: list[str], head: int) -> Failure:
 
 
 def window_metadata(figures: WindowFigures) -> dict:
-    """One window's own figures (fills attributed to it by block number)."""
+    """One cell's own figures (fills attributed to it by exchange and block number)."""
     return {
         "block_range": MetadataValue.text(figures.block_range),
         "fills_found": figures.fills_found,

@@ -26,9 +26,10 @@ from polygon_pipeline.defs.fills.partitions import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     UNFINISHED_RUNS,
-    ReorderRefused,
-    register_windows,
+    cell_key,
+    register_through,
     window_of,
+    window_origin,
     windows_between,
 )
 from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
@@ -36,25 +37,28 @@ from polygon_pipeline.defs.policies import WINDOW_TAGS
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.settings import ConfigError, Settings
 from polygon_pipeline.sync.head import finalized_head
+from polygon_pipeline.sync.windows import EXCHANGE_NAMES
 
 MAX_NEW_WINDOWS = 200  # per evaluation, so a first start far behind stays a quick tick
 
 
 def first_window(settings: Settings, finalized: int) -> int:
-    """POLYGON_PARTITIONS_START_BLOCK's window, else the last window already closed."""
+    """The first window the sensor launches: POLYGON_PARTITIONS_START_BLOCK's window, else the
+    last window already closed (older ones are registered, for a backfill to take)."""
     size = settings.partition_window_blocks
     if settings.partitions_start_block is not None:
         return window_of(settings.partitions_start_block, size)
-    return max(0, window_of(finalized, size) - size)
+    return max(window_origin(settings), window_of(finalized, size) - size)
 
 
 @sensor(
     job=reconcile_windows_job,
     minimum_interval_seconds=DEFINITION_SETTINGS.window_sensor_interval_s,
     default_status=DefaultSensorStatus.RUNNING,
-    description="Registers each block window once the finalized head has passed it, and "
-    "requests its reconciliation (one RPC call per evaluation); many windows closed at once "
-    "go in runs of up to POLYGON_WINDOWS_PER_RUN windows.",
+    description="Registers each block window once the finalized head has passed it (ascending "
+    "from the origin: the start block's window, else the first venue's), and requests its "
+    "reconciliation on every exchange as one run (one RPC call per evaluation); many windows "
+    "closed at once go in runs of up to POLYGON_WINDOWS_PER_RUN windows.",
 )
 def block_windows_sensor(context: SensorEvaluationContext, pipeline: Pipeline):
     with pipeline.sync_context(check_chain=False) as ctx:
@@ -68,10 +72,7 @@ def block_windows_sensor(context: SensorEvaluationContext, pipeline: Pipeline):
         return SensorResult(
             skip_reason=f"no window closed yet (finalized head {finalized})", cursor=str(start)
         )
-    try:
-        register_windows(context.instance, closed)  # ascending, older windows included
-    except ReorderRefused as exc:
-        return SensorResult(skip_reason=str(exc), cursor=str(start))  # tried again next tick
+    register_through(context.instance, window_origin(settings), size, finalized)
     per_run = settings.windows_per_run
     return SensorResult(
         run_requests=[window_run(closed[i : i + per_run]) for i in range(0, len(closed), per_run)],
@@ -80,13 +81,13 @@ def block_windows_sensor(context: SensorEvaluationContext, pipeline: Pipeline):
 
 
 def window_run(keys: list[str]) -> RunRequest:
-    """One run over consecutive windows: a partition, or a range of them (the run merges
-    them into one block range), as a backfill's run would get them."""
-    if len(keys) == 1:
-        return RunRequest(run_key=keys[0], partition_key=keys[0], tags=WINDOW_TAGS)
+    """One run over consecutive windows on every exchange: the rectangle of the grid from the
+    first exchange's first window to the last exchange's last (the run queries them in one
+    filter per merged range)."""
+    first, last = cell_key(EXCHANGE_NAMES[0], keys[0]), cell_key(EXCHANGE_NAMES[-1], keys[-1])
     return RunRequest(
-        run_key=f"{keys[0]}..{keys[-1]}",
-        tags={**WINDOW_TAGS, RANGE_START_TAG: keys[0], RANGE_END_TAG: keys[-1]},
+        run_key=keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}",
+        tags={**WINDOW_TAGS, RANGE_START_TAG: first, RANGE_END_TAG: last},
     )
 
 

@@ -1,18 +1,33 @@
-"""The fills table's checks: what an operator wants to be sure of before trusting it. The
-figures come from sync/checks.py; here they are scoped to a run's windows and judged."""
+"""The fills table's whole-store checks: what an operator wants to be sure of before trusting
+it, run by `fill_checks_job` every ten minutes (each cell's own checks are evaluated by the
+run that materializes it: assets.py). The figures come from sync/checks.py; in a run of
+windows they are scoped to its windows, so they stay cheap there."""
+
+from collections.abc import Iterator
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
     MetadataValue,
+    Output,
     asset_check,
 )
 
 from polygon_pipeline.defs.fills.assets import leader_fills
-from polygon_pipeline.defs.fills.partitions import registered_windows, split_keys
+from polygon_pipeline.defs.fills.partitions import (
+    cell_key,
+    grid_partitions,
+    registered_windows,
+    split_cells,
+)
 from polygon_pipeline.defs.resources import Pipeline
-from polygon_pipeline.sync.checks import coverage_holes, live_feed_against_reconciliation
+from polygon_pipeline.sync.checks import (
+    cell_checks,
+    coverage_holes,
+    live_feed_against_reconciliation,
+)
 from polygon_pipeline.sync.windows import Span, format_spans, merge
 
 
@@ -23,8 +38,8 @@ def _run_windows(context: AssetCheckExecutionContext) -> tuple[list[Span], list[
     check runs on its own."""
     if not (context.has_partition_key or context.has_partition_key_range):
         return None
-    windows, bad_keys = split_keys(context.partition_keys)
-    return merge(windows.values()), bad_keys
+    found = split_cells(context.partition_keys)
+    return merge(found.windows.values()), found.bad
 
 
 def _registered_start(context: AssetCheckExecutionContext) -> tuple[int | None, list[str]]:
@@ -93,3 +108,71 @@ def live_feed_matches_reconciliation(
         severity=AssetCheckSeverity.WARN,
         metadata={"misses": misses, "extras": extras, "by_exchange": MetadataValue.json(figures)},
     )
+
+
+def _cells(context: AssetCheckExecutionContext) -> tuple[list[str], list[tuple[str, Span]]]:
+    """The grid keys of the run this check runs in (well-formed ones), with each one's
+    exchange and blocks."""
+    found = split_cells(context.op_execution_context.partition_keys)
+    cells = [(x, w) for w, names in found.exchanges.items() for x in names]
+    return [cell_key(x, w) for x, w in cells], [(x, found.windows[w]) for x, w in cells]
+
+
+@asset_check(
+    asset=leader_fills,
+    partitions_def=grid_partitions,
+    description="Per exchange and window, evaluated in the run that materializes it: every "
+    "venue of the exchange trading in the window was queried over all of its blocks (no "
+    "coverage hole).",
+)
+def window_coverage_complete(
+    context: AssetCheckExecutionContext, pipeline: Pipeline
+) -> Iterator[AssetCheckEvaluation | Output]:
+    keys, cells = _cells(context)
+    with pipeline.store() as engine:
+        verdicts = cell_checks(engine, pipeline.settings().venues, cells)
+    for key, verdict in zip(keys, verdicts, strict=True):
+        yield _evaluation(
+            context,
+            key,
+            not verdict.holes,
+            {"holes": MetadataValue.json([list(h) for h in verdict.holes])},
+        )
+    yield Output(None)
+
+
+@asset_check(
+    asset=leader_fills,
+    partitions_def=grid_partitions,
+    description="Per exchange and window, evaluated in the run that materializes it: over "
+    "the window's blocks both the live feed and reconciliation have seen, no fill the live "
+    "watcher missed and none it stored that reconciliation did not keep.",
+)
+def window_live_feed_matches(
+    context: AssetCheckExecutionContext, pipeline: Pipeline
+) -> Iterator[AssetCheckEvaluation | Output]:
+    keys, cells = _cells(context)
+    with pipeline.store() as engine:
+        verdicts = cell_checks(engine, pipeline.settings().venues, cells)
+    for key, verdict in zip(keys, verdicts, strict=True):
+        compared = format_spans([verdict.compared] if verdict.compared else [], empty="none yet")
+        metadata = {"compared_blocks": compared, "misses": verdict.misses, "extras": verdict.extras}
+        yield _evaluation(context, key, verdict.misses == verdict.extras == 0, metadata)
+    yield Output(None)
+
+
+def _evaluation(
+    context: AssetCheckExecutionContext, key: str, passed: bool, metadata: dict
+) -> AssetCheckEvaluation:
+    """One cell's verdict (WARN: what a rerun of the cell repairs)."""
+    return AssetCheckEvaluation(
+        asset_key=leader_fills.key,
+        check_name=context.check_specs[0].name,
+        passed=passed,
+        severity=AssetCheckSeverity.WARN,
+        partition=key,
+        metadata=metadata,
+    )
+
+
+CELL_CHECKS = (window_coverage_complete, window_live_feed_matches)

@@ -14,11 +14,15 @@ from dagster import (
 )
 
 from polygon_pipeline.defs.fills.assets import leader_fills, reconcile_metadata
-from polygon_pipeline.defs.fills.checks import live_feed_matches_reconciliation, no_coverage_gaps
+from polygon_pipeline.defs.fills.checks import (
+    CELL_CHECKS,
+    live_feed_matches_reconciliation,
+    no_coverage_gaps,
+)
 from polygon_pipeline.defs.fills.partitions import (
     newest_window_end,
-    register_windows,
-    windows_between,
+    register_through,
+    window_origin,
 )
 from polygon_pipeline.defs.policies import (
     RECENT_POOL,
@@ -32,10 +36,12 @@ from polygon_pipeline.sync.windows import RunTotals, reconcile_above_windows
 
 reconcile_windows_job = define_asset_job(
     "reconcile_windows",
-    selection=AssetSelection.assets(leader_fills).without_checks(),
+    selection=AssetSelection.assets(leader_fills).without_checks()
+    | AssetSelection.checks(*CELL_CHECKS),
     tags=WINDOW_TAGS,
     executor_def=in_process_executor,
-    description="Reconcile block windows of the leader fills, all exchanges at once.",
+    description="Reconcile block windows of the leader fills, all exchanges at once, with each "
+    "cell's own checks (evaluated in the run).",
 )
 
 fill_checks_job = define_asset_job(
@@ -76,9 +82,8 @@ def reconcile_recent_job() -> None:
 
 
 class WindowRange(Config):
-    """Blocks to cover with windows; the last defaults to the finalized head."""
+    """The last block to cover with windows (from the origin); default the finalized head."""
 
-    from_block: int
     to_block: int | None = None
 
 
@@ -86,16 +91,16 @@ class WindowRange(Config):
 def register_block_windows(
     context: OpExecutionContext, config: WindowRange, pipeline: Pipeline
 ) -> None:
-    """Register every whole window in the range, in ascending order, so that a year of
-    history is one backfill over a range in the UI."""
+    """Register every whole window from the origin (appending after the newest) up to the
+    block, so that a year of history is one backfill over a range in the UI."""
     last = config.to_block
     if last is None:
         with refusals_not_retried(), pipeline.sync_context(check_chain=False) as ctx:
             last = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
-    size = pipeline.settings().partition_window_blocks
-    keys = windows_between(config.from_block, last, size)
-    registered = register_windows(context.instance, keys)
-    context.log.info(f"{registered.summary()} (of {len(keys)} in {config.from_block}..{last})")
+    settings = pipeline.settings()
+    origin = window_origin(settings)
+    registered = register_through(context.instance, origin, settings.partition_window_blocks, last)
+    context.log.info(f"{registered.summary()} (blocks {origin}..{last})")
 
 
 @job(executor_def=in_process_executor, description="Register block windows in bulk.")

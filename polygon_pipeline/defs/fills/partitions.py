@@ -1,26 +1,33 @@
-"""Partitions of the reconciled fills: block windows (dynamic), each covering every exchange.
+"""Partitions of the reconciled fills: exchange family (static, the registry's) x block window
+(dynamic), so the UI shows the grid and any rectangle of it can be launched.
 
-Window keys are zero-padded and sortable, `0080000000-0080009999`. The default window of
-10,000 blocks (about 5.5 hours of Polygon) makes a year about 1,600 windows. A window's run
-queries all exchanges and venues in one filter, so an exchange dimension would only double
-the runs and the calls.
+Window keys are zero-padded and sortable, `0080000000-0080009999`; the default window of
+10,000 blocks (about 5.5 hours of Polygon) makes a year about 1,600 windows. A grid key is
+`exchange|window` (Dagster joins the dimensions in name order).
 
 Dynamic partition keys keep the order they were added in, and the UI's range selection (and a
-run over a range of keys) follows that order: windows are therefore always registered in
-ascending block order (`register_windows`), older ones included.
+run over a range of keys) follows it. Windows are therefore only ever appended, ascending
+from a fixed origin (`window_origin`): the configured start block's window, else the first
+venue's. Nothing older than the first registered window is ever wanted, so no window has to
+be inserted before another (docs/dagster.md, "Windows in ascending order").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from dagster import DagsterInstance, DagsterRunStatus, DynamicPartitionsDefinition, RunsFilter
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    DynamicPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+)
 
-# Dagster exports no public name for filtering backfills by status.
-from dagster._core.execution.backfill import BulkActionsFilter, BulkActionStatus
-
-from polygon_pipeline.sync.windows import Span
+from polygon_pipeline.settings import Settings
+from polygon_pipeline.sync.windows import EXCHANGE_NAMES, Cell, Span
 
 _DIGITS = 10
 UNFINISHED_RUNS = [
@@ -30,11 +37,17 @@ UNFINISHED_RUNS = [
     DagsterRunStatus.STARTED,
     DagsterRunStatus.CANCELING,
 ]
-PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
+EXCHANGE_DIM, WINDOW_DIM = "exchange", "window"
 
+exchange_partitions = StaticPartitionsDefinition(list(EXCHANGE_NAMES))
+# The name is what a deployment's registered windows are stored under: kept from before the
+# grid, so they survive the upgrade.
 window_partitions = DynamicPartitionsDefinition(name="block_windows")
+grid_partitions = MultiPartitionsDefinition(
+    {EXCHANGE_DIM: exchange_partitions, WINDOW_DIM: window_partitions}
+)
 
 
 def window_key(start: int, size: int) -> str:
@@ -45,6 +58,20 @@ def window_key(start: int, size: int) -> str:
 def window_of(block: int, size: int) -> int:
     """The first block of the window holding `block`."""
     return block - block % size
+
+
+def window_origin(settings: Settings) -> int:
+    """Where the registered windows begin: POLYGON_PARTITIONS_START_BLOCK's window, else the
+    window of the first block any venue trades in (nothing before it has fills)."""
+    first = settings.partitions_start_block
+    if first is None:
+        first = min(v.first_block for v in settings.venues)
+    return window_of(first, settings.partition_window_blocks)
+
+
+def cell_key(exchange: str, window: str) -> str:
+    """The grid key of one exchange's window."""
+    return str(MultiPartitionKey({EXCHANGE_DIM: exchange, WINDOW_DIM: window}))
 
 
 def parse_window(key: str) -> tuple[int, int]:
@@ -70,6 +97,33 @@ def split_keys(keys: Iterable[str]) -> tuple[dict[str, tuple[int, int]], list[st
     return windows, bad
 
 
+@dataclass
+class Cells:
+    """Grid keys sorted out: each well-formed window's blocks and the exchanges wanted in it,
+    and the keys whose window is malformed (reported and skipped, never fatal)."""
+
+    windows: dict[str, Span] = field(default_factory=dict)
+    exchanges: dict[str, list[str]] = field(default_factory=dict)
+    bad: list[str] = field(default_factory=list)
+
+    @property
+    def cells(self) -> list[Cell]:
+        return [(x, w) for w, names in self.exchanges.items() for x in names]
+
+
+def split_cells(keys: Iterable[str]) -> Cells:
+    found = Cells()
+    for key in keys:
+        exchange, _, window = str(key).partition("|")
+        try:
+            found.windows[window] = parse_window(window)
+        except ValueError:
+            found.bad.append(str(key))
+            continue
+        found.exchanges.setdefault(window, []).append(exchange)
+    return found
+
+
 def registered_windows(instance: DagsterInstance) -> tuple[dict[str, Span], list[str]]:
     """The registered windows, and any malformed keys among them (a mistyped key added by
     hand in the UI: reported, never fatal)."""
@@ -91,20 +145,14 @@ def windows_between(first: int, last: int, size: int) -> list[str]:
     return keys
 
 
-class ReorderRefused(RuntimeError):
-    """An older window cannot be inserted now: runs or backfills of windows are in flight."""
-
-
 @dataclass
 class Registration:
-    added: list[str] = field(default_factory=list)
-    moved: list[str] = field(default_factory=list)  # re-added behind an older new window
-    dropped: list[str] = field(default_factory=list)  # malformed keys found and deleted
+    added: list[str]
+    newest: str | None  # the newest registered window afterwards
+    dropped: list[str]  # malformed keys found registered and deleted
 
     def summary(self) -> str:
-        parts = [f"{len(self.added)} new window(s)"]
-        if self.moved:
-            parts.append(f"{len(self.moved)} newer window(s) moved behind them")
+        parts = [f"{len(self.added)} new window(s), registered through {self.newest or 'none'}"]
         if self.dropped:
             parts.append(
                 f"malformed key(s) deleted: {', '.join(map(repr, self.dropped))} "
@@ -113,54 +161,18 @@ class Registration:
         return "; ".join(parts)
 
 
-def register_windows(instance: DagsterInstance, keys: Sequence[str]) -> Registration:
-    """Add window keys so that the registered list stays in ascending block order.
-
-    Malformed keys given are refused (ValueError naming them); malformed keys found
-    registered (typed in the UI) are deleted. Keys after the newest registered one are
-    appended: the common case, which touches nothing else. A key older than the newest is
-    appended too, then every window that must come after it is moved behind it, one at a
-    time (deleted and at once re-added): no window is ever dropped, one is absent only
-    between those two statements, and an interrupted move leaves at most one window out,
-    which registering its range again restores. Moving changes which keys a range of keys
-    spans, so it is refused (ReorderRefused) while a run or backfill of windows is queued or
-    in progress. Materializations are stored per key: they are kept."""
-    for key in keys:
-        parse_window(key)
+def register_through(instance: DagsterInstance, origin: int, size: int, last: int) -> Registration:
+    """Append every whole window after the newest registered one (from `origin` when none is)
+    up to block `last`, in one call: the list only ever grows at its end, ascending, so a
+    range of keys in the UI is a range of blocks. Malformed keys found (typed in the UI) are
+    deleted."""
     name = window_partitions.name
-    existing, dropped = split_keys(instance.get_dynamic_partitions(name))
-    new = sorted(set(keys) - set(existing))
-    order = list(existing) + new
-    target = sorted(order)
-    pairs = enumerate(zip(order, target, strict=True))
-    settled = next((i for i, (now, wanted) in pairs if now != wanted), len(order))
-    to_move = [key for key in target[settled:] if key in existing]
-    if to_move:
-        _refuse_while_in_flight(instance, target[settled])
+    existing, dropped = registered_windows(instance)
     for key in dropped:
         instance.delete_dynamic_partition(name, key)
-    if new:
-        instance.add_dynamic_partitions(name, new)
-    for key in target[settled:]:  # new keys are re-added too, so the tail ends up sorted
-        instance.delete_dynamic_partition(name, key)
-        instance.add_dynamic_partitions(name, [key])
-    return Registration(added=new, moved=to_move, dropped=dropped)
-
-
-def _refuse_while_in_flight(instance: DagsterInstance, first_moved: str) -> None:
-    runs = [
-        run
-        for run in instance.get_runs(RunsFilter(statuses=UNFINISHED_RUNS))
-        if split_keys(run.tags[tag] for tag in (PARTITION_TAG, RANGE_START_TAG) if tag in run.tags)[
-            0
-        ]
-    ]
-    backfills = instance.get_backfills_count(
-        BulkActionsFilter(statuses=[BulkActionStatus.REQUESTED])
-    )
-    if runs or backfills:
-        raise ReorderRefused(
-            f"windows from {first_moved} on must be moved to keep the list in block order: "
-            f"not while {len(runs)} run(s) of windows and {backfills} "
-            "backfill(s) are queued or in progress (register again once they have finished)"
-        )
+    newest = max(existing, key=lambda k: existing[k][1], default=None)
+    start = existing[newest][1] + 1 if newest else origin
+    added = windows_between(start, last, size)
+    if added:
+        instance.add_dynamic_partitions(name, added)
+    return Registration(added, added[-1] if added else newest, dropped)
