@@ -452,6 +452,7 @@ def test_windows_are_appended_ascending_from_the_origin(devnet, dagster_env, mon
     instance = dagster_env["instance"]
     origin = window_origin(load_settings())
     assert origin == min(v.first_block for v in load_settings().venues) // WINDOW * WINDOW
+    devnet.mine(blocks=max(1, origin + 3 * WINDOW + FINALITY - devnet.head()))
     first = register_through(instance, origin, WINDOW, origin + 3 * WINDOW - 1)
     assert first.added == [window_key(origin + i * WINDOW, WINDOW) for i in range(3)]
     assert _materialize(dagster_env, first.added[2:], exchanges=("ctf",)).success
