@@ -144,8 +144,7 @@ TOO_LARGE_BLOCK = "99999999999999999999"
         (("leaders", "add", "0x" + "12" * 20), "--history-from-block"),
         (("backfill",), "--from-block"),
         (("backfill", "--since-cursor"), "--to-block"),
-        (("windows", "register"), "--from-block"),
-        (("windows", "register", "--from-block", "0"), "--to-block"),
+        (("windows", "register"), "--to-block"),
     ],
 )
 def test_a_block_number_beyond_any_store_is_refused_at_the_command_line(tmp_path, command, option):

@@ -11,7 +11,7 @@ from dagster import DagsterInstance, materialize
 from sqlalchemy import delete, select
 
 from polygon_pipeline.defs.fills.assets import leader_fills
-from polygon_pipeline.defs.fills.partitions import window_key, window_partitions
+from polygon_pipeline.defs.fills.partitions import cell_key, window_key, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
@@ -102,7 +102,7 @@ def test_a_dagster_run_refuses_another_chain(
     instance.add_dynamic_partitions(window_partitions.name, [key])
     result = materialize(
         [leader_fills],
-        partition_key=key,
+        partition_key=cell_key("ctf", key),
         instance=instance,
         resources={"pipeline": PipelineResource(load_settings())},
         raise_on_error=False,

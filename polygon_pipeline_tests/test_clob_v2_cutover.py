@@ -11,7 +11,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from polygon_pipeline.defs.fills.assets import leader_fills
-from polygon_pipeline.defs.fills.partitions import register_windows, window_key
+from polygon_pipeline.defs.fills.partitions import cell_key, window_key, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import start_devnet
@@ -144,13 +144,16 @@ def test_a_dagster_partition_across_the_cutover(devnet, db_url, leaders, monkeyp
     _load_leaders(db_url, leaders)
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
     key = window_key(lo, window)
-    register_windows(instance, [key])
+    instance.add_dynamic_partitions(window_partitions.name, [key])
     devnet.configure(getlogs_max_range=RANGE)
     devnet.reset_stats()
     result = materialize(
         [leader_fills],
         instance=instance,
-        partition_key=key,
+        tags={  # the window on every exchange, as the window sensor launches it
+            "dagster/asset_partition_range_start": cell_key("ctf", key),
+            "dagster/asset_partition_range_end": cell_key("v3", key),
+        },
         resources={"pipeline": PipelineResource(load_settings())},
     )
     assert result.success

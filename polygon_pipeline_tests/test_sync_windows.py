@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.heartbeats_repo import beat
@@ -37,14 +38,16 @@ def test_windows_are_reconciled_merged_each_with_its_own_figures(devnet, make_ct
     ctx = make_ctx(leaders, backfill_max_range=RANGE)
     run = run_windows(ctx, windows)
     lo, hi = windows["w0"][0], windows["w2"][1]
-    assert not run.late and sorted(run.figures) == ["w0", "w1", "w2"]
+    assert not run.late and sorted(run.figures) == [(x, w) for x in EXCHANGES for w in windows]
     assert [(r.from_block, r.to_block) for r in run.reports] == [(lo, hi)]  # one range
-    for key, (w_lo, w_hi) in windows.items():
-        own = leader_fills(devnet.truth(w_lo, w_hi), set(leaders))
-        figures = run.figures[key]
+    for (exchange, key), figures in run.figures.items():
+        w_lo, w_hi = windows[key]
+        truth = [r for r in devnet.truth(w_lo, w_hi) if r["exchange"] == exchange]
+        own = leader_fills(truth, set(leaders))
         assert figures.block_range == f"{w_lo}..{w_hi}" and figures.reconciled
-        assert figures.fills_found == figures.fills_written == len(own) > 0
+        assert figures.fills_found == figures.fills_written == len(own)
         assert figures.fills_retracted == 0
+    assert all(run.figures[("ctf", key)].fills_found for key in windows)
     assert _stored(ctx) == leader_fills(devnet.truth(lo, hi), set(leaders))
     totals = run.totals
     assert totals.fills_found == sum(f.fills_found for f in run.figures.values())
@@ -59,8 +62,9 @@ def test_a_retry_skips_what_an_earlier_attempt_stored(devnet, make_ctx, leaders)
     run_windows(ctx, {"w0": windows["w0"]})  # an attempt that stored one window
     devnet.reset_stats()
     retry = run_windows(ctx, windows, skip_covered=True)
-    assert not retry.figures["w0"].reconciled and retry.figures["w1"].reconciled
-    assert retry.figures["w0"].fills_written == 0 < retry.figures["w0"].fills_found
+    first, second = retry.figures[("ctf", "w0")], retry.figures[("ctf", "w1")]
+    assert not first.reconciled and second.reconciled
+    assert first.fills_written == 0 < first.fills_found
     assert [(r.from_block, r.to_block) for r in retry.reports] == [windows["w1"]]
     assert devnet.stats()["calls"]["eth_getLogs"] == math.ceil(WINDOW / RANGE) * 2
     devnet.reset_stats()
@@ -81,8 +85,24 @@ def test_windows_past_the_finalized_head_are_left_for_later(devnet, make_ctx, le
     assert alone.late == ["late"] and not alone.figures and not alone.reports
     assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0
     both = run_windows(ctx, {**windows, **late})
-    assert both.late == ["late"] and list(both.figures) == ["w0"]
+    assert both.late == ["late"] and {key for _, key in both.figures} == {"w0"}
     assert both.finalized < late["late"][1]
+
+
+def test_one_exchange_is_queried_and_covered_alone(devnet, make_ctx, leaders):
+    """negrisk's windows: its fills only, coverage recorded for its venues only, and the
+    calls of all exchanges together (one filter either way)."""
+    windows = _windows(devnet, 2)
+    lo, hi = windows["w0"][0], windows["w1"][1]
+    ctx = make_ctx(leaders, backfill_max_range=RANGE)
+    devnet.reset_stats()
+    run = run_windows(ctx, windows, dict.fromkeys(windows, ["negrisk"]))
+    assert sorted(run.figures) == [("negrisk", "w0"), ("negrisk", "w1")]
+    truth = [r for r in devnet.truth(lo, hi) if r["exchange"] == "negrisk"]
+    assert _stored(ctx) == leader_fills(truth, set(leaders)) != set()
+    assert devnet.stats()["calls"]["eth_getLogs"] == math.ceil((hi - lo + 1) / RANGE) * 2
+    found = coverage_holes(ctx.engine, ctx.settings.venues, [(lo, hi)], None)
+    assert found.gaps["negrisk"] == [] and found.gaps["ctf"] == found.gaps["v3"] == [(lo, hi)]
 
 
 def test_coverage_holes_and_watcher_health(devnet, make_ctx, leaders):

@@ -103,19 +103,20 @@ def reconcile_above_windows(ctx: SyncContext, newest_window_end: int | None) -> 
 def run_windows(
     ctx: SyncContext,
     windows: dict[str, Span],
-    exchanges: dict[str, Sequence[str]],
+    exchanges: dict[str, Sequence[str]] | None = None,
     skip_covered: bool = False,
 ) -> WindowRun:
     """Reconcile, of the windows `{key: (first, last)}` that lie below the finalized head, the
-    `exchanges[key]` of each; the other windows are reported late. `skip_covered` (a retry):
-    only what no earlier attempt stored."""
+    `exchanges[key]` of each (default: every exchange); the other windows are reported late.
+    `skip_covered` (a retry): only what no earlier attempt stored."""
     head = finalized_head(ctx.rpc, ctx.settings.confirmation_blocks)
     late = sorted(key for key, (_, hi) in windows.items() if hi > head)
     final = {key: span for key, span in windows.items() if key not in late}
     if not final:
         return WindowRun(head, late)
     run = WindowRun(head, late)
-    for names, group in _by_exchanges(final, exchanges).items():
+    wanted = exchanges or dict.fromkeys(final, EXCHANGE_NAMES)
+    for names, group in _by_exchanges(final, wanted).items():
         figures, reports = _reconcile_final(ctx, list(names), group, skip_covered)
         run.figures |= figures
         run.reports += reports
