@@ -25,9 +25,9 @@ def windows() -> None:
 @windows.command()
 @click.option("--to-block", type=BLOCK_NUMBER, help="Last block (default: the finalized head).")
 def register(to_block: int | None) -> None:
-    """Register every whole window after the newest registered one (from the origin:
-    POLYGON_PARTITIONS_START_BLOCK's window, else the first venue's) up to --to-block, without
-    waiting for the sensor, which does the same on every tick. Then a year of history is one
+    """Register every whole window after the newest registered one (from the origin, the first
+    venue's window) up to --to-block, without waiting for the sensor, which does the same on
+    every tick. Then a year of history is one
     backfill over a range in the UI (Materialize -> Launch backfill). Malformed keys found
     registered are deleted."""
     if not os.environ.get("DAGSTER_HOME"):

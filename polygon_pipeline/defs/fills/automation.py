@@ -56,9 +56,10 @@ def first_window(settings: Settings, finalized: int) -> int:
     minimum_interval_seconds=DEFINITION_SETTINGS.window_sensor_interval_s,
     default_status=DefaultSensorStatus.RUNNING,
     description="Registers each block window once the finalized head has passed it (ascending "
-    "from the origin: the start block's window, else the first venue's), and requests its "
-    "reconciliation on every exchange as one run (one RPC call per evaluation); many windows "
-    "closed at once go in runs of up to POLYGON_WINDOWS_PER_RUN windows.",
+    "from the first venue's window), and requests its reconciliation on every exchange as one "
+    "run, from POLYGON_PARTITIONS_START_BLOCK's window or the last closed at its first tick "
+    "(one RPC call per evaluation); many windows closed at once go in runs of up to "
+    "POLYGON_WINDOWS_PER_RUN windows.",
 )
 def block_windows_sensor(context: SensorEvaluationContext, pipeline: Pipeline):
     with pipeline.sync_context(check_chain=False) as ctx:

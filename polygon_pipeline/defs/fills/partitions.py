@@ -7,9 +7,9 @@ Window keys are zero-padded and sortable, `0080000000-0080009999`; the default w
 
 Dynamic partition keys keep the order they were added in, and the UI's range selection (and a
 run over a range of keys) follows it. Windows are therefore only ever appended, ascending
-from a fixed origin (`window_origin`): the configured start block's window, else the first
-venue's. Nothing older than the first registered window is ever wanted, so no window has to
-be inserted before another (docs/dagster.md, "Windows in ascending order").
+from a fixed origin (`window_origin`): the window of the first block any venue trades in.
+Nothing older has fills, so no window ever has to be inserted before another
+(docs/dagster.md, "Windows in ascending order").
 """
 
 from __future__ import annotations
@@ -61,11 +61,9 @@ def window_of(block: int, size: int) -> int:
 
 
 def window_origin(settings: Settings) -> int:
-    """Where the registered windows begin: POLYGON_PARTITIONS_START_BLOCK's window, else the
-    window of the first block any venue trades in (nothing before it has fills)."""
-    first = settings.partitions_start_block
-    if first is None:
-        first = min(v.first_block for v in settings.venues)
+    """Where the registered windows begin: the window of the first block any venue trades in
+    (the registry's, or POLYGON_VENUE_BLOCKS'); nothing before it has fills."""
+    first = min(v.first_block for v in settings.venues)
     return window_of(first, settings.partition_window_blocks)
 
 
