@@ -23,6 +23,7 @@ from polygon_pipeline_tests.helpers.dagster_dev import (
     REPO,
     ROOT,
     DagsterDev,
+    cells,
     launch_backfill,
     launch_job,
     launch_range_run,
@@ -101,12 +102,11 @@ def test_the_mini_reconciliation_runs_while_backfill_runs_hold_the_rpc_pool(
     # tests left uncovered below), so the mini-reconciliation has a block or two to do
     caught_up = run_cli("backfill", "--from-block", "0", env=env)
     assert caught_up.returncode == 0, caught_up.stderr
-    registered = run_cli("windows", "register", "--from-block", str(lo), "--to-block", str(hi),
-                         env=env)  # fmt: skip
+    registered = run_cli("windows", "register", "--to-block", str(hi), env=env)
     assert registered.returncode == 0, registered.stderr
     # a slow provider: each backfill run reconciles 100 blocks a block at a time, for minutes
     devnet.configure(latency_ms=1000, getlogs_max_range=1)
-    backfills = [launch_backfill(dev, windows[:5]), launch_backfill(dev, windows[5:])]
+    backfills = [launch_backfill(dev, cells(windows[:5])), launch_backfill(dev, cells(windows[5:]))]
     with DagsterInstance.from_config(str(home)) as instance:
 
         def backfill_steps_running() -> list[str]:
@@ -161,7 +161,8 @@ def test_a_run_whose_worker_is_killed_fails_and_is_retried(devnet, dagster_dev, 
     added = dev.query(ADD_PARTITION, repo=REPO, key=key)["addDynamicPartition"]
     assert added["__typename"] == "AddDynamicPartitionSuccess", added
     devnet.configure(latency_ms=1000, getlogs_max_range=1)  # the step lasts long enough
-    run_id = launch_range_run(dev, key, key)
+    first, *_, last = cells([key])
+    run_id = launch_range_run(dev, first, last)
     with DagsterInstance.from_config(str(home)) as instance:
         wait_for(lambda: _step_started(instance, run_id), 180, "the step to start", every=1)
         os.kill(_worker_pid(instance, run_id), signal.SIGKILL)

@@ -471,6 +471,42 @@ def test_windows_are_appended_ascending_from_the_origin(devnet, dagster_env, mon
     assert window_origin(load_settings()) == origin  # where the sensor launches from, only
 
 
+@one_store
+def test_an_upgrade_keeps_registered_windows_and_fills(devnet, dagster_env, leaders, monkeypatch):
+    """A deployment from before the grid: windows registered (from its start, above the
+    origin), fills stored by window runs, materializations under window-only keys. After the
+    upgrade its windows are the grid's columns, its fills are untouched, new windows are
+    appended after its newest, and a backfill of its cells stores exactly the same fills."""
+    from dagster import AssetMaterialization
+
+    from polygon_pipeline.sync.windows import run_windows
+
+    instance, engine = dagster_env["instance"], dagster_env["engine"]
+    lo, hi = _closed_windows(devnet, 2)
+    old = _windows(lo, 2)
+    _register(instance, old)  # as the old sensor left them
+    monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(lo))
+    with PipelineResource(load_settings()).sync_context() as ctx:  # the old window runs' work
+        run_windows(ctx, dict(zip(old, [(lo, lo + WINDOW - 1), (lo + WINDOW, hi)], strict=True)))
+    for key in old:  # and their materializations, under the old keys
+        instance.report_runless_asset_event(AssetMaterialization(leader_fills.key, partition=key))
+    stored = _stored(engine)
+    assert stored == _window_truth(devnet, leaders, lo, hi)
+    devnet.mine(blocks=WINDOW)
+    devnet.mine(blocks=FINALITY)
+    tick = _sensor(dagster_env, cursor=str(hi + 1))  # the old sensor's cursor
+    keys = list(instance.get_dynamic_partitions(window_partitions.name))
+    assert keys[:2] == old and keys[2] == window_key(hi + 1, WINDOW)  # appended after
+    assert _requested(tick) == [_every_exchange(keys[2], keys[2])]
+    assert _stored(engine) == stored  # untouched
+    cells = [cell_key(x, k) for x in EXCHANGES for k in old]
+    materialized = instance.get_materialized_partitions(leader_fills.key)
+    assert not materialized & set(cells)  # shown missing until backfilled
+    assert _materialize(dagster_env, old).success
+    assert _stored(engine) == stored
+    assert set(cells) <= instance.get_materialized_partitions(leader_fills.key)
+
+
 def _sensor(dagster_env, cursor: str | None = None):
     context = build_sensor_context(
         instance=dagster_env["instance"], cursor=cursor, resources=_resources()

@@ -109,9 +109,17 @@ query($id: String!) {
 }"""
 
 
-def launch_backfill(dev: Webserver, windows: list[str]) -> str:
-    """Launch a backfill of `leader_fills` over these windows, as the UI's dialog does."""
-    launched = dev.query(LAUNCH_BACKFILL, names=windows)["launchPartitionBackfill"]
+def cells(windows: list[str], exchanges=None) -> list[str]:
+    """The grid keys of these windows on these exchanges (default: every exchange)."""
+    from polygon_pipeline.defs.fills.partitions import cell_key
+    from polygon_pipeline.sync.windows import EXCHANGE_NAMES
+
+    return [cell_key(x, w) for x in (exchanges or EXCHANGE_NAMES) for w in windows]
+
+
+def launch_backfill(dev: Webserver, keys: list[str]) -> str:
+    """Launch a backfill of `leader_fills` over these grid keys, as the UI's dialog does."""
+    launched = dev.query(LAUNCH_BACKFILL, names=keys)["launchPartitionBackfill"]
     assert launched["__typename"] == "LaunchBackfillSuccess", launched
     return launched["backfillId"]
 
@@ -142,8 +150,9 @@ query($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 
 
 def launch_range_run(dev: Webserver, first: str, last: str) -> str:
-    """One run over the windows first..last (the range tags, as the window sensor's runs get
-    them; the UI of Dagster 1.5 and later launches several partitions as a backfill)."""
+    """One run over the grid's rectangle first..last (the range tags, as the window sensor's
+    runs get them; the UI of Dagster 1.5 and later launches several partitions as a
+    backfill)."""
     launched = dev.query(
         LAUNCH_RANGE_RUN, repo=REPO["repositoryLocationName"], start=first, end=last
     )["launchPipelineExecution"]
