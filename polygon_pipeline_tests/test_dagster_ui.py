@@ -68,8 +68,7 @@ def ui(devnet, leaders, tmp_path):
         "DAGSTER_HOME": str(home),
     }
     hi = lo + WINDOWS * WINDOW - 1
-    registered = run_cli("windows", "register", "--from-block", str(lo), "--to-block", str(hi),
-                         env=env)  # fmt: skip
+    registered = run_cli("windows", "register", "--to-block", str(hi), env=env)
     assert registered.returncode == 0, registered.stderr
     dev = DagsterDev(env, tmp_path / "dagster_dev.log")
     try:

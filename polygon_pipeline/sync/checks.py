@@ -29,13 +29,18 @@ class CoverageHoles:
 
 
 def coverage_holes(
-    engine: Engine, venues: Sequence[Venue], spans: Sequence[Span] | None, first: int | None
+    engine: Engine,
+    venues: Sequence[Venue],
+    spans: Sequence[Span] | None,
+    first: int | None,
+    exchanges: Sequence[str] | None = None,
 ) -> CoverageHoles:
-    """Every exchange's holes in `spans` (a window run's blocks), or, with `spans` None, from
-    `first` (where the first registered window starts) to that exchange's cursor."""
+    """Each exchange's (default: every one's) holes in `spans` (a window run's blocks), or,
+    with `spans` None, from `first` (where the first registered window starts) to that
+    exchange's cursor."""
     found = CoverageHoles({}, {})
     with engine.connect() as conn:
-        for exchange in EXCHANGES:
+        for exchange in exchanges or EXCHANGES:
             cursor = found.cursors[exchange] = get_cursor(conn, exchange)
             looked_at = spans if spans is not None else [(first, cursor)]
             found.gaps[exchange] = [
@@ -47,14 +52,17 @@ def coverage_holes(
     return found
 
 
-def live_feed_against_reconciliation(engine: Engine, within: Span | None = None) -> dict[str, dict]:
-    """Per exchange, over the blocks reconciliation has closed since the live feed's first
-    sighting (and inside `within` when given): fills the feed missed, and fills it stored that
-    reconciliation did not keep. Exchanges with nothing to compare yet are left out."""
+def live_feed_against_reconciliation(
+    engine: Engine, within: Span | None = None, exchanges: Sequence[str] | None = None
+) -> dict[str, dict]:
+    """Per exchange (default: every one), over the blocks reconciliation has closed since the
+    live feed's first sighting (and inside `within` when given): fills the feed missed, and
+    fills it stored that reconciliation did not keep. Exchanges with nothing to compare yet
+    are left out."""
     figures = {}
     with engine.connect() as conn:
         first = first_sighting_block(conn)
-        for exchange in EXCHANGES:
+        for exchange in exchanges or EXCHANGES:
             start, cursor = first, get_cursor(conn, exchange)
             if start is None or cursor is None:
                 continue

@@ -31,15 +31,18 @@ from polygon_pipeline.sync.checks import (
 from polygon_pipeline.sync.windows import Span, format_spans, merge
 
 
-def _run_windows(context: AssetCheckExecutionContext) -> tuple[list[Span], list[str]] | None:
+def _run_windows(
+    context: AssetCheckExecutionContext,
+) -> tuple[list[Span], list[str], list[str]] | None:
     """The merged blocks of the windows of the run this check runs in (a window run: one
-    window or a range), and the run's malformed keys: the check is then scoped to them, so it
-    costs little and never fails on older windows a backfill has not reached yet. None: the
-    check runs on its own."""
+    window or a range), its malformed keys and its exchanges: the check is then scoped to
+    them, so it costs little and never fails on older windows a backfill has not reached yet,
+    nor on exchanges the run did not ask for. None: the check runs on its own."""
     if not (context.has_partition_key or context.has_partition_key_range):
         return None
     found = split_cells(context.partition_keys)
-    return merge(found.windows.values()), found.bad
+    exchanges = sorted({x for names in found.exchanges.values() for x in names})
+    return merge(found.windows.values()), found.bad, exchanges
 
 
 def _registered_start(context: AssetCheckExecutionContext) -> tuple[int | None, list[str]]:
@@ -59,7 +62,13 @@ def no_coverage_gaps(context: AssetCheckExecutionContext, pipeline: Pipeline) ->
     run = _run_windows(context)
     first, bad_keys = _registered_start(context) if run is None else (None, run[1])
     with pipeline.store() as engine:
-        found = coverage_holes(engine, pipeline.settings().venues, run[0] if run else None, first)
+        found = coverage_holes(
+            engine,
+            pipeline.settings().venues,
+            run[0] if run else None,
+            first,
+            run[2] if run else None,
+        )
     return AssetCheckResult(
         passed=found.blocks_missing == 0 and not bad_keys,
         severity=AssetCheckSeverity.WARN,  # holes a running backfill of older windows will close
@@ -95,7 +104,7 @@ def live_feed_matches_reconciliation(
     if run is None or run[0]:  # a run of malformed keys only has nothing of its own
         within = (run[0][0][0], run[0][-1][1]) if run else None
         with pipeline.store() as engine:
-            figures = live_feed_against_reconciliation(engine, within)
+            figures = live_feed_against_reconciliation(engine, within, run[2] if run else None)
     if not figures:
         return AssetCheckResult(
             passed=True,
