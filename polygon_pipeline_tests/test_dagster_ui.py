@@ -1,9 +1,10 @@
 """The Dagster UI as a person uses it, in a real headless Chromium (Debian's package, driven by
-playwright; no browser is downloaded): windows registered with the CLI, a range of them (not
-all) selected in the launch dialog of the partitions page and launched as a backfill, its
-completion, the windows' own figures and the named checks' results seen in the UI; then, in
-Dagster's instance, what the backfill ran (one run for the range, checks on its windows
-only). With POLYGON_UPDATE_SCREENSHOTS=1 it refreshes the README's screenshots."""
+playwright; no browser is downloaded): windows registered with the CLI, one exchange and a
+range of windows (not all) selected in the launch dialog of the partitions page and launched
+as a backfill, its completion, only those cells of the exchange x window grid materialized,
+a cell's own figures and its checks' results seen in the UI; then, in Dagster's instance,
+what the backfill ran (one run, each cell's checks evaluated on that cell in it). With
+POLYGON_UPDATE_SCREENSHOTS=1 it refreshes the docs' screenshots (docs/img/)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, RunsFilter
 
-from polygon_pipeline.defs.fills.partitions import parse_window, window_key
+from polygon_pipeline.defs.fills.partitions import cell_key, parse_window, window_key
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
@@ -27,7 +28,8 @@ from polygon_pipeline_tests.helpers.watcher_process import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 WINDOW, WINDOWS, SELECTED = 20, 5, 3
-CHECKS = ("no_coverage_gaps", "live_feed_matches_reconciliation")
+CELL_CHECKS = ("window_coverage_complete", "window_live_feed_matches")
+EXCHANGE = "negrisk"
 # The first visit to a webserver on localhost opens a "join the community" dialog over the
 # page (Dagster's CommunityNux), dismissed for good through this localStorage key.
 NO_COMMUNITY_DIALOG = "window.localStorage.setItem('communityNux', JSON.stringify('1'))"
@@ -83,32 +85,36 @@ def ui(devnet, leaders, tmp_path):
 def _screenshot(page, name: str, tmp_path: Path) -> None:
     page.screenshot(path=str(tmp_path / name))
     if os.environ.get("POLYGON_UPDATE_SCREENSHOTS") == "1":
-        shutil.copy(tmp_path / name, ROOT / "docs" / name)
+        shutil.copy(tmp_path / name, ROOT / "docs" / "img" / name)
 
 
-def test_a_range_of_windows_backfilled_from_the_partitions_page(ui, devnet, leaders, tmp_path):
+def test_one_exchange_and_a_range_of_windows_backfilled_from_the_launch_dialog(
+    ui, devnet, leaders, tmp_path
+):
     base, engine, keys, home = ui
     chosen = keys[:SELECTED]  # a range: the first windows, not all of them
+    cells = {cell_key(EXCHANGE, key) for key in chosen}
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
         context = browser.new_context(viewport={"width": 1400, "height": 900})
         context.add_init_script(NO_COMMUNITY_DIALOG)
         page = context.new_page()
         page.goto(f"{base}/assets/leader_fills?view=partitions")
-        page.get_by_text(f"Missing ({WINDOWS})").wait_for(timeout=60_000)
+        page.get_by_text("Materialized (0)").wait_for(timeout=60_000)
+        total = int(re.search(r"Missing \((\d+)\)", page.content())[1])
 
         page.get_by_role("button", name="Materialize…").click()
         dialog = page.get_by_role("dialog")
-        dialog.get_by_text("Select a partition or create one").click()
+        exchange, window = (dialog.get_by_text(n, exact=True) for n in ("exchange", "window"))
+        dialog.get_by_text("Select a partition or create one").first.click()
+        dialog.locator("label", has_text=EXCHANGE).click()
+        exchange.click()  # closes the drop-down
+        dialog.get_by_text("Select a partition or create one").first.click()
         for key in chosen:
             dialog.locator("label", has_text=key).click()
+        window.click()
         dialog.get_by_text(f"{SELECTED} partitions").wait_for()
-        for key in chosen:
-            expect(dialog.locator("label", has_text=key).get_by_role("checkbox")).to_be_checked()
-        dialog.get_by_text("Launch runs to materialize").click()  # closes the drop-down
-        expect(dialog.get_by_text("Filter partitions")).to_have_count(0)
-        _screenshot(page, "dagster-backfill-range.png", tmp_path)
-        assert dialog.get_by_text("maximum of 50 partitions per run").count()
+        _screenshot(page, "dagster-grid-launch.png", tmp_path)
         dialog.get_by_role("button", name="Launch backfill").click()
         toast = page.get_by_text(re.compile(r"Created backfill \w+"))
         toast.wait_for(timeout=60_000)
@@ -123,34 +129,29 @@ def test_a_range_of_windows_backfilled_from_the_partitions_page(ui, devnet, lead
             return status.inner_text().split() == ["Status", "Succeeded"]
 
         wait_for(backfill_succeeded, 300, "the backfill shown as succeeded", every=3)
-        page.get_by_text("100% completed").wait_for()
 
         page.goto(f"{base}/assets/leader_fills?view=partitions")
         page.get_by_text(f"Materialized ({SELECTED})").wait_for(timeout=60_000)
-        page.get_by_text(f"Missing ({WINDOWS - SELECTED})").wait_for()
-        page.get_by_text(chosen[1], exact=True).first.click()  # a window's own figures
-        w_lo, w_hi = parse_window(chosen[1])
-
-        def figure(name: str) -> str:
-            row = page.locator("tr", has=page.get_by_text(name, exact=True))
-            row.wait_for(timeout=60_000)
-            return row.inner_text().split()[-1]
-
-        assert figure("block_range") == f"{w_lo}..{w_hi}"
-        own = leader_fills(devnet.truth(w_lo, w_hi), set(leaders))
-        assert int(figure("fills_found")) == len(own) > 0
-        _screenshot(page, "dagster-partitions.png", tmp_path)
+        page.get_by_text(f"Missing ({total - SELECTED})").wait_for()
+        _screenshot(page, "dagster-grid.png", tmp_path)
 
         def passed(check: str) -> bool:
-            """The check's latest evaluation, on its own detail page, reads Passed."""
+            """The check's latest evaluation, on its own detail page, reads Passed, on one of
+            the chosen cells."""
             page.goto(f"{base}/assets/leader_fills?view=checks&checkDetail={check}")
             result = page.get_by_text("Evaluation result", exact=True).locator("..")
             result.wait_for(timeout=60_000)
-            return result.inner_text().split() == ["Evaluation", "result", "Passed"]
+            latest = page.get_by_text("Partition", exact=True).locator("..").inner_text()
+            return result.inner_text().split() == ["Evaluation", "result", "Passed"] and any(
+                cell in latest for cell in cells
+            )
 
-        for check in CHECKS:
+        for check in CELL_CHECKS:
             wait_for(lambda c=check: passed(c), 120, f"{check} shown as passed", every=3)
-        _screenshot(page, "dagster-checks.png", tmp_path)
+        page.get_by_text("Partitions", exact=True).last.click()  # the check's own grid
+        page.get_by_text(f"Passed ({SELECTED})").wait_for(timeout=60_000)  # the chosen cells
+        page.get_by_text("Failed (0)", exact=True).wait_for()
+        _screenshot(page, "dagster-grid-checks.png", tmp_path)
 
         page.goto(f"{base}/assets/leader_fills?view=lineage")
         page.locator("text=leader_daily_summaries >> visible=true").first.wait_for(timeout=60_000)
@@ -160,30 +161,27 @@ def test_a_range_of_windows_backfilled_from_the_partitions_page(ui, devnet, lead
         _screenshot(page, "dagster-lineage.png", tmp_path)
         browser.close()
     (lo, _), (_, hi) = parse_window(chosen[0]), parse_window(chosen[-1])
+    truth = [r for r in devnet.truth(lo, hi) if r["exchange"] == EXCHANGE]
     with engine.connect() as conn:
         stored = {(tx, idx) for _, tx, idx in fill_keys(conn)}
-    assert stored == leader_fills(devnet.truth(lo, hi), set(leaders))  # the range, nothing else
-    _one_run_checked_on_its_windows(home, backfill_id, chosen, f"blocks {lo}..{hi}")
+    assert stored == leader_fills(truth, set(leaders)) != set()  # the cells, nothing else
+    _cells_checked_in_their_run(home, backfill_id, cells)
 
 
-def _one_run_checked_on_its_windows(home: Path, backfill_id: str, chosen, blocks: str) -> None:
-    """The backfill ran as one run for the adjacent windows (the backfill policy), every
-    exchange in it, and the checks Dagster added to that run looked at its windows only."""
+def _cells_checked_in_their_run(home: Path, backfill_id: str, cells: set[str]) -> None:
+    """The backfill ran as one run (one exchange's adjacent windows: the backfill policy),
+    only the chosen cells are materialized, and that run evaluated each cell's checks on that
+    cell, all passed."""
     with DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
-        assert len(runs) == 1 and runs[0].is_success
-        assert set(chosen) <= instance.get_materialized_partitions(AssetKey("leader_fills"))
-        selected = runs[0].asset_check_selection
-        assert {key.name for key in selected} == set(CHECKS)
-        # that run's own evaluations (the fill_checks schedule may have evaluated them since)
-        checks = [
-            record
-            for key in selected
-            for record in instance.event_log_storage.get_asset_check_execution_history(key, 20)
-            if record.run_id == runs[0].run_id
-        ]
-    assert len(checks) == len(CHECKS)
-    assert all(c.status.value == "SUCCEEDED" for c in checks)
-    for check in checks:
-        scope = check.event.dagster_event.asset_check_evaluation_data.metadata.get("scope")
-        assert scope is None or blocks in scope.value
+        (run,) = instance.get_runs(RunsFilter(tags={"dagster/backfill": backfill_id}))
+        assert run.is_success
+        assert instance.get_materialized_partitions(AssetKey("leader_fills")) == cells
+        evaluated = {
+            (key.name, record.partition): record.status.value
+            for key in run.asset_check_selection
+            if key.name in CELL_CHECKS
+            for record in instance.event_log_storage.get_asset_check_execution_history(key, 50)
+            if record.run_id == run.run_id
+        }
+    assert set(evaluated) == {(name, cell) for name in CELL_CHECKS for cell in cells}
+    assert set(evaluated.values()) == {"SUCCEEDED"}

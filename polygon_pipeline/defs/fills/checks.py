@@ -10,9 +10,19 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetRecordsFilter,
     MetadataValue,
     Output,
     asset_check,
+)
+
+# The materialization a cell's evaluation is about: Dagster's UI counts a partition's check
+# as passed or failed only while its evaluation targets the partition's latest
+# materialization (AssetCheckPartitionInfo.is_current). AssetCheckResult fills it in for a
+# run of one partition only; for a run over a range it is given here, and Dagster exports no
+# public name for it.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData as Target,
 )
 
 from polygon_pipeline.defs.fills.assets import leader_fills
@@ -173,7 +183,11 @@ def window_live_feed_matches(
 def _evaluation(
     context: AssetCheckExecutionContext, key: str, passed: bool, metadata: dict
 ) -> AssetCheckEvaluation:
-    """One cell's verdict (WARN: what a rerun of the cell repairs)."""
+    """One cell's verdict (WARN: what a rerun of the cell repairs), about the cell's latest
+    materialization."""
+    latest = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=leader_fills.key, asset_partitions=[key]), limit=1
+    ).records
     return AssetCheckEvaluation(
         asset_key=leader_fills.key,
         check_name=context.check_specs[0].name,
@@ -181,6 +195,15 @@ def _evaluation(
         severity=AssetCheckSeverity.WARN,
         partition=key,
         metadata=metadata,
+        target_materialization_data=(
+            Target(
+                storage_id=latest[0].storage_id,
+                run_id=latest[0].run_id,
+                timestamp=latest[0].timestamp,
+            )
+            if latest
+            else None
+        ),
     )
 
 
