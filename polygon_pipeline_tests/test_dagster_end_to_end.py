@@ -12,6 +12,7 @@ import signal
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.defs.fills.partitions import window_key
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
@@ -23,6 +24,7 @@ from polygon_pipeline_tests.helpers.dagster_dev import (
     REPO,
     ROOT,
     DagsterDev,
+    backfill_status,
     cells,
     launch_backfill,
     launch_job,
@@ -186,3 +188,45 @@ def test_a_run_whose_worker_is_killed_fails_and_is_retried(devnet, dagster_dev, 
         assert retry.status == DagsterRunStatus.SUCCESS
         assert retry.tags["dagster/retry_number"] == "1"
     assert _stored(engine, lo, hi) == leader_fills(devnet.truth(lo, hi), set(leaders))
+
+
+def _stored_of(engine, lo: int, hi: int, exchanges) -> set[tuple[str, int]]:
+    with engine.connect() as conn:
+        return {
+            (r["tx_hash"], r["log_index"])
+            for r in fetch_fills(conn)
+            if lo <= r["block_number"] <= hi and r["exchange"] in exchanges
+        }
+
+
+def _backfill_done(dev, backfill_id: str) -> str:
+    return wait_for(lambda: backfill_status(dev, backfill_id), 300, "the backfill", every=2)
+
+
+def test_one_exchange_then_every_exchange_store_exactly_what_they_selected(
+    devnet, dagster_dev, leaders
+):
+    """Launched through the webserver as the UI does: negrisk x 6 windows stores negrisk's
+    fills there and nothing else; then every exchange x the same 6 windows stores all of
+    them. Both cost the same eth_getLogs calls (one filter per chunk, every venue of the
+    selected exchanges in it), the devnet's counters say."""
+    dev, engine, home, env = dagster_dev
+    windows, lo, hi = _closed_windows(devnet, 6)
+    registered = run_cli("windows", "register", "--to-block", str(hi), env=env)
+    assert registered.returncode == 0, registered.stderr
+    truth = devnet.truth(lo, hi)
+
+    def truth_of(exchanges) -> set[tuple[str, int]]:
+        return leader_fills([r for r in truth if r["exchange"] in exchanges], set(leaders))
+
+    calls = []
+    for selected in (("negrisk",), tuple(EXCHANGES)):
+        devnet.reset_stats()
+        backfill = launch_backfill(dev, cells(windows, selected))
+        assert _backfill_done(dev, backfill) == "COMPLETED_SUCCESS"
+        calls.append(devnet.stats()["calls"]["eth_getLogs"])
+        assert _stored_of(engine, lo, hi, EXCHANGES) == truth_of(selected) != set()
+    assert calls[0] == calls[1] > 0  # one exchange costs what all of them together cost
+    with DagsterInstance.from_config(str(home)) as instance:
+        materialized = instance.get_materialized_partitions(AssetKey("leader_fills"))
+    assert set(cells(windows)) <= materialized
