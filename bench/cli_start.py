@@ -68,12 +68,7 @@ def _commands(leaders_file: Path) -> dict[str, list[str]]:
         "leaders import FILE": ["leaders", "import", str(leaders_file)],
         "leaders remove ADDRESS": ["leaders", "remove", "0x" + "ef" * 20],
         "doctor (against a devnet)": ["doctor"],
-        "windows register (10 windows)": [
-            "windows",
-            "register",
-            "--from-block=0",
-            "--to-block=99999",
-        ],
+        "windows register (to block 99,999)": ["windows", "register", "--to-block=99999"],
     }
     return {name: [sys.executable, "-m", "polygon_pipeline", *args] for name, args in lines.items()}
 
@@ -83,8 +78,13 @@ def _measure(
 ) -> dict[str, dict[str, Timing]]:
     """Per source (this checkout: None), per command: the timings of `runs` interleaved rounds
     after an untimed one (it compiles the bytecode and creates the Dagster instance); the bare
-    interpreter under the name `python -c pass`."""
-    argvs = {"python -c pass": [sys.executable, "-c", "pass"], **commands}
+    interpreter under the name `python -c pass`, and its import of Dagster alone."""
+    argvs = {
+        "python -c pass": [sys.executable, "-c", "pass"],
+        # the floor of any command that uses Dagster's Python API (windows register)
+        "python -c 'import dagster'": [sys.executable, "-c", "import dagster"],
+        **commands,
+    }
     found = {src: {name: Timing() for name in argvs} for src in sources}
     for round_ in range(runs + 1):
         for src, cwd in sources.items():
