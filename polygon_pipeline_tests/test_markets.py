@@ -23,7 +23,7 @@ from dagster import (
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.defs import defs
-from polygon_pipeline.defs.fills.partitions import window_key, window_partitions
+from polygon_pipeline.defs.fills.partitions import cell_key, window_key, window_partitions
 from polygon_pipeline.defs.markets.assets import leader_trades, markets
 from polygon_pipeline.defs.markets.exports import window_exports
 from polygon_pipeline.defs.reports.daily_summaries import leader_daily_summaries
@@ -267,8 +267,8 @@ def test_bad_trades_options_are_one_line(devnet, db_url, args, says):
 
 
 def test_a_window_is_exported_once_its_fills_are_stored(tmp_path):
-    """window_exports' automation: a leader_fills window materialized (and markets known)
-    requests that window's export, and no other."""
+    """window_exports' automation: a leader_fills window materialized on every exchange (and
+    markets known) requests that window's export, and no other."""
     instance = DagsterInstance.ephemeral()
     keys = [window_key(0, 50), window_key(50, 50)]
     instance.add_dynamic_partitions(window_partitions.name, keys)
@@ -283,7 +283,9 @@ def test_a_window_is_exported_once_its_fills_are_stored(tmp_path):
     nothing, cursor = requested()
     assert nothing == set()
     instance.report_runless_asset_event(AssetMaterialization("markets"))
-    instance.report_runless_asset_event(AssetMaterialization("leader_fills", partition=keys[1]))
+    for exchange in ("ctf", "negrisk", "v3"):  # every exchange's cell of the window
+        cell = cell_key(exchange, keys[1])
+        instance.report_runless_asset_event(AssetMaterialization("leader_fills", partition=cell))
     due, _ = requested(cursor)
     assert due == {keys[1]}
 

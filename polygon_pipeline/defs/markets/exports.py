@@ -5,15 +5,17 @@ Kept apart from leader_fills' partitioning on purpose: it follows the block wind
 takes its window's blocks from the key alone."""
 
 from dagster import (
+    AssetDep,
     AssetExecutionContext,
     AssetKey,
     AutomationCondition,
     MaterializeResult,
     MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
     asset,
 )
 
-from polygon_pipeline.defs.fills.partitions import parse_window, window_partitions
+from polygon_pipeline.defs.fills.partitions import WINDOW_DIM, parse_window, window_partitions
 from polygon_pipeline.defs.policies import GROUP
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.exports import export_window
@@ -21,7 +23,13 @@ from polygon_pipeline.sync.exports import export_window
 
 @asset(
     partitions_def=window_partitions,
-    deps=[AssetKey("leader_fills"), AssetKey("markets")],
+    # a window's export follows its leader_fills cells, whichever exchange's
+    deps=[
+        AssetDep(
+            "leader_fills", partition_mapping=MultiToSingleDimensionPartitionMapping(WINDOW_DIM)
+        ),
+        AssetKey("markets"),
+    ],
     # A window's files once its fills are stored (and again if they are reconciled again):
     # one run per window, as leader_fills has; the markets named in them are the latest.
     automation_condition=AutomationCondition.eager(),
