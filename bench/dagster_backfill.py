@@ -34,8 +34,8 @@ from pathlib import Path
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from bench.common import markdown_table, mine_buried, running_devnet, store_with_leaders
-from polygon_pipeline.defs.fills.partitions import parse_window, window_key
 from polygon_pipeline.store.fills_repo import fetch_fills
+from polygon_pipeline.sync.window_keys import parse_window, window_key
 from polygon_pipeline.sync.windows import EXCHANGE_NAMES
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.dagster_dev import (

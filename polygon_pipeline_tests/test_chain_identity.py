@@ -11,13 +11,14 @@ from dagster import DagsterInstance, materialize
 from sqlalchemy import delete, select
 
 from polygon_pipeline.defs.fills.assets import leader_fills
-from polygon_pipeline.defs.fills.partitions import cell_key, window_key, window_partitions
+from polygon_pipeline.defs.fills.partitions import cell_key, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.schema import chain_identity, metadata
+from polygon_pipeline.sync.window_keys import window_key
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.rpc import node_block
 from polygon_pipeline_tests.helpers.sync import environment, one_store

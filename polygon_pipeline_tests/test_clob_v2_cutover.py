@@ -11,7 +11,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from polygon_pipeline.defs.fills.assets import leader_fills
-from polygon_pipeline.defs.fills.partitions import cell_key, window_key, window_partitions
+from polygon_pipeline.defs.fills.partitions import cell_key, window_partitions
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import start_devnet
@@ -20,6 +20,7 @@ from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.daily_summaries import daily_summaries
+from polygon_pipeline.sync.window_keys import window_key
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.sync import environment
 from polygon_pipeline_tests.helpers.sync import leader_fills as truth_fills

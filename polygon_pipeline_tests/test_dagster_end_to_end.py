@@ -13,11 +13,11 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
-from polygon_pipeline.defs.fills.partitions import window_key
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.window_keys import window_key
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.dagster_dev import (
     ADD_PARTITION,

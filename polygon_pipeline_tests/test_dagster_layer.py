@@ -37,14 +37,7 @@ from polygon_pipeline.defs.fills.checks import (
     no_coverage_gaps,
 )
 from polygon_pipeline.defs.fills.jobs import reconcile_recent_job
-from polygon_pipeline.defs.fills.partitions import (
-    cell_key,
-    grid_partitions,
-    register_through,
-    window_key,
-    window_origin,
-    window_partitions,
-)
+from polygon_pipeline.defs.fills.partitions import cell_key, grid_partitions, window_partitions
 from polygon_pipeline.defs.live.watcher_health import watcher_health_sensor
 from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
 from polygon_pipeline.defs.policies import RECENT_POOL, RPC_POOL, RPC_TAG
@@ -59,6 +52,7 @@ from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.daily_summaries import daily_summaries
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE
+from polygon_pipeline.sync.window_keys import register_through, window_key, window_origin
 from polygon_pipeline_tests.helpers.sync import environment, mine_sparse, one_store
 from polygon_pipeline_tests.helpers.sync import leader_fills as truth_fills
 

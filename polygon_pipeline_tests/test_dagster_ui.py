@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterInstance, RunsFilter
 
-from polygon_pipeline.defs.fills.partitions import cell_key, parse_window, window_key
+from polygon_pipeline.defs.fills.partitions import cell_key
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fill_keys
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.window_keys import parse_window, window_key
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.dagster_dev import ROOT, DagsterDev
 from polygon_pipeline_tests.helpers.sync import environment, leader_fills

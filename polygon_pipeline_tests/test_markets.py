@@ -23,7 +23,7 @@ from dagster import (
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.defs import defs
-from polygon_pipeline.defs.fills.partitions import cell_key, window_key, window_partitions
+from polygon_pipeline.defs.fills.partitions import cell_key, window_partitions
 from polygon_pipeline.defs.markets.assets import leader_trades, markets
 from polygon_pipeline.defs.markets.exports import window_exports
 from polygon_pipeline.defs.reports.daily_summaries import leader_daily_summaries
@@ -46,6 +46,7 @@ from polygon_pipeline.sync.context import GammaContext
 from polygon_pipeline.sync.exports import export_window
 from polygon_pipeline.sync.markets import sync_markets
 from polygon_pipeline.sync.reconcile import reconcile
+from polygon_pipeline.sync.window_keys import window_key
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.sync import environment, one_store
 

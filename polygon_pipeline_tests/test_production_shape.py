@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import bindparam, create_engine, text
 
-from polygon_pipeline.defs.fills.partitions import window_key
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
 from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.window_keys import window_key
 from polygon_pipeline_tests.helpers.cli import run_cli
 from polygon_pipeline_tests.helpers.dagster_dev import backfill_status, cells, launch_backfill
 from polygon_pipeline_tests.helpers.deploy import DagsterServices, dagster_pg_env

@@ -43,7 +43,7 @@ def register(to_block: int | None) -> None:
             to_block = finalized_head(ctx.rpc, settings.confirmation_blocks)
     from dagster import DagsterInstance
 
-    from polygon_pipeline.defs.fills.partitions import register_through, window_origin
+    from polygon_pipeline.sync.window_keys import register_through, window_origin
 
     origin = window_origin(settings)
     with DagsterInstance.get() as instance:

@@ -16,11 +16,7 @@ from dagster import (
 )
 
 from polygon_pipeline.defs.fills.backfills import backfill_cells
-from polygon_pipeline.defs.fills.partitions import (
-    cell_key,
-    grid_partitions,
-    split_cells,
-)
+from polygon_pipeline.defs.fills.partitions import cell_key, grid_partitions, split_cells
 from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
 from polygon_pipeline.defs.policies import (
     GROUP,

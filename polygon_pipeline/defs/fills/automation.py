@@ -27,16 +27,18 @@ from polygon_pipeline.defs.fills.partitions import (
     RANGE_START_TAG,
     UNFINISHED_RUNS,
     cell_key,
-    register_through,
-    window_of,
-    window_origin,
-    windows_between,
 )
 from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
 from polygon_pipeline.defs.policies import WINDOW_TAGS
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.settings import ConfigError, Settings
 from polygon_pipeline.sync.head import finalized_head
+from polygon_pipeline.sync.window_keys import (
+    register_through,
+    window_of,
+    window_origin,
+    windows_between,
+)
 from polygon_pipeline.sync.windows import EXCHANGE_NAMES
 
 MAX_NEW_WINDOWS = 200  # per evaluation, so a first start far behind stays a quick tick

@@ -19,11 +19,7 @@ from polygon_pipeline.defs.fills.checks import (
     live_feed_matches_reconciliation,
     no_coverage_gaps,
 )
-from polygon_pipeline.defs.fills.partitions import (
-    newest_window_end,
-    register_through,
-    window_origin,
-)
+from polygon_pipeline.defs.fills.partitions import newest_window_end
 from polygon_pipeline.defs.policies import (
     RECENT_POOL,
     RECENT_TAGS,
@@ -32,6 +28,7 @@ from polygon_pipeline.defs.policies import (
 )
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.head import finalized_head
+from polygon_pipeline.sync.window_keys import register_through, window_origin
 from polygon_pipeline.sync.windows import RunTotals, reconcile_above_windows
 
 reconcile_windows_job = define_asset_job(

@@ -15,10 +15,11 @@ from dagster import (
     asset,
 )
 
-from polygon_pipeline.defs.fills.partitions import WINDOW_DIM, parse_window, window_partitions
+from polygon_pipeline.defs.fills.partitions import WINDOW_DIM, window_partitions
 from polygon_pipeline.defs.policies import GROUP
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.exports import export_window
+from polygon_pipeline.sync.window_keys import parse_window
 
 
 @asset(
