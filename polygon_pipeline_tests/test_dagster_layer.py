@@ -365,16 +365,17 @@ def test_a_window_run_writes_no_lone_fabricated_log(devnet, dagster_env, leaders
 @one_store
 def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_env):
     instance = dagster_env["instance"]
-    lo, _ = _closed_windows(devnet, 2)
-    older, newer = _windows(lo, 2)
-    _register(instance, [older, newer])
+    lo, _ = _closed_windows(devnet, 3)
+    oldest, older, newer = _windows(lo, 3)
+    _register(instance, [oldest, older, newer])
+    assert _materialize(dagster_env, [oldest]).success
     result = _materialize(dagster_env, [newer], *CHECKS, *CELL_CHECKS)
     assert result.success
     checks = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.partition}
     coverage = checks["no_coverage_gaps"]
-    # the older window was never reconciled: a check over everything would fail on it
+    # the window between was never reconciled: a check over everything would fail on it
     assert coverage.passed, coverage.metadata
-    scope = f"this run's windows, blocks {lo + WINDOW}..{lo + 2 * WINDOW - 1}"
+    scope = f"this run's windows, blocks {lo + 2 * WINDOW}..{lo + 3 * WINDOW - 1}"
     assert coverage.metadata["scope"].value == scope
     cells = {(e.check_name, e.partition): e.passed for e in result.get_asset_check_evaluations()}
     assert {k for k in cells if k[1]} == {
@@ -383,7 +384,8 @@ def test_checks_of_a_single_window_run_look_at_that_window_only(devnet, dagster_
         for x in EXCHANGES
     }
     assert all(cells.values())
-    assert not _fill_checks(instance)["no_coverage_gaps"].passed  # on its own, it sees the hole
+    alone = _fill_checks(instance)["no_coverage_gaps"]
+    assert not alone.passed, alone.metadata  # on its own, it sees the hole
 
 
 def _cell_checks(dagster_env, keys: list[str], exchanges) -> dict:
@@ -637,15 +639,17 @@ def _fill_checks(instance):
 
 def test_coverage_check_fails_on_holes_and_bad_keys(devnet, dagster_env):
     instance = dagster_env["instance"]
-    lo, _ = _closed_windows(devnet, 2)
-    first, second = _windows(lo, 2)
-    _register(instance, [first, second])
-    assert _materialize(dagster_env, [second]).success
+    lo, _ = _closed_windows(devnet, 3)
+    first, second, third = _windows(lo, 3)
+    _register(instance, [first, second, third])
+    assert _materialize(dagster_env, [first]).success
+    assert _materialize(dagster_env, [third]).success
     check = _fill_checks(instance)["no_coverage_gaps"]
-    # the cursors reached the second window's end, but the first was never reconciled
+    # the cursors reached the third window's end, but the second was never reconciled
     assert not check.passed
     assert check.metadata["blocks_missing"].value == len(EXCHANGES) * WINDOW
-    assert _materialize(dagster_env, [first]).success
+    assert check.metadata["first_window_start"].value == lo
+    assert _materialize(dagster_env, [second]).success
     assert _fill_checks(instance)["no_coverage_gaps"].passed
     _register(instance, ["not-a-window"])  # a typo in the UI
     check = _fill_checks(instance)["no_coverage_gaps"]

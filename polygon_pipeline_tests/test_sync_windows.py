@@ -114,7 +114,8 @@ def test_coverage_holes_and_watcher_health(devnet, make_ctx, leaders):
     )
     assert all(found == [windows["w0"]] for found in run_scope.gaps.values())
     assert run_scope.blocks_missing == len(run_scope.gaps) * WINDOW
-    to_cursor = coverage_holes(ctx.engine, ctx.settings.venues, None, windows["w0"][0])
+    span = (windows["w0"][0], windows["w0"][0])  # what was materialized: up to the cursors
+    to_cursor = coverage_holes(ctx.engine, ctx.settings.venues, None, span)
     assert to_cursor.blocks_missing == run_scope.blocks_missing
     assert set(to_cursor.cursors.values()) == {windows["w1"][1]}
     assert (

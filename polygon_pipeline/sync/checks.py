@@ -32,17 +32,20 @@ def coverage_holes(
     engine: Engine,
     venues: Sequence[Venue],
     spans: Sequence[Span] | None,
-    first: int | None,
+    reconciled: Span | None,
     exchanges: Sequence[str] | None = None,
 ) -> CoverageHoles:
     """Each exchange's (default: every one's) holes in `spans` (a window run's blocks), or,
-    with `spans` None, from `first` (where the first registered window starts) to that
-    exchange's cursor."""
+    with `spans` None, over `reconciled` (from the first window materialized to the last),
+    or up to that exchange's cursor if it is further."""
     found = CoverageHoles({}, {})
     with engine.connect() as conn:
         for exchange in exchanges or EXCHANGES:
             cursor = found.cursors[exchange] = get_cursor(conn, exchange)
-            looked_at = spans if spans is not None else [(first, cursor)]
+            looked_at = spans
+            if spans is None:
+                lo, hi = reconciled or (None, None)
+                looked_at = [(lo, None if hi is None else max(hi, cursor or hi))]
             found.gaps[exchange] = [
                 hole
                 for lo, hi in looked_at

@@ -55,28 +55,34 @@ def _run_windows(
     return merge(found.windows.values()), found.bad, exchanges
 
 
-def _registered_start(context: AssetCheckExecutionContext) -> tuple[int | None, list[str]]:
-    """The first registered window's first block, and any malformed keys (a mistyped key
-    added by hand is reported, never fatal)."""
-    windows, bad_keys = registered_windows(context.instance)
-    return min((lo for lo, _ in windows.values()), default=None), bad_keys
+def _materialized(context: AssetCheckExecutionContext) -> tuple[Span | None, list[str]]:
+    """From the first block of the first window materialized on any exchange to the last of
+    the last (windows are registered from the first venue's on, so the registered ones say
+    nothing of what is wanted), and any malformed keys registered (a mistyped key added by
+    hand is reported, never fatal)."""
+    _windows, bad_keys = registered_windows(context.instance)
+    done = split_cells(context.instance.get_materialized_partitions(leader_fills.key))
+    spans = done.windows.values()
+    first = min((lo for lo, _ in spans), default=None)
+    return (None if first is None else (first, max(hi for _, hi in spans))), bad_keys
 
 
 @asset_check(
     asset=leader_fills,
     description="Reconciled coverage has no hole: in a window run, across its windows; on its "
-    "own, between the first registered window and each exchange's cursor. Malformed window "
+    "own, from the first window materialized to the last, or each exchange's cursor if "
+    "further. Malformed window "
     "keys are reported (and fail it).",
 )
 def no_coverage_gaps(context: AssetCheckExecutionContext, pipeline: Pipeline) -> AssetCheckResult:
     run = _run_windows(context)
-    first, bad_keys = _registered_start(context) if run is None else (None, run[1])
+    done, bad_keys = _materialized(context) if run is None else (None, run[1])
     with pipeline.store() as engine:
         found = coverage_holes(
             engine,
             pipeline.settings().venues,
             run[0] if run else None,
-            first,
+            done,
             run[2] if run else None,
         )
     return AssetCheckResult(
@@ -86,10 +92,10 @@ def no_coverage_gaps(context: AssetCheckExecutionContext, pipeline: Pipeline) ->
             "scope": MetadataValue.text(
                 f"this run's windows, blocks {format_spans(run[0], empty='none')}"
                 if run
-                else "first registered window to each cursor"
+                else "first window materialized to the last or each cursor"
             ),
             "bad_window_keys": MetadataValue.json(bad_keys),
-            "first_window_start": MetadataValue.int(first or 0),
+            "first_window_start": MetadataValue.int(done[0] if done else 0),
             "cursors": MetadataValue.json(found.cursors),
             "gaps": MetadataValue.json(
                 {e: [list(g) for g in holes] for e, holes in found.gaps.items()}
