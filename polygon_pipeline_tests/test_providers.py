@@ -234,9 +234,10 @@ def test_the_dagster_check_audits_each_window_of_a_run(providers, db_url, monkey
 
     from polygon_pipeline.defs.audit.checks import windows_agree_with_a_second_provider
     from polygon_pipeline.defs.fills.assets import leader_fills
-    from polygon_pipeline.defs.fills.partitions import register_windows, window_key
+    from polygon_pipeline.defs.fills.partitions import cell_key, window_partitions
     from polygon_pipeline.defs.resources import PipelineResource
     from polygon_pipeline.settings import load_settings
+    from polygon_pipeline.sync.window_keys import window_key
 
     duo = providers
     duo.configure_provider(0, omit_logs_share=0.05)  # the first, preferred, fills with holes
@@ -246,13 +247,13 @@ def test_the_dagster_check_audits_each_window_of_a_run(providers, db_url, monkey
     _ok(run_cli("leaders", "add", *duo.info()["leaders"], env=_env(duo, db_url)))
     keys = [window_key(0, 20), window_key(20, 20)]
     instance = DagsterInstance.local_temp(tempdir=str(tmp_path))
-    register_windows(instance, keys)
+    instance.add_dynamic_partitions(window_partitions.name, keys)
     result = materialize(
         [leader_fills, windows_agree_with_a_second_provider],
         instance=instance,
-        tags={
-            "dagster/asset_partition_range_start": keys[0],
-            "dagster/asset_partition_range_end": keys[-1],
+        tags={  # both windows on every exchange
+            "dagster/asset_partition_range_start": cell_key("ctf", keys[0]),
+            "dagster/asset_partition_range_end": cell_key("v3", keys[-1]),
         },
         resources={"pipeline": PipelineResource(load_settings())},
     )

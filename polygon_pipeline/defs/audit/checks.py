@@ -1,9 +1,7 @@
-"""`windows_agree_with_a_second_provider`: in a run of leader_fills' block windows, each
-window is audited (sync/audit.py): re-read from another provider than the one that filled
-it, compared, repaired from the union, and its result shown per window in the metadata.
-
-Built against the block-window partitions (one dimension); with an exchange x window grid
-the window part of each key is what is audited (the audit covers every exchange at once)."""
+"""`windows_agree_with_a_second_provider`: in a run of leader_fills' cells of the exchange x
+window grid, each window is audited once (sync/audit.py; every exchange at once): re-read
+from another provider than the one that filled it, compared, repaired from the union, and
+its result shown per window in the metadata."""
 
 from dagster import (
     AssetCheckExecutionContext,
@@ -14,7 +12,7 @@ from dagster import (
     asset_check,
 )
 
-from polygon_pipeline.defs.fills.partitions import split_keys
+from polygon_pipeline.defs.fills.partitions import split_cells
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.audit import audit_window
 
@@ -37,7 +35,8 @@ def windows_agree_with_a_second_provider(
         return AssetCheckResult(
             passed=True, metadata={"note": "one provider configured: nothing to audit against"}
         )
-    windows, bad_keys = split_keys(context.partition_keys)
+    cells = split_cells(context.partition_keys)
+    windows, bad_keys = cells.windows, cells.bad
     share = pipeline.settings().audit_share
     with pipeline.sync_context() as ctx:
         results = {key: audit_window(ctx, span, share) for key, span in sorted(windows.items())}
