@@ -351,7 +351,7 @@ def test_a_window_run_writes_no_lone_fabricated_log(devnet, dagster_env, leaders
         devnet.mine(blocks=lo - start, fills_per_block=0)
     lo, hi = mine_sparse(devnet, WINDOW // 2)
     keys = _windows(lo, 1)
-    register_windows(dagster_env["instance"], keys)
+    _register(dagster_env["instance"], keys)
     devnet.configure(fabricate_lone_logs=1)
     result = _materialize(dagster_env, keys)
     assert result.success and devnet.stats()["untrusted"]["fabricate_lone_logs"] == 1

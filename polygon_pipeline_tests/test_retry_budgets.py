@@ -261,7 +261,6 @@ def test_a_stop_signal_ends_windows_register_waiting_out_a_retry_after(
     minutes' Retry-After, Ctrl-C or SIGTERM ends it at once, with one line and the shell's
     status (before: `Aborted!` and 1, or killed without a word), and no window is registered."""
     command = [sys.executable, "-m", "polygon_pipeline", "windows", "register"]
-    command += ["--from-block", "{first}"]
     method = "eth_getBlockByNumber"
     home = tmp_path / "dagster_home"
     home.mkdir()

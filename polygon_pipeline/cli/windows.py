@@ -27,9 +27,8 @@ def windows() -> None:
 def register(to_block: int | None) -> None:
     """Register every whole window after the newest registered one (from the origin, the first
     venue's window) up to --to-block, without waiting for the sensor, which does the same on
-    every tick. Then a year of history is one
-    backfill over a range in the UI (Materialize -> Launch backfill). Malformed keys found
-    registered are deleted."""
+    every tick. Then a year of history is one backfill over a range in the UI (Materialize
+    -> Launch backfill). Malformed keys found registered are deleted."""
     if not os.environ.get("DAGSTER_HOME"):
         raise click.ClickException(
             "DAGSTER_HOME is not set: which Dagster instance to register in?"
