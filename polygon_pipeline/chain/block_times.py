@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 
-from polygon_pipeline.chain.fills import Fill
+from polygon_pipeline.chain.leader_logs import LeaderLog
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.provider_errors import ForeignAnswer
 
@@ -49,8 +49,10 @@ class BlockTimestamps:
             self._cache.move_to_end(block_hash)
             return found[0]
 
-    def fill_in(self, rpc: GovernedRpc, fills: Iterable[Fill], verify: bool = False) -> list[Fill]:
-        """Return the fills with `block_timestamp` set, fetching each missing block once.
+    def fill_in(
+        self, rpc: GovernedRpc, fills: Iterable[LeaderLog], verify: bool = False
+    ) -> list[LeaderLog]:
+        """Return the fills (and position transfers) with `block_timestamp` set, fetching each missing block once.
 
         `verify`: every fill's block is checked against the node's header, not only those
         lacking a time (one call per distinct block not yet vouched for); a log whose block
@@ -73,7 +75,7 @@ class BlockTimestamps:
             done.append(fill)
         return done
 
-    def _header_time(self, rpc: GovernedRpc, fill: Fill, verified: bool) -> int:
+    def _header_time(self, rpc: GovernedRpc, fill: LeaderLog, verified: bool) -> int:
         """The time of the fill's block: cached (only if a header vouched for it, when
         `verified`), else from its header, fetched by hash (a block reorged out since the
         log was read is still known by hash, so no race with the head is taken for a lie)."""

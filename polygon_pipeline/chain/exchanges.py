@@ -42,6 +42,9 @@ class Venue:
     collateral: str  # the collateral token's address
     first_block: int
     last_block: int | None = None
+    # "fills": an exchange's OrderFilled; "transfers": a ledger's ERC-1155 transfers (for a
+    # ledger, `layout` names the generation it serves: the devnet plans its blocks by it)
+    events: str = "fills"
 
     def active(self, lo: int, hi: int) -> bool:
         """Whether the venue can have emitted a fill in blocks [lo, hi]."""
@@ -54,6 +57,7 @@ EXCHANGES: dict[str, Exchange] = {
         Exchange("ctf", "CTF Exchange: binary markets"),
         Exchange("negrisk", "NegRisk CTF Exchange: multi-outcome (negative risk) markets"),
         Exchange("v3", "ExchangeV3: Protocol V2 markets and Combos (PositionManager ids)"),
+        Exchange("ledgers", "ERC-1155 ledgers: a leader's position transfers (docs/positions.md)"),
     )
 }
 
@@ -82,6 +86,27 @@ MAINNET_VENUES: tuple[Venue, ...] = (
         85_058_176,
     ),
     Venue("v3", "v3", "0xe3333700ca9d93003f00f0f71f8515005f6c00aa", V2, PUSD, 84_902_353),
+    # The two ERC-1155 ledgers (docs/chain.md, "Ledgers"): ConditionalTokens from its
+    # deployment block (Polymarket's subgraph manifests), PositionManager from the first V2
+    # deployment (its own block is not published: a lower bound, as for ExchangeV3).
+    Venue(
+        "ctf_ledger",
+        "ledgers",
+        "0x4d97dcd97ec945f40cf65f87097ace5ea0476045",
+        V1,
+        USDC_E,
+        4_023_686,
+        events="transfers",
+    ),
+    Venue(
+        "pm_ledger",
+        "ledgers",
+        "0x006f54f7f9a22e0000cc2ab60031000000ae9fef",
+        V2,
+        PUSD,
+        84_902_353,
+        events="transfers",
+    ),
 )
 
 VENUE_BY_ADDRESS: dict[str, Venue] = {v.address: v for v in MAINNET_VENUES}

@@ -25,6 +25,7 @@ class DevnetControl:
         app.router.add_get("/_devnet/info", self._info)
         app.router.add_post("/_devnet/mine", self._mine)
         app.router.add_get("/_devnet/truth", self._truth)
+        app.router.add_get("/_devnet/positions", self._positions)
         app.router.add_post("/_devnet/reorg", self._reorg)
         app.router.add_post("/_devnet/clock", self._set_clock)
         app.router.add_get("/_devnet/generator", self._get_generator)
@@ -79,6 +80,14 @@ class DevnetControl:
         if hi is not None:
             rows = [r for r in rows if r["block_number"] <= int(hi)]
         return web.json_response(rows)
+
+    async def _positions(self, request: web.Request) -> web.Response:
+        """Every leader's positions at the end of `to_block` (default: the head): balances
+        and the expected cost basis and realized PnL (devnet/position_book.py)."""
+        book = self.generator.book
+        if "to_block" in request.query:
+            book = book.until(int(request.query["to_block"]))
+        return web.json_response(book.truth(self.generator.leaders))
 
     async def _reorg(self, request: web.Request) -> web.Response:
         depth = int((await _json_body(request)).get("depth", 1))

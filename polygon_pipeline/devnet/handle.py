@@ -114,6 +114,11 @@ class DevnetHandle:
         }
         return self._get("/_devnet/truth", **params)
 
+    def positions(self, to_block: int | None = None) -> dict:
+        """{leader: {token id: {size, avg_price, realized_pnl}}}: the positions truth."""
+        params = {} if to_block is None else {"to_block": to_block}
+        return self._get("/_devnet/positions", **params)
+
     def stats(self) -> dict:
         return self._get("/_devnet/stats")
 

@@ -75,8 +75,8 @@ def devnet_venues(plan: Mapping[str, int]) -> tuple[Venue, ...]:
 
 def trading_venues(venues: Sequence[Venue], block: int) -> list[Venue]:
     """The venue each started family trades on in `block` (its newest started venue), in
-    registry order."""
-    started = [v for v in venues if v.first_block <= block]
+    registry order. Ledgers hold positions, they do not trade."""
+    started = [v for v in venues if v.first_block <= block and v.events == "fills"]
     newest = {v.exchange: v for v in sorted(started, key=lambda v: v.first_block)}
     return [newest[family] for family in EXCHANGES if family in newest]
 
@@ -86,6 +86,7 @@ def settling_venue(venues: Sequence[Venue], block: int, draw: float) -> Venue:
     trades: the first layout's venues start at block 0 (plan_layouts)."""
     trading = trading_venues(venues, block)
     shares = {family: FAMILY_SHARES.get(family, DEFAULT_SHARE) for family in EXCHANGES}
+    shares.pop("ledgers")
     point = draw * sum(shares.values())
     bounds = itertools.accumulate(shares[v.exchange] for v in trading)
     return next((v for v, bound in zip(trading, bounds, strict=True) if point < bound), trading[-1])

@@ -267,3 +267,31 @@ range_providers = Table(
     Column("audited_at", UtcDateTime()),
     Index("ix_range_providers_exchange", "exchange", "from_block"),
 )
+
+# A leader's ERC-1155 position transfers on the two ledgers (chain/transfers.py): one row per
+# id of a TransferSingle / TransferBatch log (batch_index: its place in the batch). Balances
+# are sums of these; what each one was is read from its transaction (positions/).
+position_transfers = Table(
+    "position_transfers",
+    metadata,
+    _id(),
+    Column("chain_id", Integer, nullable=False),
+    Column("ledger", String(16), nullable=False),  # ctf_ledger | pm_ledger
+    Column("block_number", BigInteger, nullable=False),
+    Column("block_hash", String(66), nullable=False),
+    Column("block_timestamp", UtcDateTime()),
+    Column("tx_hash", String(66), nullable=False),
+    Column("log_index", Integer, nullable=False),
+    Column("batch_index", Integer, nullable=False),
+    Column("operator", String(42), nullable=False),
+    Column("sender", String(42), nullable=False),  # 0x0: a mint
+    Column("receiver", String(42), nullable=False),  # 0x0: a burn
+    Column("token_id", Uint256, nullable=False),
+    Column("amount", Uint256, nullable=False),
+    Column("source", String(8), nullable=False),  # ws | backfill
+    Column("first_seen_at", UtcDateTime(), nullable=False),
+    UniqueConstraint("chain_id", "tx_hash", "log_index", "batch_index", name="uq_position_transfer"),
+    Index("ix_position_transfers_sender", "sender"),
+    Index("ix_position_transfers_receiver", "receiver"),
+    Index("ix_position_transfers_block", "block_number"),
+)

@@ -21,9 +21,11 @@ from polygon_pipeline.chain.log_queries import active_venues
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.store.coverage_repo import Span, format_spans, holes
 from polygon_pipeline.store.cursors_repo import history_end
+from polygon_pipeline.chain.leader_logs import split_logs
 from polygon_pipeline.store.fills_repo import upsert_fills
 from polygon_pipeline.store.leader_coverage_repo import covered, leader_set_id, record_leader_range
 from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories
+from polygon_pipeline.store.transfers_repo import upsert_transfers
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.reconcile import scan
@@ -38,6 +40,7 @@ class HistoryReport:
     blocks_done: int = 0
     fills_found: int = 0
     fills_written: int = 0
+    transfers_found: int = 0  # the ledgers' position transfers (logs)
     getlogs_calls: int = 0  # the client's own telemetry; claims use the provider's counters
     throttles: int = 0
     holes: dict[str, list[Span]] = field(default_factory=dict)  # per leader, before the run
@@ -149,12 +152,15 @@ def backfill_history(
         for lo, hi, found, _providers in scan(ctx, planner, venues, group, list(spans)):
             queried = active_venues(venues, lo, hi)
             with ctx.engine.begin() as conn:  # fills and their coverage, or nothing
-                written = upsert_fills(conn, found, "backfill")
+                fills, transfers = split_logs(found)
+                written = upsert_fills(conn, fills, "backfill")
+                upsert_transfers(conn, transfers, "backfill")
                 for exchange in exchanges:
                     names = [v.name for v in queried if v.exchange == exchange]
                     record_leader_range(conn, exchange, lo, hi, set_id, names)
             report.blocks_done += hi - lo + 1
-            report.fills_found += len(found)
+            report.fills_found += len(fills)
+            report.transfers_found += len(transfers)
             report.fills_written += written
             report.getlogs_calls = ctx.rpc.calls["eth_getLogs"] - calls_before
             report.throttles = ctx.rpc.throttles - throttles_before

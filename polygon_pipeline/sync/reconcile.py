@@ -11,7 +11,7 @@ from typing import Literal, TypeVar
 from sqlalchemy import Connection, Engine
 
 from polygon_pipeline.chain.exchanges import Venue, exchange_named, venues_of
-from polygon_pipeline.chain.fills import Fill, decode_fill
+from polygon_pipeline.chain.leader_logs import LeaderLog, decode_leader_log, split_logs
 from polygon_pipeline.chain.log_queries import (
     MAKER_POSITION,
     TAKER_POSITION,
@@ -35,6 +35,11 @@ from polygon_pipeline.store.fills_repo import fill_versions, retract_fills, upse
 from polygon_pipeline.store.leader_coverage_repo import leader_set_id
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.range_providers_repo import record_filled
+from polygon_pipeline.store.transfers_repo import (
+    retract_transfers,
+    transfer_versions,
+    upsert_transfers,
+)
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.head import finalized_head
 from polygon_pipeline.sync.inflight import ChunkScheduler
@@ -60,6 +65,7 @@ class ReconcileReport:
     chunks: int = 0
     fills_found: int = 0
     fills_written: int = 0
+    transfers_found: int = 0  # the ledgers' position transfers (logs) of leaders
     retracted: int = 0
     getlogs_calls: int = 0  # the client's own telemetry; claims use the provider's counters
     throttles: int = 0
@@ -89,9 +95,9 @@ def _query(
     position: int,
     lo: int,
     hi: int,
-) -> list[Fill]:
+) -> list[LeaderLog]:
     try:
-        return rpc.get_logs(leader_filter(venues, batch, position, (lo, hi)), decode_fill)
+        return rpc.get_logs(leader_filter(venues, batch, position, (lo, hi)), decode_leader_log)
     except RangeTooLarge:
         if lo != hi:
             raise  # the planner shrinks the range
@@ -113,12 +119,12 @@ def fetch_chunk(
     lo: int,
     hi: int,
     positions: Sequence[int] = (MAKER_POSITION, TAKER_POSITION),
-) -> list[Fill]:
-    """Every leader fill in [lo, hi]: a query per leader batch and topic position (maker,
+) -> list[LeaderLog]:
+    """Every leader fill (and, where ledgers are among `venues`, position transfer) in [lo, hi]: a query per leader batch and topic position (maker,
     taker), each over every venue active in the chunk (none active: no call at all). A log
     where both sides are leaders comes back twice and is kept once."""
     live = active_venues(venues, lo, hi)
-    found: dict[tuple, Fill] = {}
+    found: dict[tuple, LeaderLog] = {}
     for batch in batches if live else []:
         for position in positions:
             for fill in _query(rpc, live, batch, position, lo, hi):
@@ -140,6 +146,8 @@ def stale_fills(
     database connection held."""
     with engine.connect() as conn:
         stored = fill_versions(conn, exchanges, lo, hi)
+        if "ledgers" in exchanges:
+            stored.update(transfer_versions(conn, lo, hi))
     canonical: dict[int, str | None] = {}
     stale = []
     for key, (block_number, block_hash, *_rest) in stored.items():
@@ -215,14 +223,15 @@ def scan(
     venues: Sequence[Venue],
     leaders: Sequence[str],
     ranges: Sequence[tuple[int, int]],
-) -> Iterator[tuple[int, int, list[Fill], set[str]]]:
-    """(lo, hi, fills, providers) for every chunk of `ranges`, in the order chunks finish
+) -> Iterator[tuple[int, int, list[LeaderLog], set[str]]]:
+    """(lo, hi, logs, providers) for every chunk of `ranges`, in the order chunks finish
     (not block order), with up to POLYGON_RPC_MAX_CONCURRENCY queries in flight: every fill
-    of these leaders at these venues, once each, with block timestamps, and the labels of the
-    providers whose answers they came from."""
+    (and, with the ledgers among `venues`, position transfer) of these leaders at these
+    venues, once each, with block timestamps, and the labels of the providers whose answers
+    they came from."""
     rpc, settings = ctx.rpc, ctx.settings
 
-    def fetch(unit: tuple[list[str], int], lo: int, hi: int) -> tuple[list[Fill], set[str]]:
+    def fetch(unit: tuple[list[str], int], lo: int, hi: int) -> tuple[list[LeaderLog], set[str]]:
         batch, position = unit
         with rpc.answering() as who:
             return fetch_chunk(rpc, venues, [batch], lo, hi, (position,)), who
@@ -282,7 +291,10 @@ def reconcile(
         stale = stale_fills(ctx.engine, rpc, report.exchanges, lo, hi, {f.key for f in found})
         with ctx.engine.begin() as conn:  # a chunk's fills, coverage and cursor, or nothing
             retract_fills(conn, stale)
-            written = upsert_fills(conn, found, "backfill")
+            retract_transfers(conn, stale)
+            fills, transfers = split_logs(found)
+            written = upsert_fills(conn, fills, "backfill")
+            upsert_transfers(conn, transfers, "backfill")
             final_hi = min(hi, finalized)  # unfinalized blocks count as covered only later
             if final_hi >= lo:
                 queried = active_venues(venues, lo, hi)
@@ -296,8 +308,9 @@ def reconcile(
         report.blocks_done += hi - lo + 1
         if not active_venues(venues, lo, hi):
             report.blocks_without_venues += hi - lo + 1
-        report.fills_found += len(found)
+        report.fills_found += len(fills)
         report.fills_written += written
+        report.transfers_found += len(transfers)
         report.retracted += len(stale)
         report.getlogs_calls = rpc.calls["eth_getLogs"] - calls_before
         report.throttles = rpc.throttles - throttles_before

@@ -24,13 +24,16 @@ from web3.exceptions import Web3Exception
 from polygon_pipeline.backoff import full_jitter
 from polygon_pipeline.chain.answer_checks import mismatch
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
-from polygon_pipeline.chain.fills import Fill, MalformedLog, decode_fill
+from polygon_pipeline.chain.fills import Fill, MalformedLog
+from polygon_pipeline.chain.leader_logs import decode_leader_log
+from polygon_pipeline.chain.transfers import PositionTransfer
 from polygon_pipeline.chain.log_queries import leader_batches, leader_filter
 from polygon_pipeline.chain.ws_logs import head_header, raw_log
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.redact import provider_labels, scrub
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, stored_block_hash, upsert_fills
+from polygon_pipeline.store.transfers_repo import upsert_transfers
 from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.live_sightings_repo import forget_sightings, record_sighting
@@ -310,7 +313,7 @@ class Watcher:
         try:
             raw = raw_log(formatted)
             why = "an unknown subscription" if wanted is None else mismatch(wanted, raw, True)
-            fill = decode_fill(raw)
+            fill = decode_leader_log(raw)
         except (MalformedLog, KeyError, TypeError, ValueError) as exc:
             log.error(
                 "skipped a malformed log from the provider (reconciliation will "
@@ -323,6 +326,10 @@ class Watcher:
         if why is not None:
             self.status.foreign_logs += 1
             log.error("ignored a log its subscription excludes (%s; tx %s)", why, fill.tx_hash)
+            return
+        if isinstance(fill, PositionTransfer):  # a removed one: reconciliation retracts it
+            if not fill.removed:
+                await asyncio.to_thread(self._store_transfer, fill)
             return
         if fill.removed:
             await asyncio.to_thread(self._retract, fill)
@@ -382,6 +389,13 @@ class Watcher:
             self.flight.fence(conn)  # no write commits once another watcher holds the lease
         self.status.fills_written += written
         self.status.last_fill_at = time.time()
+
+    def _store_transfer(self, transfer: PositionTransfer) -> None:
+        if transfer.block_timestamp is None:
+            (transfer,) = self.ctx.block_times.fill_in(self.ctx.rpc, [transfer])
+        with self.ctx.engine.begin() as conn:
+            upsert_transfers(conn, [transfer], "ws")
+            self.flight.fence(conn)
 
     async def _watchdog(self, leaders: list[str], subscribed_at: float) -> None:
         """Returns when the leader list changed (re-subscribe); raises SilentSocket when no

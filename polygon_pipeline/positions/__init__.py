@@ -1,0 +1,1 @@
+"""Leader positions and PnL from the ledgers' transfers and the leaders' fills."""

@@ -1,0 +1,58 @@
+"""A leader's positions from its stored transfers and fills: exact balances from the
+transfers, cost basis and realized PnL by the pnl-subgraph's rules (positions/cost.py) over
+the same events in chain order (docs/positions.md)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from polygon_pipeline.positions.classify import FILL, MERGE, SPLIT, classify, own_fill_keys
+from polygon_pipeline.positions.cost import HALF, CostBasis, fill_price
+
+
+@dataclass
+class Position:
+    leader: str
+    token_id: int
+    size: int = 0  # the exact balance, from the transfers
+    cost: CostBasis = field(default_factory=CostBasis)
+    kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # transfers by kind
+
+
+def leader_positions(leader: str, transfers: list[dict], fills: list[dict]) -> list[Position]:
+    """Every position `leader` ever held. `transfers`: rows with the leader as sender or
+    receiver; `fills`: fills with the leader as maker (its own orders: the subgraph's rule),
+    both with block_number and log_index so they interleave in chain order."""
+    own = [f for f in fills if f["maker"] == leader and f["side"] in ("BUY", "SELL")]
+    filled = own_fill_keys(own)
+    events = [(t["block_number"], t["log_index"], 1, t) for t in transfers]
+    events += [(f["block_number"], f["log_index"], 0, f) for f in own]
+    positions: dict[int, Position] = {}
+
+    def position(token: int) -> Position:
+        return positions.setdefault(token, Position(leader, token))
+
+    for _block, _index, is_transfer, row in sorted(events, key=lambda e: e[:3]):
+        token = int(row["token_id"])
+        pos = position(token)
+        if not is_transfer:
+            price = fill_price(int(row["collateral_amount"]), int(row["token_amount"]))
+            if row["side"] == "BUY":
+                pos.cost.buy(price, int(row["token_amount"]))
+            else:
+                pos.cost.sell(price, int(row["token_amount"]))
+            continue
+        amount, incoming = int(row["amount"]), row["receiver"] == leader
+        if row["sender"] == row["receiver"]:
+            continue  # to itself: nothing moves
+        pos.size += amount if incoming else -amount
+        kind = classify(row, leader, filled)
+        pos.kinds[kind] += 1
+        if kind == SPLIT:
+            pos.cost.buy(HALF, amount)
+        elif kind == MERGE:
+            pos.cost.sell(HALF, amount)
+        elif kind != FILL and not incoming:
+            pos.cost.drop(amount)  # a plain transfer out; one in has no known cost
+    return sorted(positions.values(), key=lambda p: p.token_id)

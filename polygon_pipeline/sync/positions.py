@@ -1,0 +1,34 @@
+"""Every followed leader's positions, computed from the store (no RPC): the transfers to or
+from each leader and the fills it made (positions/ledger.py)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy import Engine
+
+from polygon_pipeline.positions.ledger import Position, leader_positions
+from polygon_pipeline.store.fills_repo import leader_maker_fills
+from polygon_pipeline.store.leaders_repo import list_leaders
+from polygon_pipeline.store.transfers_repo import leader_transfers
+
+
+def all_positions(engine: Engine, only: Sequence[str] | None = None) -> list[Position]:
+    """Positions of the followed leaders (`only`: these of them), by leader then token."""
+    with engine.connect() as conn:
+        leaders = [a for a in list_leaders(conn) if only is None or a in set(only)]
+        transfers = leader_transfers(conn, leaders)
+        fills = leader_maker_fills(conn)
+    by_leader: dict[str, list[dict]] = defaultdict(list)
+    for row in transfers:
+        for wallet in {row["sender"], row["receiver"]} & set(leaders):
+            by_leader[wallet].append(row)
+    fills_of: dict[str, list[dict]] = defaultdict(list)
+    for f in fills:
+        fills_of[f["maker"]].append(f)
+    return [
+        p
+        for leader in sorted(leaders)
+        for p in leader_positions(leader, by_leader[leader], fills_of[leader])
+    ]
