@@ -9,12 +9,24 @@ from __future__ import annotations
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.venue_plan import plan_layouts
+from polygon_pipeline.settings import load_settings
+from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.context import GammaContext, SyncContext
 from polygon_pipeline.sync.history import backfill_history
+from polygon_pipeline.sync.markets import sync_markets
 from polygon_pipeline.sync.positions import all_positions
 from polygon_pipeline.sync.reconcile import reconcile
-from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.sync.resolutions import fetch_resolutions
 
-PAST_CUTOVER = plan_layouts()["v2"] + 30  # both generations traded
+PAST_CUTOVER = plan_layouts()["v2"] + 30  # both generations traded, two markets resolved
+
+
+def _positions(ctx: SyncContext) -> list:
+    """What `positions` computes once the markets and their resolutions are known."""
+    with GammaContext.from_settings(load_settings()) as gamma:
+        sync_markets(gamma)
+    fetch_resolutions(ctx)
+    return all_positions(ctx.engine)
 
 
 def _mine_past_cutover(devnet) -> int:
@@ -40,13 +52,27 @@ def test_positions_equal_the_truth(devnet, make_ctx, leaders):
     ctx = make_ctx(leaders)
     report = reconcile(ctx, list(EXCHANGES), 0, end)
     assert report.transfers_found > 0
-    got = _table(all_positions(ctx.engine))
-    truth = devnet.positions(to_block=end)
+    positions = _positions(ctx)
+    got, truth = _table(positions), devnet.positions(to_block=end)
     assert set(got) <= set(leaders)
     for leader in leaders:
         assert got.get(leader, {}) == truth[leader], leader
-    kinds = {k for p in all_positions(ctx.engine) for k in p.kinds}
-    assert {"split", "merge", "fill"} <= kinds
+    kinds = {k for p in positions for k in p.kinds}
+    assert {"split", "merge", "fill", "redemption"} <= kinds
+    assert any(p.cost.realized_pnl for p in positions)
+
+
+def test_positions_follow_a_reorg(devnet, make_ctx, leaders):
+    end = _mine_past_cutover(devnet)
+    ctx = make_ctx(leaders)
+    reconcile(ctx, list(EXCHANGES), 0, end)
+    devnet.reorg(FINALITY + 3)  # replaced blocks hold other trades, splits and merges
+    end = devnet.mine(blocks=5, fills_per_block=10)["head"]
+    devnet.mine(blocks=FINALITY)
+    reconcile(ctx, list(EXCHANGES), 0, end)
+    got, truth = _table(_positions(ctx)), devnet.positions(to_block=end)
+    for leader in leaders:
+        assert got.get(leader, {}) == truth[leader], leader
 
 
 def test_a_leader_added_later_gets_the_same_positions(devnet, make_ctx, leaders):
@@ -57,7 +83,7 @@ def test_a_leader_added_later_gets_the_same_positions(devnet, make_ctx, leaders)
     with ctx.engine.begin() as conn:
         add_leaders(conn, late, history_from_block=0)
     backfill_history(ctx, late)
-    got = _table(all_positions(ctx.engine))
+    got = _table(_positions(ctx))
     truth = devnet.positions(to_block=end)
     for leader in late:
         assert got.get(leader, {}) == truth[leader], leader

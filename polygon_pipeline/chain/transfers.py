@@ -121,3 +121,30 @@ SPLIT_MERGE_ADAPTERS = frozenset(
         "0xada2005600dec949baf300f4c6120000bdb6eaab",  # newer NegRisk collateral adapter
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """A ConditionResolution: the condition's payout numerators (their share of the sum is
+    what one token of each outcome index redeems for)."""
+
+    condition_id: str
+    block_number: int
+    tx_hash: str
+    payouts: tuple[int, ...]
+
+
+def decode_resolution(log: dict) -> Resolution:
+    topics = log.get("topics") or []
+    if len(topics) != 4 or str(topics[0]).lower() != CONDITION_RESOLUTION:
+        raise MalformedTransfer(f"not a ConditionResolution log: {topics!r:.120}")
+    try:
+        _slots, numerators = abi_decode(["uint256", "uint256[]"], bytes.fromhex(log["data"][2:]))
+        return Resolution(
+            str(topics[1]).lower(),
+            int(log["blockNumber"], 16),
+            str(log["transactionHash"]).lower(),
+            tuple(numerators),
+        )
+    except (ValueError, TypeError, KeyError) as exc:
+        raise MalformedTransfer(f"malformed ConditionResolution log: {exc}") from exc

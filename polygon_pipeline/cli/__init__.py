@@ -22,6 +22,7 @@ from polygon_pipeline.cli.devnet import devnet
 from polygon_pipeline.cli.doctor import doctor
 from polygon_pipeline.cli.leaders import leaders
 from polygon_pipeline.cli.markets import markets, trades
+from polygon_pipeline.cli.positions import positions
 from polygon_pipeline.cli.watch import watch
 from polygon_pipeline.cli.windows import windows
 from polygon_pipeline.logging_setup import configure_logging
@@ -61,6 +62,7 @@ for command in (
     compare,
     markets,
     trades,
+    positions,
     doctor,
     demo,
 ):

@@ -84,7 +84,7 @@ class DevnetControl:
     async def _positions(self, request: web.Request) -> web.Response:
         """Every leader's positions at the end of `to_block` (default: the head): balances
         and the expected cost basis and realized PnL (devnet/position_book.py)."""
-        book = self.generator.book
+        book = self.generator.ledger.book
         if "to_block" in request.query:
             book = book.until(int(request.query["to_block"]))
         return web.json_response(book.truth(self.generator.leaders))

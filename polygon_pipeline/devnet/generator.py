@@ -21,14 +21,12 @@ from dataclasses import dataclass, field
 import aiohttp
 from eth_utils import keccak
 
-from polygon_pipeline.chain.events import V1
-from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, VENUES, Venue
-from polygon_pipeline.chain.transfers import ZERO_ADDRESS
-from polygon_pipeline.devnet.exchange_code import assemble, encode_fills
+from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, Venue
+from polygon_pipeline.devnet.exchange_code import assemble
 from polygon_pipeline.devnet.layouts import FillRecord, devnet_layout, truth_terms
-from polygon_pipeline.devnet.ledger_code import ROUTER, log_emitter, route, router, transfer_record
-from polygon_pipeline.devnet.market_catalogue import clob_token, neg_risk, v2_position
-from polygon_pipeline.devnet.position_book import BookEvent, PositionBook
+from polygon_pipeline.devnet.ledger_code import ROUTER, log_emitter, route, router
+from polygon_pipeline.devnet.ledger_moves import Call, LedgerMoves
+from polygon_pipeline.devnet.market_catalogue import clob_token, v2_position
 from polygon_pipeline.devnet.runtime_settings import apply_changes
 from polygon_pipeline.devnet.venue_plan import devnet_venues, plan_layouts, settling_venue
 from polygon_pipeline.gamma.position_ids import V2_VENUES
@@ -36,16 +34,6 @@ from polygon_pipeline.gamma.position_ids import V2_VENUES
 _MAX_FEE = hex(200 * 10**9)
 _TIP = hex(2 * 10**9)
 _MINE_ATTEMPTS = 5
-# Who splits and merges for a wallet on ConditionalTokens, per (neg-risk market, generation):
-# the wallet itself (V1 binary), the NegRiskAdapter (V1 neg-risk), the collateral adapters
-# after the CLOB V2 cutover (chain/transfers.py SPLIT_MERGE_ADAPTERS; DESIGN "Beyond the fill")
-_ADAPTERS = {
-    (False, "v1"): None,
-    (True, "v1"): "0xd91e80cf2e7be2e162c6513ced06f1dd0da35296",
-    (False, "v2"): "0xada100874d00e3331d00f2007a9c336a65009718",
-    (True, "v2"): "0xada200001000ef00d07553cee7006808f895c6f1",
-}
-Call = tuple[str, bytes]  # (contract, calldata) made through the devnet's router
 
 
 class GeneratorError(RuntimeError):
@@ -59,6 +47,7 @@ class GeneratorConfig:
     fills_per_block: int = 6  # roughly: whole matches are emitted
     leader_share: float = 0.5  # chance that a match involves a leader
     merge_share: float = 0.3  # chance that a block holds a leader's merge
+    resolve_every: int = 50  # a market resolves every N blocks (the catalogue's resolved ones)
     max_makers: int = 3  # maker orders per match (the taker fill comes on top)
     markets: int = 12
     seed: int = 7
@@ -95,7 +84,7 @@ class TradeGenerator:
         self._accounts: list[str] = []
         self._nonces: dict[str, int] = {}
         self._next_sender = 0
-        self.book = PositionBook()  # every wallet's positions (devnet/position_book.py)
+        self.ledger = LedgerMoves(self.config, self.rng, self.leaders)  # positions, truth
 
     @property
     def wallets(self) -> list[str]:
@@ -164,7 +153,7 @@ class TradeGenerator:
         """One matched trade: a fill per maker order, then the taker order's own fill; or
         (where the layout has fillOrder) a single order filled directly by the operator."""
         cfg, rng = self.config, self.rng
-        market, outcome = rng.randrange(cfg.markets), rng.randrange(2)
+        market, outcome = self.ledger.tradable_market(), rng.randrange(2)
         # ExchangeV3 trades Protocol V2 position ids; the CLOB venues, CTF token ids
         v2 = venue.name in V2_VENUES
         token = v2_position(market, outcome) if v2 else clob_token(market, outcome)
@@ -230,14 +219,13 @@ class TradeGenerator:
             self._next_sender += 1
             venue = self._venue(block)
             market, outcome, records, moves = self._match(venue, sender)
-            calls = self._trade_calls(block, venue, market, outcome, records, moves)
+            calls = self.ledger.trade_calls(block, venue, market, outcome, records, moves)
             txs.append((sender, venue, records, calls))
             emitted += len(records)
-        merge = self._merge_calls(block) if self.rng.random() < self.config.merge_share else []
-        if merge:
+        for calls in self.ledger.block_calls(block):  # merges, resolutions, redemptions
             sender = self._accounts[self._next_sender % len(self._accounts)]
             self._next_sender += 1
-            txs.append((sender, None, [], merge))
+            txs.append((sender, None, [], calls))
         sends = []
         for sender, _venue, _records, calls in txs:
             nonce = self._nonces[sender]
@@ -269,85 +257,6 @@ class TradeGenerator:
                 rows.extend(self._truth_rows(venue, records, receipt, header, mined_at))
         self.truth.extend(rows)
         return rows
-
-    # ---- positions: the ledgers' transfers of each trade, splits and merges -------------------
-    def _generation(self, block: int) -> str:
-        """The layout (generation) live in `block`: V2 after the CLOB V2 cutover."""
-        started = [(b, name) for name, b in self.config.layout_blocks.items() if b <= block]
-        return max(started)[1] if started else V1.name
-
-    @staticmethod
-    def _ledger(venue: Venue) -> str:
-        """ExchangeV3 trades PositionManager ids; the CLOB venues, ConditionalTokens ids."""
-        return VENUES["pm_ledger" if venue.name in V2_VENUES else "ctf_ledger"].address
-
-    def _outcomes(self, venue: Venue, market: int) -> tuple[int, int]:
-        token = v2_position if venue.name in V2_VENUES else clob_token
-        return token(market, 0), token(market, 1)
-
-    def _mint_or_burn(
-        self, block: int, ledger: str, market: int, wallet: str, tokens: tuple[int, int],
-        amount: int, split: bool,
-    ) -> bytes:
-        """A split's mint to `wallet` or a merge's burn from it: direct (V1 binary, the
-        PositionManager), or through the adapter of the market's kind and generation, where
-        the wallet sees only its transfer to or from the adapter."""
-        pm = ledger == VENUES["pm_ledger"].address
-        adapter = None if pm else _ADAPTERS[(neg_risk(market), self._generation(block))]
-        ids, amounts = list(tokens), [amount, amount]
-        self.book.apply(BookEvent(block, "split" if split else "merge", wallet, tokens, amount))
-        if adapter is None:
-            ends = (ZERO_ADDRESS, wallet) if split else (wallet, ZERO_ADDRESS)
-            return transfer_record(wallet, *ends, ids, amounts)
-        hops = [(ZERO_ADDRESS, adapter), (adapter, wallet)]
-        if not split:
-            hops = [(wallet, adapter), (adapter, ZERO_ADDRESS)]
-        return b"".join(transfer_record(adapter, a, b, ids, amounts) for a, b in hops)
-
-    def _trade_calls(
-        self, block: int, venue: Venue, market: int, outcome: int,
-        records: list[FillRecord], moves: list[tuple[str, str, int]],
-    ) -> list[Call]:
-        """The trade's router calls: any split a seller needs first (nobody sells tokens
-        they do not have), the exchange's fills, then the ledger's token transfers."""
-        ledger, tokens = self._ledger(venue), self._outcomes(venue, market)
-        token = tokens[outcome]
-        held: dict[str, int] = {}
-        splits = b""
-        for seller, buyer, amount in moves:
-            for w in (seller, buyer):
-                held.setdefault(w, self.book.balances.get((w, token), 0))
-            if held[seller] < amount:
-                need = amount - held[seller]
-                splits += self._mint_or_burn(block, ledger, market, seller, tokens, need, True)
-                held[seller] += need
-            held[seller] -= amount
-            held[buyer] += amount
-        for r in records:
-            coll, qty = (r.maker_amount, r.taker_amount) if r.side == "BUY" else (
-                r.taker_amount, r.maker_amount)
-            self.book.apply(BookEvent(block, "fill", r.maker, (token,), qty, r.side, coll))
-        moved = b""
-        for seller, buyer, amount in moves:
-            self.book.apply(BookEvent(block, "move", seller, (token,), amount, other=buyer))
-            moved += transfer_record(venue.address, seller, buyer, [token], [amount])
-        calls = [(ledger, splits)] if splits else []
-        return [*calls, (venue.address, bytes.fromhex(encode_fills(records, venue.layout)[2:])),
-                (ledger, moved)]  # fmt: skip
-
-    def _merge_calls(self, block: int) -> list[Call]:
-        """A leader merges half of a full set it holds (both outcomes of one market)."""
-        venues = [v for v in self.config.venues() if v.events == "fills" and v.first_block <= block]
-        for _ in range(4):
-            leader, venue = self.rng.choice(self.leaders), self.rng.choice(venues)
-            market = self.rng.randrange(self.config.markets)
-            tokens = self._outcomes(venue, market)
-            amount = min(self.book.balances.get((leader, t), 0) for t in tokens) // 2
-            if amount > 0:
-                ledger = self._ledger(venue)
-                burn = self._mint_or_burn(block, ledger, market, leader, tokens, amount, False)
-                return [(ledger, burn)]
-        return []
 
     async def _mine_until_included(self, hashes: list[str]) -> list[dict]:
         for _ in range(_MINE_ATTEMPTS):
@@ -420,7 +329,7 @@ class TradeGenerator:
             # with anvil_setCode: place it again.
             await self._install_exchange_code()
             self.truth = [row for row in self.truth if row["block_number"] <= fork_point]
-            self.book = self.book.until(fork_point)
+            self.ledger.rollback(fork_point)
             await self._load_nonces()
             if on_rollback is not None:
                 await on_rollback(fork_point)

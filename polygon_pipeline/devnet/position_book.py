@@ -17,7 +17,8 @@ class BookEvent:
     """One thing the generator did, in chain order: kind is "fill" (an order's own fill:
     `wallet` gave or got `collateral` for `amount` of `token`), "move" (tokens moved from
     `wallet` to `other`), "split" or "merge" (`wallet` minted or burnt `amount` of each
-    of `tokens`)."""
+    of `tokens`), "redeem" (`wallet` burnt `amount` of a resolved token paying
+    `collateral` x1e6 per token)."""
 
     block: int
     kind: str
@@ -45,6 +46,9 @@ class PositionBook:
             cost = self.costs[(e.wallet, e.tokens[0])]
             price = fill_price(e.collateral, e.amount)
             (cost.buy if e.side == "BUY" else cost.sell)(price, e.amount)
+        elif e.kind == "redeem":
+            self.balances[(e.wallet, e.tokens[0])] -= e.amount
+            self.costs[(e.wallet, e.tokens[0])].sell(e.collateral, e.amount)
         elif e.kind == "move":
             self.balances[(e.wallet, e.tokens[0])] -= e.amount
             self.balances[(e.other, e.tokens[0])] += e.amount

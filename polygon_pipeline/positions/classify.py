@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from polygon_pipeline.chain.transfers import SPLIT_MERGE_ADAPTERS, ZERO_ADDRESS
 
 SPLIT, MERGE, FILL, TRANSFER = "split", "merge", "fill", "transfer"
+REDEMPTION = "redemption"  # a burn once the condition resolved (positions/ledger.py)
 
 
 def classify(row: dict, leader: str, filled: set[tuple[str, int]]) -> str:

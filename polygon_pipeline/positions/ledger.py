@@ -7,8 +7,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from polygon_pipeline.positions.classify import FILL, MERGE, SPLIT, classify, own_fill_keys
-from polygon_pipeline.positions.cost import HALF, CostBasis, fill_price
+from polygon_pipeline.positions.classify import (
+    FILL,
+    MERGE,
+    REDEMPTION,
+    SPLIT,
+    classify,
+    own_fill_keys,
+)
+from polygon_pipeline.positions.cost import HALF, SCALE, CostBasis, fill_price
 
 
 @dataclass
@@ -18,12 +25,28 @@ class Position:
     size: int = 0  # the exact balance, from the transfers
     cost: CostBasis = field(default_factory=CostBasis)
     kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # transfers by kind
+    price: int | None = None  # x1e6: the payout once resolved, else the CLOB midpoint
+
+    @property
+    def unrealized_pnl(self) -> int | None:
+        """size x (price - avg), x1e6; None while no price is known."""
+        if self.price is None:
+            return None
+        return self.size * (self.price - self.cost.avg_price) // SCALE
 
 
-def leader_positions(leader: str, transfers: list[dict], fills: list[dict]) -> list[Position]:
+def leader_positions(
+    leader: str,
+    transfers: list[dict],
+    fills: list[dict],
+    resolved: dict[int, tuple[int, int]] | None = None,
+) -> list[Position]:
     """Every position `leader` ever held. `transfers`: rows with the leader as sender or
     receiver; `fills`: fills with the leader as maker (its own orders: the subgraph's rule),
-    both with block_number and log_index so they interleave in chain order."""
+    both with block_number and log_index so they interleave in chain order; `resolved`:
+    token id -> (resolution block, payout x1e6), where a burn from that block on is a
+    redemption at the payout, and the payout is the position's price."""
+    resolved = resolved or {}
     own = [f for f in fills if f["maker"] == leader and f["side"] in ("BUY", "SELL")]
     filled = own_fill_keys(own)
     events = [(t["block_number"], t["log_index"], 1, t) for t in transfers]
@@ -36,6 +59,7 @@ def leader_positions(leader: str, transfers: list[dict], fills: list[dict]) -> l
     for _block, _index, is_transfer, row in sorted(events, key=lambda e: e[:3]):
         token = int(row["token_id"])
         pos = position(token)
+        paid = resolved.get(token)
         if not is_transfer:
             price = fill_price(int(row["collateral_amount"]), int(row["token_amount"]))
             if row["side"] == "BUY":
@@ -48,11 +72,18 @@ def leader_positions(leader: str, transfers: list[dict], fills: list[dict]) -> l
             continue  # to itself: nothing moves
         pos.size += amount if incoming else -amount
         kind = classify(row, leader, filled)
+        if kind == MERGE and paid is not None and row["block_number"] >= paid[0]:
+            kind = REDEMPTION
         pos.kinds[kind] += 1
         if kind == SPLIT:
             pos.cost.buy(HALF, amount)
         elif kind == MERGE:
             pos.cost.sell(HALF, amount)
+        elif kind == REDEMPTION:
+            pos.cost.sell(paid[1], amount)
         elif kind != FILL and not incoming:
             pos.cost.drop(amount)  # a plain transfer out; one in has no known cost
+    for token, pos in positions.items():
+        if token in resolved:
+            pos.price = resolved[token][1]
     return sorted(positions.values(), key=lambda p: p.token_id)

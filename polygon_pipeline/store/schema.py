@@ -295,3 +295,16 @@ position_transfers = Table(
     Index("ix_position_transfers_receiver", "receiver"),
     Index("ix_position_transfers_block", "block_number"),
 )
+
+# ConditionalTokens' ConditionResolution of the conditions the leaders' positions belong to
+# (sync/resolutions.py): the payout a redemption realizes at. `searched_to`: the last block
+# looked at; a condition not resolved by then has no block yet.
+condition_resolutions = Table(
+    "condition_resolutions",
+    metadata,
+    Column("condition_id", String(66), primary_key=True),
+    Column("searched_to", BigInteger, nullable=False),
+    Column("block_number", BigInteger),
+    Column("tx_hash", String(66)),
+    Column("payouts", Text),  # JSON list of the payout numerators, as decimal strings
+)

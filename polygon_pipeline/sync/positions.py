@@ -1,5 +1,5 @@
 """Every followed leader's positions, computed from the store (no RPC): the transfers to or
-from each leader and the fills it made (positions/ledger.py)."""
+from each leader, the fills it made and the resolutions found (positions/ledger.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from polygon_pipeline.positions.ledger import Position, leader_positions
 from polygon_pipeline.store.fills_repo import leader_maker_fills
 from polygon_pipeline.store.leaders_repo import list_leaders
+from polygon_pipeline.store.resolutions_repo import token_resolutions
 from polygon_pipeline.store.transfers_repo import leader_transfers
 
 
@@ -20,6 +21,7 @@ def all_positions(engine: Engine, only: Sequence[str] | None = None) -> list[Pos
         leaders = [a for a in list_leaders(conn) if only is None or a in set(only)]
         transfers = leader_transfers(conn, leaders)
         fills = leader_maker_fills(conn)
+        resolved = token_resolutions(conn)
     by_leader: dict[str, list[dict]] = defaultdict(list)
     for row in transfers:
         for wallet in {row["sender"], row["receiver"]} & set(leaders):
@@ -30,5 +32,5 @@ def all_positions(engine: Engine, only: Sequence[str] | None = None) -> list[Pos
     return [
         p
         for leader in sorted(leaders)
-        for p in leader_positions(leader, by_leader[leader], fills_of[leader])
+        for p in leader_positions(leader, by_leader[leader], fills_of[leader], resolved)
     ]

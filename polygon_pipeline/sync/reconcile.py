@@ -290,7 +290,7 @@ def reconcile(
     for lo, hi, found, providers in scan(ctx, planner, venues, leaders, ranges):
         stale = stale_fills(ctx.engine, rpc, report.exchanges, lo, hi, {f.key for f in found})
         with ctx.engine.begin() as conn:  # a chunk's fills, coverage and cursor, or nothing
-            retract_fills(conn, stale)
+            retracted = retract_fills(conn, stale)
             retract_transfers(conn, stale)
             fills, transfers = split_logs(found)
             written = upsert_fills(conn, fills, "backfill")
@@ -311,7 +311,7 @@ def reconcile(
         report.fills_found += len(fills)
         report.fills_written += written
         report.transfers_found += len(transfers)
-        report.retracted += len(stale)
+        report.retracted += retracted
         report.getlogs_calls = rpc.calls["eth_getLogs"] - calls_before
         report.throttles = rpc.throttles - throttles_before
         report.range_sizes = planner.used

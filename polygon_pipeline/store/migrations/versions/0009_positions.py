@@ -1,4 +1,5 @@
-"""Positions: the leaders' ERC-1155 transfers on the two ledgers (position_transfers).
+"""Positions: the leaders' ERC-1155 transfers on the two ledgers (position_transfers) and
+the resolutions of their conditions (condition_resolutions).
 
 Revision ID: 0009_positions
 """
@@ -46,7 +47,16 @@ def upgrade() -> None:
         ("ix_position_transfers_block", "block_number"),
     ):
         op.create_index(name, "position_transfers", [column])
+    op.create_table(
+        "condition_resolutions",
+        sa.Column("condition_id", sa.String(66), primary_key=True),
+        sa.Column("searched_to", sa.BigInteger(), nullable=False),
+        sa.Column("block_number", sa.BigInteger()),
+        sa.Column("tx_hash", sa.String(66)),
+        sa.Column("payouts", sa.Text()),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("condition_resolutions")
     op.drop_table("position_transfers")

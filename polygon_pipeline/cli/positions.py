@@ -1,0 +1,35 @@
+"""`positions`: each leader's positions and PnL from the chain (docs/positions.md)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from polygon_pipeline.cli.common import settings_or_exit, store_engine
+
+
+@click.command()
+@click.option("--leader", help="Only this leader's positions (an address).")
+@click.option(
+    "--format", "fmt", type=click.Choice(("table", "csv", "json")), default="table",
+    show_default=True,
+)  # fmt: skip
+def positions(leader: str | None, fmt: str) -> None:
+    """Every followed leader's positions: exact size from the ledgers' transfers, average
+    cost and realized PnL by the pnl-subgraph's rules, unrealized PnL where a price is known.
+    Reads the store only."""
+    from polygon_pipeline.chain.addresses import normalize_address
+    from polygon_pipeline.sync.position_output import render_positions
+    from polygon_pipeline.sync.positions import all_positions
+
+    try:
+        wanted = [normalize_address(leader)] if leader else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--leader") from None
+    engine = store_engine(settings_or_exit())
+    try:
+        found = all_positions(engine, wanted)
+    finally:
+        engine.dispose()
+    sys.stdout.write(render_positions(found, fmt))

@@ -1,0 +1,54 @@
+"""Positions as rows a person reads: sizes, prices and PnL as exact decimal text (the
+store's integers are x1e6), token ids as decimal text, as a table, CSV or JSON."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+
+from polygon_pipeline.positions.cost import SCALE
+from polygon_pipeline.positions.ledger import Position
+
+COLUMNS = [
+    "leader", "token_id", "size", "avg_price", "realized_pnl", "unrealized_pnl", "cur_price",
+    "cost_known", "splits", "merges", "redemptions", "fills", "transfers",
+]  # fmt: skip
+
+
+def _units(value: int | None) -> str | None:
+    if value is None:
+        return None
+    return format((Decimal(value) / SCALE).normalize(), "f")
+
+
+def position_row(p: Position) -> dict:
+    """One position's row (unrealized and current price empty while no price is known)."""
+    return {
+        "leader": p.leader,
+        "token_id": str(p.token_id),
+        "size": _units(p.size),
+        "avg_price": _units(p.cost.avg_price),
+        "realized_pnl": _units(p.cost.realized_pnl),
+        "unrealized_pnl": _units(p.unrealized_pnl),
+        "cur_price": _units(p.price),
+        "cost_known": p.cost.amount == p.size,
+        "splits": p.kinds.get("split", 0),
+        "merges": p.kinds.get("merge", 0),
+        "redemptions": p.kinds.get("redemption", 0),
+        "fills": p.kinds.get("fill", 0),
+        "transfers": p.kinds.get("transfer", 0),
+    }
+
+
+def render_positions(positions: list[Position], fmt: str) -> str:
+    import pandas as pd
+
+    rows = [position_row(p) for p in positions]
+    if fmt == "json":
+        return json.dumps(rows, indent=1) + "\n"
+    frame = pd.DataFrame(rows, columns=COLUMNS, dtype=object)
+    if fmt == "csv":
+        return frame.to_csv(index=False)
+    if not rows:
+        return "no positions\n"
+    return frame.fillna("").to_string(index=False) + "\n"
