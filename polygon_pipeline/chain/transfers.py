@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_hash.auto import keccak
 
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, Venue
@@ -105,7 +106,7 @@ def decode_transfer(log: dict, venue: Venue, chain_id: int = POLYGON_CHAIN_ID) -
         )
     except MalformedTransfer:
         raise
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, DecodingError) as exc:
         raise MalformedTransfer(f"malformed ERC-1155 transfer log: {exc}") from exc
 
 
@@ -146,5 +147,5 @@ def decode_resolution(log: dict) -> Resolution:
             str(log["transactionHash"]).lower(),
             tuple(numerators),
         )
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, DecodingError) as exc:
         raise MalformedTransfer(f"malformed ConditionResolution log: {exc}") from exc

@@ -60,3 +60,19 @@ def test_only_venues_trading_in_a_chunk_are_asked():
     assert [v.name for v in active_venues(ctf, 100, 200)] == ["ctf_v2"]
     early = [v for v in MAINNET_VENUES if v.name == "negrisk_v1"]
     assert active_venues(early, 0, 50_505_491) == []  # before it existed: no call at all
+
+
+def test_ledger_topics_are_the_erc1155_ones_and_share_the_fill_queries():
+    from polygon_pipeline.chain.exchanges import VENUES
+    from polygon_pipeline.chain.log_queries import event_topics
+    from polygon_pipeline.chain.transfers import CONDITION_RESOLUTION
+
+    single = "0xc3d58168c5ae7397731d063d5bbf3d657854427343f4c083240f7aacaa2d0f62"
+    batch = "0x4a39dc06d4c0dbc64b70af90fd698a233a518aa5d07e595d983b8c0526c8f7fb"
+    resolution = "0xb44d84d3289691f71497564b85d4233648d9dbae8cbdbb4329f301c3a0185894"
+    assert CONDITION_RESOLUTION == resolution
+    venues = [VENUES["ctf_v1"], VENUES["ctf_ledger"], VENUES["pm_ledger"]]
+    assert event_topics(venues) == sorted([*ORDER_FILLED_TOPICS, single, batch])
+    query = leader_filter(venues, [A], 3)
+    assert query["address"] == [v.address for v in venues]
+    assert query["topics"][3] == ["0x" + "0" * 24 + A[2:]]
