@@ -87,3 +87,55 @@ def test_a_leader_added_later_gets_the_same_positions(devnet, make_ctx, leaders)
     truth = devnet.positions(to_block=end)
     for leader in late:
         assert got.get(leader, {}) == truth[leader], leader
+
+
+def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders, db_url):
+    """leader_positions, its check and leader_pnl as the definitions run them, and
+    `positions --format csv` as a user runs it, against the same truth."""
+    import csv
+    import io
+
+    from dagster import DagsterInstance, materialize
+
+    from polygon_pipeline.defs.markets.assets import markets
+    from polygon_pipeline.defs.positions.assets import (
+        leader_pnl,
+        leader_positions,
+        no_negative_balances,
+    )
+    from polygon_pipeline.defs.resources import PipelineResource
+    from polygon_pipeline_tests.helpers.cli import run_cli
+    from polygon_pipeline_tests.helpers.sync import environment
+
+    end = _mine_past_cutover(devnet)
+    ctx = make_ctx(leaders)
+    reconcile(ctx, list(EXCHANGES), 0, end)
+    truth = devnet.positions(to_block=end)
+    realized = sum(p["realized_pnl"] for per in truth.values() for p in per.values())
+    resources = {"pipeline": PipelineResource(load_settings())}
+    result = materialize(
+        [markets, leader_positions, leader_pnl, no_negative_balances],
+        instance=DagsterInstance.ephemeral(),
+        resources=resources,
+    )
+    assert result.success
+    shown = result.asset_materializations_for_node("leader_positions")[0].metadata
+    assert shown["positions"].value == sum(len(per) for per in truth.values())
+    assert shown["realized_pnl_usd"].value == realized / 1e6
+    assert shown["conditions_resolved"].value >= 1 and shown["negative_balances"].value == 0
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed
+    daily = result.asset_materializations_for_node("leader_pnl")[0].metadata
+    assert round(daily["realized_pnl_usd"].value * 1e6) == realized
+
+    leader = leaders[0]
+    out = run_cli("positions", "--leader", leader, "--format", "csv",
+                  env=environment(devnet, db_url))  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert {"leader", "token_id", "size", "avg_price", "realized_pnl", "unrealized_pnl"} <= set(
+        rows[0]
+    )
+    assert {r["token_id"]: round(float(r["size"]) * 1e6) for r in rows} == {
+        token: p["size"] for token, p in truth[leader].items()
+    }

@@ -5,8 +5,8 @@ Where code goes, so that a newcomer knows where a new asset belongs:
   partitions, window sensor, schedules and jobs), `history/` (leader_history), `live/` (the
   watcher's live_fills and its health), `api_mode/` (api_trades, source_comparison),
   `reports/` (what is derived from stored fills), `markets/` (Gamma lookups, readable
-  trades, Parquet exports), `audit/` (closed windows against a second provider). A new
-  asset goes in its feature's folder,
+  trades, Parquet exports), `audit/` (closed windows against a second provider),
+  `positions/` (leader positions and PnL). A new asset goes in its feature's folder,
   with its checks, jobs and automation beside it; a new feature gets a folder whose
   `__init__.py` holds its `Definitions`, merged below.
 - Shared by every feature, and taken from nowhere else: `policies.py` (pools, run tags,
@@ -24,7 +24,16 @@ from __future__ import annotations
 
 from dagster import Definitions, in_process_executor
 
-from polygon_pipeline.defs import api_mode, audit, fills, history, live, markets, reports
+from polygon_pipeline.defs import (
+    api_mode,
+    audit,
+    fills,
+    history,
+    live,
+    markets,
+    positions,
+    reports,
+)
 from polygon_pipeline.defs.loaded_settings import DEFINITION_SETTINGS
 from polygon_pipeline.defs.resources import PipelineResource
 
@@ -36,6 +45,7 @@ defs = Definitions.merge(
     api_mode.definitions,
     markets.definitions,
     audit.definitions,
+    positions.definitions,
     Definitions(
         # Steps wait on the provider, not the CPU: a process per step would only add
         # start-up time (UI backfills use this executor too).

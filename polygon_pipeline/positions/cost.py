@@ -14,7 +14,7 @@ SCALE = 10**6  # collateral has 6 decimals; prices are collateral per token, x1e
 HALF = SCALE // 2  # a split buys, a merge sells, both outcomes at 0.50
 
 
-def _div(a: int, b: int) -> int:
+def truncdiv(a: int, b: int) -> int:
     """Integer division toward zero, as graph-ts BigInt divides (Python's // floors)."""
     q = abs(a) // b
     return q if a >= 0 else -q
@@ -44,7 +44,7 @@ class CostBasis:
         sold = min(quantity, self.amount)
         if sold <= 0:
             return
-        self.realized_pnl += _div(sold * (price - self.avg_price), SCALE)
+        self.realized_pnl += truncdiv(sold * (price - self.avg_price), SCALE)
         self.amount -= sold
 
     def drop(self, quantity: int) -> None:

@@ -15,7 +15,7 @@ from polygon_pipeline.positions.classify import (
     classify,
     own_fill_keys,
 )
-from polygon_pipeline.positions.cost import HALF, SCALE, CostBasis, fill_price
+from polygon_pipeline.positions.cost import HALF, SCALE, CostBasis, fill_price, truncdiv
 
 
 @dataclass
@@ -26,13 +26,14 @@ class Position:
     cost: CostBasis = field(default_factory=CostBasis)
     kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # transfers by kind
     price: int | None = None  # x1e6: the payout once resolved, else the CLOB midpoint
+    realized_by_day: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # UTC
 
     @property
     def unrealized_pnl(self) -> int | None:
         """size x (price - avg), x1e6; None while no price is known."""
         if self.price is None:
             return None
-        return self.size * (self.price - self.cost.avg_price) // SCALE
+        return truncdiv(self.size * (self.price - self.cost.avg_price), SCALE)
 
 
 def leader_positions(
@@ -57,33 +58,44 @@ def leader_positions(
         return positions.setdefault(token, Position(leader, token))
 
     for _block, _index, is_transfer, row in sorted(events, key=lambda e: e[:3]):
-        token = int(row["token_id"])
-        pos = position(token)
-        paid = resolved.get(token)
-        if not is_transfer:
-            price = fill_price(int(row["collateral_amount"]), int(row["token_amount"]))
-            if row["side"] == "BUY":
-                pos.cost.buy(price, int(row["token_amount"]))
-            else:
-                pos.cost.sell(price, int(row["token_amount"]))
-            continue
-        amount, incoming = int(row["amount"]), row["receiver"] == leader
-        if row["sender"] == row["receiver"]:
-            continue  # to itself: nothing moves
-        pos.size += amount if incoming else -amount
-        kind = classify(row, leader, filled)
-        if kind == MERGE and paid is not None and row["block_number"] >= paid[0]:
-            kind = REDEMPTION
-        pos.kinds[kind] += 1
-        if kind == SPLIT:
-            pos.cost.buy(HALF, amount)
-        elif kind == MERGE:
-            pos.cost.sell(HALF, amount)
-        elif kind == REDEMPTION:
-            pos.cost.sell(paid[1], amount)
-        elif kind != FILL and not incoming:
-            pos.cost.drop(amount)  # a plain transfer out; one in has no known cost
+        pos = position(int(row["token_id"]))
+        before = pos.cost.realized_pnl
+        if is_transfer:
+            _transfer(pos, row, classify(row, leader, filled), resolved.get(pos.token_id))
+        else:
+            _fill(pos, row)
+        if pos.cost.realized_pnl != before:
+            day = row["block_timestamp"].date().isoformat() if row["block_timestamp"] else "?"
+            pos.realized_by_day[day] += pos.cost.realized_pnl - before
     for token, pos in positions.items():
         if token in resolved:
             pos.price = resolved[token][1]
     return sorted(positions.values(), key=lambda p: p.token_id)
+
+
+def _fill(pos: Position, row: dict) -> None:
+    """The leader's own order fill: a BUY buys, a SELL sells, at collateral / tokens."""
+    price = fill_price(int(row["collateral_amount"]), int(row["token_amount"]))
+    if row["side"] == "BUY":
+        pos.cost.buy(price, int(row["token_amount"]))
+    else:
+        pos.cost.sell(price, int(row["token_amount"]))
+
+
+def _transfer(pos: Position, row: dict, kind: str, paid: tuple[int, int] | None) -> None:
+    """A transfer changes the size exactly; its cost effect depends on what it was."""
+    amount, incoming = int(row["amount"]), row["receiver"] == pos.leader
+    if row["sender"] == row["receiver"]:
+        return  # to itself: nothing moves
+    pos.size += amount if incoming else -amount
+    if kind == MERGE and paid is not None and row["block_number"] >= paid[0]:
+        kind = REDEMPTION
+    pos.kinds[kind] += 1
+    if kind == SPLIT:
+        pos.cost.buy(HALF, amount)
+    elif kind == MERGE:
+        pos.cost.sell(HALF, amount)
+    elif kind == REDEMPTION:
+        pos.cost.sell(paid[1], amount)
+    elif kind != FILL and not incoming:
+        pos.cost.drop(amount)  # a plain transfer out; one in has no known cost

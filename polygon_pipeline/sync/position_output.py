@@ -52,3 +52,25 @@ def render_positions(positions: list[Position], fmt: str) -> str:
     if not rows:
         return "no positions\n"
     return frame.fillna("").to_string(index=False) + "\n"
+
+
+def positions_preview(positions: list[Position], rows: int = 20) -> str:
+    """A Markdown table of the largest open positions, for Dagster metadata (the UI)."""
+    import pandas as pd
+
+    shown = sorted(positions, key=lambda p: -p.size)[:rows]
+    if not shown:
+        return "no positions yet"
+    frame = pd.DataFrame([position_row(p) for p in shown], columns=COLUMNS, dtype=object)
+    return frame.fillna("").to_markdown(index=False)
+
+
+def daily_pnl_preview(days: list[dict], rows: int = 30) -> str:
+    """The last `rows` (leader, day, realized PnL in USD) rows as Markdown."""
+    import pandas as pd
+
+    if not days:
+        return "no realized PnL yet"
+    frame = pd.DataFrame(days, columns=["leader", "day", "realized_pnl"])
+    frame["realized_pnl"] = frame["realized_pnl"].map(_units)
+    return frame.tail(rows).to_markdown(index=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
@@ -34,3 +35,38 @@ def all_positions(engine: Engine, only: Sequence[str] | None = None) -> list[Pos
         for leader in sorted(leaders)
         for p in leader_positions(leader, by_leader[leader], fills_of[leader], resolved)
     ]
+
+
+def daily_pnl(positions: Sequence[Position]) -> list[dict]:
+    """Realized PnL (x1e6) per leader and UTC day of the block that realized it."""
+    days: dict[tuple[str, str], int] = defaultdict(int)
+    for p in positions:
+        for day, pnl in p.realized_by_day.items():
+            days[(p.leader, day)] += pnl
+    return [
+        {"leader": leader, "day": day, "realized_pnl": pnl}
+        for (leader, day), pnl in sorted(days.items())
+    ]
+
+
+@dataclass
+class PositionFigures:
+    """What a positions run shows: counts, totals (x1e6) and what looks wrong."""
+
+    leaders: int
+    positions: int
+    open_positions: int
+    realized_pnl: int
+    unrealized_pnl: int
+    negative: list[Position]  # a balance below zero: history missing before its start
+
+    @classmethod
+    def of(cls, positions: Sequence[Position]) -> PositionFigures:
+        return cls(
+            leaders=len({p.leader for p in positions}),
+            positions=len(positions),
+            open_positions=sum(1 for p in positions if p.size > 0),
+            realized_pnl=sum(p.cost.realized_pnl for p in positions),
+            unrealized_pnl=sum(p.unrealized_pnl or 0 for p in positions),
+            negative=[p for p in positions if p.size < 0],
+        )

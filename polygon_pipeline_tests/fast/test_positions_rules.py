@@ -3,6 +3,8 @@ of a transfer from its transaction's context."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from eth_abi import encode
 
@@ -85,7 +87,8 @@ def test_a_transfer_is_classified_by_its_counterparty_and_transaction():
 def test_a_transfer_in_has_no_cost_and_a_redemption_pays_out():
     def t(block, sender, receiver, amount, token=5):
         return {"block_number": block, "log_index": 0, "sender": sender, "receiver": receiver,
-                "tx_hash": f"0x{block}", "token_id": token, "amount": amount}  # fmt: skip
+                "tx_hash": f"0x{block}", "token_id": token, "amount": amount,
+                "block_timestamp": datetime(2026, 5, block, tzinfo=UTC)}  # fmt: skip
 
     transfers = [
         t(1, ZERO_ADDRESS, LEADER, 10_000_000),  # split: 10 at 0.50
@@ -96,3 +99,4 @@ def test_a_transfer_in_has_no_cost_and_a_redemption_pays_out():
     assert pos.size == 0 and pos.price == 1_000_000
     assert pos.cost.realized_pnl == 5_000_000  # only the 10 with a known cost realize
     assert dict(pos.kinds) == {"split": 1, "transfer": 1, "redemption": 1}
+    assert dict(pos.realized_by_day) == {"2026-05-09": 5_000_000}

@@ -1,0 +1,12 @@
+"""Positions: every leader's positions and PnL from the ledgers' transfers
+(docs/positions.md), and realized PnL per day."""
+
+from dagster import Definitions
+
+from polygon_pipeline.defs.positions.assets import (
+    leader_pnl,
+    leader_positions,
+    no_negative_balances,
+)
+
+definitions = Definitions(assets=[leader_positions, leader_pnl], asset_checks=[no_negative_balances])
