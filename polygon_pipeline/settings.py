@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # Markets: the Polymarket Gamma API (docs/markets.md), on a shared budget of its own
     gamma_api_url: SecretStr = SecretStr("https://gamma-api.polymarket.com")
     gamma_max_rps: float = Field(default=5.0, ge=MIN_RPS, le=MAX_RPS)
+    # positions vs the Data API's /positions (sync/position_compare.py): avgPrice may differ
+    # by this much (USD per token) before it counts as a difference; sizes must be exact
+    positions_avg_price_tolerance: float = Field(default=0.01, ge=0, le=1)
     gamma_batch_size: int = Field(default=50, ge=1, le=50)  # token ids per request
     # Parquet exports, one file per block window (sync/exports.py)
     export_dir: Path = DEFAULT_DB_PATH.parent / "exports"

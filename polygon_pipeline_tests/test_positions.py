@@ -6,6 +6,8 @@ leader added later with history gets the same positions as one followed from the
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.venue_plan import plan_layouts
@@ -139,3 +141,41 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
     assert {r["token_id"]: round(float(r["size"]) * 1e6) for r in rows} == {
         token: p["size"] for token, p in truth[leader].items()
     }
+
+
+def test_the_data_api_comparison_is_clean_and_names_a_misreported_position(
+    devnet, make_ctx, leaders
+):
+    from dagster import DagsterInstance, materialize
+
+    from polygon_pipeline.defs.positions.assets import position_comparison
+    from polygon_pipeline.defs.resources import PipelineResource
+    from polygon_pipeline.sync.context import ApiContext
+    from polygon_pipeline.sync.position_compare import compare_positions
+
+    end = _mine_past_cutover(devnet)
+    ctx = make_ctx(leaders)
+    reconcile(ctx, list(EXCHANGES), 0, up_to="latest")  # the API reports at the head
+    positions = _positions(ctx)
+    tolerance = Decimal("0.0001")
+    with ApiContext.from_settings(load_settings()) as api:
+        clean = compare_positions(api, tolerance)
+        assert clean.differences == [] and clean.compared > 0
+        held = max((p for p in positions if p.leader == leaders[1]), key=lambda p: p.size)
+        devnet.data_api(misreport=f"{leaders[1]}:{held.token_id}")
+        try:
+            wrong = compare_positions(api, tolerance)
+            result = materialize(
+                [position_comparison],
+                instance=DagsterInstance.ephemeral(),
+                resources={"pipeline": PipelineResource(load_settings())},
+            )
+        finally:
+            devnet.data_api(misreport="")
+    assert [(d.leader, d.token_id, d.what) for d in wrong.differences] == [
+        (leaders[1], held.token_id, "size")
+    ]
+    (check,) = result.get_asset_check_evaluations()  # the asset says the same, by name
+    assert not check.passed
+    assert f"{leaders[1]} {held.token_id}: size" in check.metadata["differences"].value
+    assert end <= devnet.head()

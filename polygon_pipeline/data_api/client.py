@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from polygon_pipeline.data_api.positions import SIZE_THRESHOLD, ApiPosition, parse_position
 from polygon_pipeline.data_api.trades import ApiTrade, parse_trade
 from polygon_pipeline.governed_http import GovernedHttp
 from polygon_pipeline.provider_errors import Permanent
@@ -18,6 +19,13 @@ def _parse_page(resp: Any) -> list[ApiTrade]:
     return [parse_trade(item) for item in body]
 
 
+def _parse_positions(resp: Any) -> list[ApiPosition]:
+    body = resp.json()
+    if not isinstance(body, list):
+        raise ValueError(f"expected a list of positions, got {body}")
+    return [parse_position(item) for item in body]
+
+
 class DataApiClient(GovernedHttp):
     def trades(self, user: str, limit: int, offset: int, end: int | None = None) -> list[ApiTrade]:
         """One page of a user's trades, newest first, optionally up to `end` (unix seconds):
@@ -27,6 +35,13 @@ class DataApiClient(GovernedHttp):
         if end is not None:
             params["end"] = end
         return self.governed("trades", lambda: self._get("/trades", params), _parse_page)
+
+    def positions(self, user: str, limit: int, offset: int) -> list[ApiPosition]:
+        """One page of a user's positions of at least SIZE_THRESHOLD tokens."""
+        params = {"user": user, "limit": limit, "offset": offset, "sizeThreshold": SIZE_THRESHOLD}
+        return self.governed(
+            "positions", lambda: self._get("/positions", params), _parse_positions
+        )
 
     def _get(self, path: str, params: dict) -> Any:
         resp = self.http(path.strip("/"), "GET", self._url.rstrip("/") + path, params=params)

@@ -1,4 +1,5 @@
-"""A local stand-in of the Polymarket Data API's `/trades`, built from the fills the trade
+"""A local stand-in of the Polymarket Data API's `/trades` and `/positions`, built from the
+fills the trade
 generator emitted: each leader order fill becomes a trade of its maker, visible only after a
 configurable indexing delay, with a reproducible share never indexed at all (the omissions
 a comparison must find). It has its own request budget (HTTP 429 + Retry-After above it).
@@ -6,7 +7,12 @@ a comparison must find). It has its own request budget (HTTP 429 + Retry-After a
 Like the real `/trades`, it answers only a user's taker orders unless `takerOnly=false`
 (a maker order's fill has a counterparty in the taker topic; a taker order's own fill has
 the exchange there), refuses an `offset` beyond MAX_OFFSET, and takes an `end` (unix seconds,
-inclusive) for paging deeper by time window."""
+inclusive) for paging deeper by time window.
+
+`/positions?user=` answers the generator's positions truth at its head (devnet/position_book.py:
+the same rules the pipeline follows), positions under `sizeThreshold` tokens left out;
+`misreport` ("USER:TOKEN_ID") makes it report that position one token too large (what a
+comparison must name)."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ import functools
 import hashlib
 import time
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 
 from aiohttp import web
 
@@ -23,6 +30,7 @@ from polygon_pipeline.devnet.emulator.budget import Budget
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.generator import TradeGenerator
 from polygon_pipeline.devnet.runtime_settings import apply_changes
+from polygon_pipeline.positions.cost import SCALE
 
 MAX_PAGE = 500
 MAX_OFFSET = 10_000
@@ -37,6 +45,7 @@ class DataApiConfig:
     max_offset: int = MAX_OFFSET  # the largest `offset` answered (smaller in tests)
     echo_key: bool = False  # refuse every request with a 401 quoting its URL and key back
     retry_after_s: int | None = None  # a throttle's Retry-After instead of the budget's wait
+    misreport: str = ""  # /positions: "USER:TOKEN_ID", whose size is reported 1 token larger
 
     def update(self, changes: dict) -> None:
         apply_changes(self, changes, "data API")
@@ -81,6 +90,8 @@ class DataApiStandIn:
     def add_routes(self, app: web.Application) -> None:
         app.router.add_get("/data-api/trades", self._trades)
         app.router.add_get("/data-api/{key}/trades", self._trades)  # a key in the base URL
+        app.router.add_get("/data-api/positions", self._positions)
+        app.router.add_get("/data-api/{key}/positions", self._positions)
         app.router.add_get("/_devnet/data-api", self._state)
         app.router.add_post("/_devnet/data-api", self._configure)
 
@@ -95,7 +106,8 @@ class DataApiStandIn:
             and not _omitted(r, cfg.omit_share)
         ]
 
-    async def _trades(self, request: web.Request) -> web.Response:
+    def _refusal(self, request: web.Request) -> web.Response | None:
+        """A request counted, then refused for a bad key (echo_key) or over budget; None: go on."""
         self.requests += 1
         if self.config.echo_key:
             key = request.match_info.get("key", "")
@@ -112,6 +124,36 @@ class DataApiStandIn:
                     "Retry-After": Budget.retry_after_header(self.config.retry_after_s or wait)
                 },
             )
+        return None
+
+    async def _positions(self, request: web.Request) -> web.Response:
+        if (refused := self._refusal(request)) is not None:
+            return refused
+        try:
+            user = request.query["user"].lower()
+            threshold = Decimal(request.query.get("sizeThreshold", "1"))
+            limit = min(int(request.query.get("limit", 100)), MAX_PAGE)
+            offset = int(request.query.get("offset", 0))
+        except (KeyError, ValueError, ArithmeticError):
+            return web.json_response(
+                {"error": "user is required; sizeThreshold, limit and offset are numbers"},
+                status=400,
+            )
+        held = self.generator.ledger.book.truth([user])[user]
+        rows = []
+        for token, p in sorted(held.items()):
+            wrong = f"{user}:{token}" == self.config.misreport.lower()
+            size = Decimal(p["size"]) / SCALE + (1 if wrong else 0)
+            if size > 0 and size >= threshold:
+                rows.append({
+                    "proxyWallet": user, "asset": token, "size": float(size),
+                    "avgPrice": p["avg_price"] / SCALE, "realizedPnl": p["realized_pnl"] / SCALE,
+                })  # fmt: skip
+        return web.json_response(rows[offset : offset + limit])
+
+    async def _trades(self, request: web.Request) -> web.Response:
+        if (refused := self._refusal(request)) is not None:
+            return refused
         try:
             user = request.query["user"].lower()
             limit = min(int(request.query.get("limit", 100)), MAX_PAGE)

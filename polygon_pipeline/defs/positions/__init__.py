@@ -7,6 +7,10 @@ from polygon_pipeline.defs.positions.assets import (
     leader_pnl,
     leader_positions,
     no_negative_balances,
+    position_comparison,
 )
 
-definitions = Definitions(assets=[leader_positions, leader_pnl], asset_checks=[no_negative_balances])
+definitions = Definitions(
+    assets=[leader_positions, leader_pnl, position_comparison],
+    asset_checks=[no_negative_balances],
+)

@@ -4,9 +4,12 @@ day). Both read every stored transfer and fill, so they depend on leader_fills a
 leader_history by key whatever their partitioning, and on markets (the token -> condition
 map the resolutions need)."""
 
+from decimal import Decimal
+
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetKey,
     MaterializeResult,
     MetadataValue,
@@ -16,6 +19,8 @@ from dagster import (
 
 from polygon_pipeline.defs.policies import GROUP, REFRESH, refusals_not_retried
 from polygon_pipeline.defs.resources import Pipeline
+from polygon_pipeline.sync.context import ApiContext
+from polygon_pipeline.sync.position_compare import compare_positions
 from polygon_pipeline.sync.position_output import daily_pnl_preview, positions_preview
 from polygon_pipeline.sync.positions import PositionFigures, all_positions, daily_pnl
 from polygon_pipeline.sync.resolutions import fetch_resolutions
@@ -92,4 +97,38 @@ def leader_pnl(pipeline: Pipeline) -> MaterializeResult:
             "realized_pnl_usd": MetadataValue.float(sum(d["realized_pnl"] for d in days) / USD),
             "last_days": MetadataValue.md(daily_pnl_preview(days)),
         }
+    )
+
+
+@asset(
+    deps=[leader_positions],
+    group_name=GROUP,
+    kinds={"api", "sql"},
+    check_specs=[AssetCheckSpec("positions_match_data_api", asset="position_comparison")],
+    description="Every leader's positions from the chain against Polymarket's Data API "
+    "/positions (its own shared budget): sizes exact from its sizeThreshold (1 token) up, "
+    "avgPrice within POLYGON_POSITIONS_AVG_PRICE_TOLERANCE; every difference named. Run it "
+    "once the chain is reconciled to the head the API reports on.",
+)
+def position_comparison(pipeline: Pipeline) -> MaterializeResult:
+    settings = pipeline.settings()
+    tolerance = Decimal(str(settings.positions_avg_price_tolerance))
+    with refusals_not_retried(), ApiContext.from_settings(settings) as ctx:
+        report = compare_positions(ctx, tolerance)
+    named = "\n".join(f"- {d.line()}" for d in report.differences[:50]) or "none"
+    return MaterializeResult(
+        metadata={
+            "leaders": report.leaders,
+            "positions_compared": report.compared,
+            "differences": len(report.differences),
+            "data_api_requests": report.requests,
+            "listed": MetadataValue.md(named),
+        },
+        check_results=[
+            AssetCheckResult(
+                check_name="positions_match_data_api",
+                passed=not report.differences,
+                metadata={"differences": MetadataValue.md(named)},
+            )
+        ],
     )
