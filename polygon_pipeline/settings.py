@@ -150,6 +150,9 @@ class Settings(BaseSettings):
     # Markets: the Polymarket Gamma API (docs/markets.md), on a shared budget of its own
     gamma_api_url: SecretStr = SecretStr("https://gamma-api.polymarket.com")
     gamma_max_rps: float = Field(default=5.0, ge=MIN_RPS, le=MAX_RPS)
+    # Polymarket's CLOB: a position's current price (`/midpoint`), on its own shared budget
+    clob_api_url: SecretStr = SecretStr("https://clob.polymarket.com")
+    clob_max_rps: float = Field(default=5.0, ge=MIN_RPS, le=MAX_RPS)
     # positions vs the Data API's /positions (sync/position_compare.py): avgPrice may differ
     # by this much (USD per token) before it counts as a difference; sizes must be exact
     positions_avg_price_tolerance: float = Field(default=0.01, ge=0, le=1)
@@ -187,7 +190,7 @@ class Settings(BaseSettings):
                 )
         return self
 
-    @field_validator("data_api_url", "gamma_api_url")
+    @field_validator("data_api_url", "gamma_api_url", "clob_api_url")
     @classmethod
     def _api_scheme(cls, v: SecretStr) -> SecretStr:
         return _check_scheme(v, ("http", "https"))
@@ -294,7 +297,7 @@ class Settings(BaseSettings):
 
     def secret_values(self) -> list[str]:
         """Every text that must never be shown, for every scrubber (logs, errors, doctor):
-        the provider URLs (RPC, WebSocket, Data API, Gamma) and their key parts, the database
+        the provider URLs (RPC, WebSocket, Data API, Gamma, CLOB) and their key parts, the database
         password; longest first."""
         return secrets_of(
             [
@@ -306,7 +309,9 @@ class Settings(BaseSettings):
         )
 
     def _provider_urls(self) -> tuple[SecretStr | None, ...]:
-        return (self.rpc_url, self.ws_url, self.data_api_url, self.gamma_api_url)
+        return (
+            self.rpc_url, self.ws_url, self.data_api_url, self.gamma_api_url, self.clob_api_url
+        )
 
     def describe(self) -> dict[str, object]:
         """A secret-free summary for logs, doctor and metadata."""
@@ -318,6 +323,7 @@ class Settings(BaseSettings):
             "ws_urls": [redact_url(u) for u in self.ws_url_list],
             "data_api_url": redact_url(self.data_api_url.get_secret_value()),
             "gamma_api_url": redact_url(self.gamma_api_url.get_secret_value()),
+            "clob_api_url": redact_url(self.clob_api_url.get_secret_value()),
             **self.model_dump(exclude=_SECRET_FIELDS),
             "rpc_max_concurrency": self.rpc_in_flight,
         }
@@ -331,6 +337,7 @@ _SECRET_FIELDS = {
     "db_url",
     "data_api_url",
     "gamma_api_url",
+    "clob_api_url",
     DB_URL_VARIABLE,
 }
 

@@ -96,6 +96,10 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
     `positions --format csv` as a user runs it, against the same truth."""
     import csv
     import io
+    import json
+    from decimal import ROUND_DOWN
+
+    from polygon_pipeline.devnet.clob_api import midpoint
 
     from dagster import DagsterInstance, materialize
 
@@ -141,6 +145,15 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
     assert {r["token_id"]: round(float(r["size"]) * 1e6) for r in rows} == {
         token: p["size"] for token, p in truth[leader].items()
     }
+
+    asked = run_cli("positions", "--prices", "--format", "json", env=environment(devnet, db_url))
+    assert asked.returncode == 0, asked.stderr
+    priced = [r for r in json.loads(asked.stdout) if r["cur_price"] is not None]
+    by_mid = [r for r in priced if Decimal(r["cur_price"]) == Decimal(midpoint(int(r["token_id"])))]
+    assert any(Decimal(r["size"]) > 0 for r in by_mid)  # open positions priced by the CLOB
+    for r in priced:  # unrealized = size x (price - avg), exactly
+        size, price, avg = (Decimal(r[k]) for k in ("size", "cur_price", "avg_price"))
+        assert Decimal(r["unrealized_pnl"]) == (size * (price - avg)).quantize(Decimal("1e-6"), ROUND_DOWN)
 
 
 def test_the_data_api_comparison_is_clean_and_names_a_misreported_position(

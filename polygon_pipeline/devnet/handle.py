@@ -77,6 +77,7 @@ class DevnetHandle:
                 "POLYGON_WS_URL": self.ws_url,
                 "POLYGON_DATA_API_URL": self.data_api_url,
                 "POLYGON_GAMMA_API_URL": self.gamma_api_url,
+                "POLYGON_CLOB_API_URL": self.env["POLYGON_CLOB_API_URL"],
                 "POLYGON_PIPELINE_DB_URL": db_url,
                 "POLYGON_VENUE_BLOCKS": self.env["POLYGON_VENUE_BLOCKS"],
             }

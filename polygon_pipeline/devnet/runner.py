@@ -20,6 +20,7 @@ from polygon_pipeline.devnet.control import DevnetControl
 from polygon_pipeline.devnet.data_api import DataApiStandIn
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.emulator.server import ProviderEmulator
+from polygon_pipeline.devnet.clob_api import ClobStandIn
 from polygon_pipeline.devnet.gamma_api import GammaStandIn
 from polygon_pipeline.devnet.generator import GeneratorConfig, TradeGenerator
 from polygon_pipeline.devnet.state_files import DEFAULT_STATE_DIR, env_file, pid_file, store_file
@@ -67,6 +68,7 @@ def _write_state(
         "POLYGON_DEVNET_CONTROL_URL": f"http://127.0.0.1:{port}",
         "POLYGON_DATA_API_URL": f"http://127.0.0.1:{port}/data-api",
         "POLYGON_GAMMA_API_URL": f"http://127.0.0.1:{port}/gamma",
+        "POLYGON_CLOB_API_URL": f"http://127.0.0.1:{port}/clob",
         "POLYGON_PIPELINE_DB_URL": f"sqlite:///{store_file(state_dir).resolve()}",
         "POLYGON_DEVNET_ANVIL_URL": anvil.http_url,
         # The devnet's own cutovers: the pipeline must query its venues at these blocks.
@@ -113,6 +115,7 @@ async def serve(options: DevnetOptions, announce=print) -> None:
         control.add_routes(app)
         DataApiStandIn(generator).add_routes(app)
         GammaStandIn(generator).add_routes(app)
+        ClobStandIn(generator).add_routes(app)
         emulators[0].add_routes(app)
         runners.append(await _serve_app(app, options.port))
         for n, emulator in enumerate(emulators[1:], start=1):

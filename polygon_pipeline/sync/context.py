@@ -18,6 +18,7 @@ from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.chain.rpc_pool import Provider, RpcPool
 from polygon_pipeline.data_api.client import DataApiClient
+from polygon_pipeline.clob.client import ClobClient
 from polygon_pipeline.gamma.client import GammaClient
 from polygon_pipeline.governed_http import TRANSIENT_ATTEMPTS, GovernedHttp
 from polygon_pipeline.provider_errors import ProviderError
@@ -31,6 +32,7 @@ RPC_BUDGET = "rpc"
 API_BUDGET = "data_api"
 API_CONCURRENCY = 2
 GAMMA_BUDGET = "gamma"
+CLOB_BUDGET = "clob"
 # With several providers, the failures of one call one provider is given before the pool
 # turns to another (the pool's own budget is the usual TRANSIENT_ATTEMPTS).
 PER_PROVIDER_ATTEMPTS = 2
@@ -202,18 +204,31 @@ class SyncContext(_Governed[RpcPool]):
             raise unreachable
 
 
+# Each HTTP API's URL and budget settings, by budget name
+_API_SETTINGS = {
+    API_BUDGET: ("data_api_url", "data_api_max_rps"),
+    GAMMA_BUDGET: ("gamma_api_url", "gamma_max_rps"),
+    CLOB_BUDGET: ("clob_api_url", "clob_max_rps"),
+}
+
+
+def _api_client(settings: Settings, budget: str, kind: type[Client]) -> tuple[Engine, Client]:
+    """The store and an HTTP API's governed client on the API's own shared budget."""
+    url_field, rps_field = _API_SETTINGS[budget]
+    engine, limiter = _store_and_limiter(
+        settings, budget, getattr(settings, rps_field), API_CONCURRENCY
+    )
+    url = getattr(settings, url_field).get_secret_value()
+    return engine, kind(url, limiter, secrets=settings.secret_values())
+
+
 @dataclass
 class ApiContext(_Governed[DataApiClient]):
     """What API mode needs: the store and the Data API client on its own shared budget."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiContext:
-        engine, limiter = _store_and_limiter(
-            settings, API_BUDGET, settings.data_api_max_rps, API_CONCURRENCY
-        )
-        api_url = settings.data_api_url.get_secret_value()
-        client = DataApiClient(api_url, limiter, secrets=settings.secret_values())
-        return cls(settings, engine, client)
+        return cls(settings, *_api_client(settings, API_BUDGET, DataApiClient))
 
 
 @dataclass
@@ -222,9 +237,13 @@ class GammaContext(_Governed[GammaClient]):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GammaContext:
-        engine, limiter = _store_and_limiter(
-            settings, GAMMA_BUDGET, settings.gamma_max_rps, API_CONCURRENCY
-        )
-        url = settings.gamma_api_url.get_secret_value()
-        client = GammaClient(url, limiter, secrets=settings.secret_values())
-        return cls(settings, engine, client)
+        return cls(settings, *_api_client(settings, GAMMA_BUDGET, GammaClient))
+
+
+@dataclass
+class ClobContext(_Governed[ClobClient]):
+    """What current prices need: the store and the CLOB client on its own shared budget."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ClobContext:
+        return cls(settings, *_api_client(settings, CLOB_BUDGET, ClobClient))

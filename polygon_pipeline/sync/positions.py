@@ -14,10 +14,15 @@ from polygon_pipeline.store.fills_repo import leader_maker_fills
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.resolutions_repo import token_resolutions
 from polygon_pipeline.store.transfers_repo import leader_transfers
+from polygon_pipeline.sync.context import ClobContext
 
 
-def all_positions(engine: Engine, only: Sequence[str] | None = None) -> list[Position]:
-    """Positions of the followed leaders (`only`: these of them), by leader then token."""
+def all_positions(
+    engine: Engine, only: Sequence[str] | None = None, prices: ClobContext | None = None
+) -> list[Position]:
+    """Positions of the followed leaders (`only`: these of them), by leader then token; with
+    `prices`, each open position not resolved gets its CLOB midpoint as its price (one
+    request per token, under the CLOB budget)."""
     with engine.connect() as conn:
         leaders = [a for a in list_leaders(conn) if only is None or a in set(only)]
         transfers = leader_transfers(conn, leaders)
@@ -30,11 +35,18 @@ def all_positions(engine: Engine, only: Sequence[str] | None = None) -> list[Pos
     fills_of: dict[str, list[dict]] = defaultdict(list)
     for f in fills:
         fills_of[f["maker"]].append(f)
-    return [
+    found = [
         p
         for leader in sorted(leaders)
         for p in leader_positions(leader, by_leader[leader], fills_of[leader], resolved)
     ]
+    if prices is not None:
+        unpriced = sorted({p.token_id for p in found if p.size > 0 and p.price is None})
+        mids = {token: prices.client.midpoint(token) for token in unpriced}
+        for p in found:
+            if p.price is None and mids.get(p.token_id) is not None:
+                p.price = mids[p.token_id]
+    return found
 
 
 def daily_pnl(positions: Sequence[Position]) -> list[dict]:

@@ -19,7 +19,7 @@ from dagster import (
 
 from polygon_pipeline.defs.policies import GROUP, REFRESH, refusals_not_retried
 from polygon_pipeline.defs.resources import Pipeline
-from polygon_pipeline.sync.context import ApiContext
+from polygon_pipeline.sync.context import ApiContext, ClobContext
 from polygon_pipeline.sync.position_compare import compare_positions
 from polygon_pipeline.sync.position_output import daily_pnl_preview, positions_preview
 from polygon_pipeline.sync.positions import PositionFigures, all_positions, daily_pnl
@@ -35,13 +35,16 @@ USD = 1_000_000  # the store's x1e6 amounts
     kinds={"sql", "pandas"},
     description="Every leader's positions: exact size from the ConditionalTokens and "
     "PositionManager transfers, average cost and realized PnL by the pnl-subgraph's rules "
-    "(splits, merges, redemptions at the ConditionResolution payout), unrealized PnL where "
-    "the condition resolved (docs/positions.md; `polygon-pipeline positions`).",
+    "(splits, merges, redemptions at the ConditionResolution payout), unrealized PnL at the "
+    "payout once resolved, else at the CLOB midpoint (its own shared budget, "
+    "POLYGON_CLOB_MAX_RPS) (docs/positions.md; `polygon-pipeline positions`).",
 )
 def leader_positions(pipeline: Pipeline) -> MaterializeResult:
+    settings = pipeline.settings()
     with refusals_not_retried(), pipeline.sync_context() as ctx:
         found = fetch_resolutions(ctx)
-        positions = all_positions(ctx.engine)
+    with refusals_not_retried(), ClobContext.from_settings(settings) as clob:
+        positions = all_positions(clob.engine, prices=clob)
     figures = PositionFigures.of(positions)
     return MaterializeResult(
         metadata={

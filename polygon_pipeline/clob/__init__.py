@@ -1,0 +1,1 @@
+"""Polymarket's CLOB API: the current price of a position."""
