@@ -192,3 +192,26 @@ def test_the_data_api_comparison_is_clean_and_names_a_misreported_position(
     assert not check.passed
     assert f"{leaders[1]} {held.token_id}: size" in check.metadata["differences"].value
     assert end <= devnet.head()
+
+
+def test_a_history_that_starts_too_late_is_flagged(devnet, make_ctx, leaders):
+    """Transfers out of positions bought before the reconciled range leave negative
+    balances: the no_negative_balances check says so, naming them."""
+    from dagster import DagsterInstance, materialize
+
+    from polygon_pipeline.defs.positions.assets import leader_positions, no_negative_balances
+    from polygon_pipeline.defs.resources import PipelineResource
+
+    end = _mine_past_cutover(devnet)
+    ctx = make_ctx(leaders)
+    reconcile(ctx, list(EXCHANGES), end - 20, end)  # the leaders' earlier buys left out
+    negative = [p for p in all_positions(ctx.engine) if p.size < 0]
+    assert negative
+    result = materialize(
+        [leader_positions, no_negative_balances],
+        instance=DagsterInstance.ephemeral(),
+        resources={"pipeline": PipelineResource(load_settings())},
+    )
+    (check,) = result.get_asset_check_evaluations()
+    assert not check.passed and check.metadata["negative"].value == len(negative)
+    assert f"{negative[0].leader} {negative[0].token_id}" in check.metadata["first"].value
