@@ -19,6 +19,7 @@ from polygon_pipeline.sync.markets import sync_markets
 from polygon_pipeline.sync.positions import all_positions
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline.sync.resolutions import fetch_resolutions
+from polygon_pipeline_tests.test_watcher import start_watcher  # noqa: F401 (a fixture)
 
 PAST_CUTOVER = plan_layouts()["v2"] + 30  # both generations traded, two markets resolved
 
@@ -215,3 +216,44 @@ def test_a_history_that_starts_too_late_is_flagged(devnet, make_ctx, leaders):
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and check.metadata["negative"].value == len(negative)
     assert f"{negative[0].leader} {negative[0].token_id}" in check.metadata["first"].value
+
+
+def _balance_changes(before: dict, after: dict) -> dict[tuple[str, int], int]:
+    changes = {}
+    for leader, per in after.items():
+        for token, p in per.items():
+            delta = p["size"] - before.get(leader, {}).get(token, {"size": 0})["size"]
+            if delta:
+                changes[(leader, int(token))] = delta
+    return changes
+
+
+def test_the_watcher_stores_live_transfers(devnet, start_watcher, engine, leaders):
+    """The watcher's one subscription pair brings the ledgers' transfers too: the balance
+    changes of blocks it heard equal the truth's, stored once, as `ws`."""
+    from polygon_pipeline.store.transfers_repo import leader_transfers
+    from polygon_pipeline_tests.helpers.watcher_process import SETTLE_S, wait_for
+
+    watcher = start_watcher(leaders)
+    watcher.wait_healthy()
+    start = devnet.head() + 1
+    before = devnet.positions(to_block=start - 1)
+    end = devnet.mine(blocks=6, fills_per_block=10)["head"]
+    expected = _balance_changes(before, devnet.positions(to_block=end))
+    assert expected
+
+    def stored_changes() -> dict[tuple[str, int], int]:
+        with engine.connect() as conn:
+            rows = [r for r in leader_transfers(conn, leaders) if start <= r["block_number"]]
+        changes: dict[tuple[str, int], int] = {}
+        for r in rows:
+            for wallet, sign in ((r["receiver"], 1), (r["sender"], -1)):
+                if wallet in leaders:
+                    key = (wallet, int(r["token_id"]))
+                    changes[key] = changes.get(key, 0) + sign * int(r["amount"])
+        return {k: v for k, v in changes.items() if v}
+
+    wait_for(lambda: stored_changes() == expected, SETTLE_S, "the live transfers stored")
+    with engine.connect() as conn:
+        assert {r["source"] for r in leader_transfers(conn, leaders)} == {"ws"}
+    assert devnet.stats()["calls"].get("eth_getLogs", 0) == 0  # live, not polling
