@@ -53,9 +53,11 @@ derived_assets_automation = AutomationConditionSensorDefinition(
         AssetKey("markets"),
         AssetKey("leader_trades"),
         AssetKey("window_exports"),
+        AssetKey("leader_positions"),
+        AssetKey("leader_pnl"),
     ),
     default_status=DefaultSensorStatus.RUNNING,
-    description="Keeps the daily summaries, the source comparison, the markets and the "
-    "readable trades fresh (their automation conditions: every 15 minutes), and exports "
+    description="Keeps the daily summaries, the source comparison, the markets, the "
+    "readable trades and the leaders' positions and PnL fresh (their automation conditions: every 15 minutes), and exports "
     "each block window once its fills are stored.",
 )
