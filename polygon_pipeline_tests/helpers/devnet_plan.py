@@ -15,7 +15,7 @@ def generation_spans(devnet, fills_per_block: int = 15) -> dict[str, tuple[int, 
     spans = {}
     for i, (layout, start) in enumerate(starts):
         last = starts[i + 1][1] - 1 if i + 1 < len(starts) else None
-        venues = {v.name for v in MAINNET_VENUES if v.layout.name == layout}
+        venues = {v.name for v in MAINNET_VENUES if v.layout.name == layout and v.events == "fills"}
         spans[layout] = (start, _all_traded_by(devnet, start, last, venues, fills_per_block))
     return spans
 
