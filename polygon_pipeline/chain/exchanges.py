@@ -110,6 +110,10 @@ MAINNET_VENUES: tuple[Venue, ...] = (
 )
 
 VENUE_BY_ADDRESS: dict[str, Venue] = {v.address: v for v in MAINNET_VENUES}
+# The families whose venues emit fills (every family but the ledgers)
+FILL_EXCHANGES: tuple[str, ...] = tuple(
+    dict.fromkeys(v.exchange for v in MAINNET_VENUES if v.events == "fills")
+)
 VENUES: dict[str, Venue] = {v.name: v for v in MAINNET_VENUES}
 
 

@@ -21,7 +21,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
+from polygon_pipeline.chain.exchanges import EXCHANGES, FILL_EXCHANGES, venues_of
+from polygon_pipeline.chain.leader_logs import split_logs
 from polygon_pipeline.chain.fills import Fill
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.store.coverage_repo import Span, format_spans, uncovered
@@ -142,7 +143,7 @@ def audit(
 
 def audit_window(ctx: SyncContext, window: Span, share: float = 1.0) -> WindowAudit:
     """Re-read one closed window from another provider and repair any difference."""
-    exchanges = list(EXCHANGES)
+    exchanges = list(FILL_EXCHANGES)  # the ledgers' transfers are not audited (yet)
     lo, hi = window
     with ctx.engine.connect() as conn:
         leaders = list_leaders(conn)
@@ -180,7 +181,8 @@ def _read(ctx: SyncContext, leaders: list[str], window: Span) -> list[Fill]:
     venues = venues_of(list(EXCHANGES), ctx.settings.venues)
     planner = AdaptiveRange(ctx.settings.backfill_max_range)
     found: dict[FillKey, Fill] = {}
-    for _lo, _hi, fills, _who in scan(ctx, planner, venues, leaders, [window]):
+    for _lo, _hi, logs, _who in scan(ctx, planner, venues, leaders, [window]):
+        fills, _transfers = split_logs(logs)  # the same queries bring the ledgers' transfers
         found.update((f.key, f) for f in fills)
     return list(found.values())
 
