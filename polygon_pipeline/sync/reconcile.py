@@ -10,7 +10,7 @@ from typing import Literal, TypeVar
 
 from sqlalchemy import Connection, Engine
 
-from polygon_pipeline.chain.exchanges import Venue, exchange_named, venues_of
+from polygon_pipeline.chain.exchanges import FILL_EXCHANGES, Venue, exchange_named, venues_of
 from polygon_pipeline.chain.leader_logs import LeaderLog, decode_leader_log, split_logs
 from polygon_pipeline.chain.log_queries import (
     MAKER_POSITION,
@@ -301,7 +301,7 @@ def reconcile(
                 for exchange in chosen:
                     names = [v.name for v in queried if v.exchange == exchange.name]
                     record_range(conn, exchange.name, lo, final_hi, set_id, names)
-                    if names:  # a venue of it was asked: by these providers
+                    if names and exchange.name in FILL_EXCHANGES:  # what the audit proves
                         record_filled(conn, exchange.name, lo, final_hi, providers)
                     refresh_cursor(conn, exchange.name, venues)
         report.chunks += 1
