@@ -45,9 +45,11 @@ def window_of(block: int, size: int) -> int:
 
 
 def window_origin(settings: Settings) -> int:
-    """Where the registered windows begin: the window of the first block any venue trades in
-    (the registry's, or POLYGON_VENUE_BLOCKS'); nothing before it has fills."""
-    first = min(v.first_block for v in settings.venues)
+    """Where the registered windows begin: the window of the first block any exchange trades
+    in (the registry's, or POLYGON_VENUE_BLOCKS'); nothing before it has fills. The ledgers
+    are older (ConditionalTokens from 2020's AMM era) and do not move it: their transfers
+    before it are a leader history's (docs/positions.md)."""
+    first = min(v.first_block for v in settings.venues if v.events == "fills")
     return window_of(first, settings.partition_window_blocks)
 
 
