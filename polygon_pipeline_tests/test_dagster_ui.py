@@ -107,11 +107,14 @@ def test_one_exchange_and_a_range_of_windows_backfilled_from_the_launch_dialog(
         page.get_by_role("button", name="Materialize…").click()
         dialog = page.get_by_role("dialog")
         title = dialog.get_by_text("Launch runs to materialize")  # a click there closes a list
-        dialog.get_by_text("Select a partition or create one").first.click()
+        pickers = dialog.get_by_text("Select a partition or create one")  # one a dimension
+        expect(pickers).to_have_count(2)
+        pickers.first.click()
         dialog.locator("label", has_text=EXCHANGE).click()
         title.click()
         expect(dialog.get_by_text("Filter partitions")).to_have_count(0)
-        dialog.get_by_text("Select a partition or create one").first.click()
+        expect(pickers).to_have_count(1)  # the exchange's picker now names it: the windows' left
+        pickers.first.click()
         for key in chosen:
             dialog.locator("label", has_text=key).click()
         title.click()
