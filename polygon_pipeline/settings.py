@@ -309,9 +309,7 @@ class Settings(BaseSettings):
         )
 
     def _provider_urls(self) -> tuple[SecretStr | None, ...]:
-        return (
-            self.rpc_url, self.ws_url, self.data_api_url, self.gamma_api_url, self.clob_api_url
-        )
+        return (self.rpc_url, self.ws_url, self.data_api_url, self.gamma_api_url, self.clob_api_url)
 
     def describe(self) -> dict[str, object]:
         """A secret-free summary for logs, doctor and metadata."""

@@ -18,6 +18,7 @@ from polygon_pipeline.store.leaders_repo import add_leaders
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline_tests.helpers.scratch_db import scratch_postgres
 from polygon_pipeline_tests.helpers.sync import environment
+from polygon_pipeline_tests.helpers.watcher_process import WATCH_SETTINGS, WatcherProcess
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -111,3 +112,26 @@ def make_ctx(devnet, db_url, monkeypatch):
     yield build
     for ctx in made:
         ctx.close()
+
+
+@pytest.fixture
+def start_watcher(devnet, db_url, tmp_path):
+    """Starts watcher processes on the devnet and this test's store (its leaders added
+    first); every one still running is killed at the end."""
+    started: list[WatcherProcess] = []
+
+    def start(
+        leaders: list[str], extra_env: dict | None = None, cwd=None, **settings
+    ) -> WatcherProcess:
+        eng = make_engine(db_url)
+        with eng.begin() as conn:
+            add_leaders(conn, leaders)
+        eng.dispose()
+        env = {**environment(devnet, db_url, **{**WATCH_SETTINGS, **settings}), **(extra_env or {})}
+        watcher = WatcherProcess(env, tmp_path / f"watcher{len(started)}.log", cwd, devnet)
+        started.append(watcher)
+        return watcher
+
+    yield start
+    for watcher in started:
+        watcher.stop(signal.SIGKILL)

@@ -193,7 +193,9 @@ def test_trade_view_is_the_same_in_both_layouts():
 
 _ERC1155 = [
     {
-        "anonymous": False, "name": name, "type": "event",
+        "anonymous": False,
+        "name": name,
+        "type": "event",
         "inputs": [
             {"indexed": True, "name": "operator", "type": "address"},
             {"indexed": True, "name": "from", "type": "address"},
@@ -236,8 +238,12 @@ def test_transfer_decoder_matches_web3_on_both_ledgers(devnet):
         ids = ref["ids"] if "ids" in ref else [ref["id"]]
         values = ref["values"] if "values" in ref else [ref["value"]]
         assert (ours.operator, ours.sender, ours.receiver) == (
-            ref["operator"].lower(), ref["from"].lower(), ref["to"].lower()
+            ref["operator"].lower(),
+            ref["from"].lower(),
+            ref["to"].lower(),
         )
         assert (list(ours.token_ids), list(ours.amounts)) == (list(ids), list(values))
         seen.add((ours.ledger, len(ids) > 1))
-    assert seen == {(ledger, batch) for ledger in ("ctf_ledger", "pm_ledger") for batch in (False, True)}
+    assert seen == {
+        (ledger, batch) for ledger in ("ctf_ledger", "pm_ledger") for batch in (False, True)
+    }

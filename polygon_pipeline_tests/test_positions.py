@@ -19,7 +19,6 @@ from polygon_pipeline.sync.markets import sync_markets
 from polygon_pipeline.sync.positions import all_positions
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline.sync.resolutions import fetch_resolutions
-from polygon_pipeline_tests.test_watcher import start_watcher  # noqa: F401 (a fixture)
 
 PAST_CUTOVER = plan_layouts()["v2"] + 30  # both generations traded, two markets resolved
 
@@ -100,8 +99,6 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
     import json
     from decimal import ROUND_DOWN
 
-    from polygon_pipeline.devnet.clob_api import midpoint
-
     from dagster import DagsterInstance, materialize
 
     from polygon_pipeline.defs.markets.assets import markets
@@ -111,6 +108,7 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
         no_negative_balances,
     )
     from polygon_pipeline.defs.resources import PipelineResource
+    from polygon_pipeline.devnet.clob_api import midpoint
     from polygon_pipeline_tests.helpers.cli import run_cli
     from polygon_pipeline_tests.helpers.sync import environment
 
@@ -154,7 +152,9 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
     assert any(Decimal(r["size"]) > 0 for r in by_mid)  # open positions priced by the CLOB
     for r in priced:  # unrealized = size x (price - avg), exactly
         size, price, avg = (Decimal(r[k]) for k in ("size", "cur_price", "avg_price"))
-        assert Decimal(r["unrealized_pnl"]) == (size * (price - avg)).quantize(Decimal("1e-6"), ROUND_DOWN)
+        assert Decimal(r["unrealized_pnl"]) == (size * (price - avg)).quantize(
+            Decimal("1e-6"), ROUND_DOWN
+        )
 
 
 def test_the_data_api_comparison_is_clean_and_names_a_misreported_position(

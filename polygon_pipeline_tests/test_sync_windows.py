@@ -38,7 +38,9 @@ def test_windows_are_reconciled_merged_each_with_its_own_figures(devnet, make_ct
     ctx = make_ctx(leaders, backfill_max_range=RANGE)
     run = run_windows(ctx, windows)
     lo, hi = windows["w0"][0], windows["w2"][1]
-    assert not run.late and sorted(run.figures) == sorted((x, w) for x in EXCHANGES for w in windows)
+    assert not run.late and sorted(run.figures) == sorted(
+        (x, w) for x in EXCHANGES for w in windows
+    )
     assert [(r.from_block, r.to_block) for r in run.reports] == [(lo, hi)]  # one range
     for (exchange, key), figures in run.figures.items():
         w_lo, w_hi = windows[key]

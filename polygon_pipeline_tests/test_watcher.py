@@ -21,7 +21,6 @@ from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import free_port
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.cursors_repo import get_cursor
-from polygon_pipeline.store.engine import make_engine
 from polygon_pipeline.store.fills_repo import FILLS_CHANNEL, fetch_fills
 from polygon_pipeline.store.heartbeats_repo import last_beat
 from polygon_pipeline.store.leaders_repo import add_leaders
@@ -30,7 +29,6 @@ from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.helpers.sync import environment, leader_fills, one_store
 from polygon_pipeline_tests.helpers.watcher_process import (
     SETTLE_S,
-    WATCH_SETTINGS,
     WatcherProcess,
     terminate_lock_holder,
     wait_for,
@@ -40,27 +38,6 @@ ALL = list(EXCHANGES)  # every exchange family, as the CLI's `--exchange all`
 # Wider than the devnet's finality depth (16) plus the safety overlap (20): a startup
 # gap-fill of this many blocks leaves a cursor, and the overlap below it stays inside.
 STARTUP_WINDOW = 40
-
-
-@pytest.fixture
-def start_watcher(devnet, db_url, tmp_path):
-    started: list[WatcherProcess] = []
-
-    def start(
-        leaders: list[str], extra_env: dict | None = None, cwd=None, **settings
-    ) -> WatcherProcess:
-        eng = make_engine(db_url)
-        with eng.begin() as conn:
-            add_leaders(conn, leaders)
-        eng.dispose()
-        env = {**environment(devnet, db_url, **{**WATCH_SETTINGS, **settings}), **(extra_env or {})}
-        watcher = WatcherProcess(env, tmp_path / f"watcher{len(started)}.log", cwd, devnet)
-        started.append(watcher)
-        return watcher
-
-    yield start
-    for watcher in started:
-        watcher.stop(signal.SIGKILL)
 
 
 def stored(engine) -> dict[tuple[str, int], dict]:

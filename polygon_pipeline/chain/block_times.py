@@ -52,7 +52,8 @@ class BlockTimestamps:
     def fill_in(
         self, rpc: GovernedRpc, fills: Iterable[LeaderLog], verify: bool = False
     ) -> list[LeaderLog]:
-        """Return the fills (and position transfers) with `block_timestamp` set, fetching each missing block once.
+        """The fills (and position transfers) with `block_timestamp` set, each missing block
+        fetched once.
 
         `verify`: every fill's block is checked against the node's header, not only those
         lacking a time (one call per distinct block not yet vouched for); a log whose block

@@ -14,7 +14,9 @@ LeaderLog = Fill | PositionTransfer
 
 def decode_leader_log(log: dict, chain_id: int = POLYGON_CHAIN_ID) -> LeaderLog:
     """A ledger's log as a PositionTransfer, any other as a Fill (MalformedLog otherwise)."""
-    venue = VENUE_BY_ADDRESS.get(str(log.get("address", "")).lower()) if isinstance(log, dict) else None
+    venue = (
+        VENUE_BY_ADDRESS.get(str(log.get("address", "")).lower()) if isinstance(log, dict) else None
+    )
     if venue is not None and venue.events == "transfers":
         return decode_transfer(log, venue, chain_id)
     return decode_fill(log, chain_id)

@@ -29,9 +29,7 @@ TRANSFER_SINGLE = _topic("TransferSingle(address,address,address,uint256,uint256
 TRANSFER_BATCH = _topic("TransferBatch(address,address,address,uint256[],uint256[])")
 TRANSFER_TOPICS = sorted((TRANSFER_SINGLE, TRANSFER_BATCH))
 # ConditionalTokens' resolution: conditionId, oracle, questionId indexed; the payouts in data
-CONDITION_RESOLUTION = _topic(
-    "ConditionResolution(bytes32,address,bytes32,uint256,uint256[])"
-)
+CONDITION_RESOLUTION = _topic("ConditionResolution(bytes32,address,bytes32,uint256,uint256[])")
 
 
 class MalformedTransfer(MalformedLog):

@@ -39,9 +39,7 @@ class DataApiClient(GovernedHttp):
     def positions(self, user: str, limit: int, offset: int) -> list[ApiPosition]:
         """One page of a user's positions of at least SIZE_THRESHOLD tokens."""
         params = {"user": user, "limit": limit, "offset": offset, "sizeThreshold": SIZE_THRESHOLD}
-        return self.governed(
-            "positions", lambda: self._get("/positions", params), _parse_positions
-        )
+        return self.governed("positions", lambda: self._get("/positions", params), _parse_positions)
 
     def _get(self, path: str, params: dict) -> Any:
         resp = self.http(path.strip("/"), "GET", self._url.rstrip("/") + path, params=params)

@@ -180,7 +180,9 @@ class TradeGenerator:
             total_coll = total_tokens * cents // 100
             counterparty = operator
             moves.append(
-                (taker, operator, total_tokens) if taker_side == "SELL" else (operator, taker, total_tokens)
+                (taker, operator, total_tokens)
+                if taker_side == "SELL"
+                else (operator, taker, total_tokens)
             )
         else:
             counterparty = venue.address

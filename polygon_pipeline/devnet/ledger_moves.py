@@ -89,8 +89,14 @@ class LedgerMoves:
         return token(market, 0), token(market, 1)
 
     def _mint_or_burn(
-        self, block: int, ledger: str, market: int, wallet: str, tokens: tuple[int, ...],
-        amounts: list[int], split: bool,
+        self,
+        block: int,
+        ledger: str,
+        market: int,
+        wallet: str,
+        tokens: tuple[int, ...],
+        amounts: list[int],
+        split: bool,
     ) -> bytes:
         """A split's mint to `wallet` or a burn from it (merge, redemption): direct (V1
         binary, the PositionManager) or through the adapter of the market's kind and
@@ -106,8 +112,13 @@ class LedgerMoves:
         return b"".join(transfer_record(adapter, a, b, ids, amounts) for a, b in hops)
 
     def trade_calls(
-        self, block: int, venue: Venue, market: int, outcome: int,
-        records: list[FillRecord], moves: list[tuple[str, str, int]],
+        self,
+        block: int,
+        venue: Venue,
+        market: int,
+        outcome: int,
+        records: list[FillRecord],
+        moves: list[tuple[str, str, int]],
     ) -> list[Call]:
         """A trade's router calls: any split a seller needs first (nobody sells tokens it
         does not have), the exchange's fills, then the ledger's token transfers."""

@@ -16,11 +16,11 @@ from aiohttp import web
 
 from polygon_pipeline.chain.exchanges import format_venue_blocks
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH, Anvil
+from polygon_pipeline.devnet.clob_api import ClobStandIn
 from polygon_pipeline.devnet.control import DevnetControl
 from polygon_pipeline.devnet.data_api import DataApiStandIn
 from polygon_pipeline.devnet.emulator.policy import Policy
 from polygon_pipeline.devnet.emulator.server import ProviderEmulator
-from polygon_pipeline.devnet.clob_api import ClobStandIn
 from polygon_pipeline.devnet.gamma_api import GammaStandIn
 from polygon_pipeline.devnet.generator import GeneratorConfig, TradeGenerator
 from polygon_pipeline.devnet.state_files import DEFAULT_STATE_DIR, env_file, pid_file, store_file

@@ -24,10 +24,7 @@ def conditions_to_search(conn: Connection) -> dict[str, int]:
         .join(pt, pt.c.token_id == markets.c.token_id)
         .group_by(markets.c.condition_id)
     )
-    done = {
-        row.condition_id: row
-        for row in conn.execute(select(cr))
-    }
+    done = {row.condition_id: row for row in conn.execute(select(cr))}
     wanted = {}
     for condition, block in conn.execute(first):
         row = done.get(condition)

@@ -290,7 +290,9 @@ position_transfers = Table(
     Column("amount", Uint256, nullable=False),
     Column("source", String(8), nullable=False),  # ws | backfill
     Column("first_seen_at", UtcDateTime(), nullable=False),
-    UniqueConstraint("chain_id", "tx_hash", "log_index", "batch_index", name="uq_position_transfer"),
+    UniqueConstraint(
+        "chain_id", "tx_hash", "log_index", "batch_index", name="uq_position_transfer"
+    ),
     Index("ix_position_transfers_sender", "sender"),
     Index("ix_position_transfers_receiver", "receiver"),
     Index("ix_position_transfers_block", "block_number"),

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from polygon_pipeline.chain.exchanges import EXCHANGES, FILL_EXCHANGES, venues_of
-from polygon_pipeline.chain.leader_logs import split_logs
 from polygon_pipeline.chain.fills import Fill
+from polygon_pipeline.chain.leader_logs import split_logs
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.store.coverage_repo import Span, format_spans, uncovered
 from polygon_pipeline.store.fills_repo import FillKey, fill_versions, retract_fills, upsert_fills

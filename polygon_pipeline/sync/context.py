@@ -17,8 +17,8 @@ from polygon_pipeline.chain.block_times import PROCESS_BLOCK_TIMES, BlockTimesta
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID
 from polygon_pipeline.chain.rpc_client import GovernedRpc
 from polygon_pipeline.chain.rpc_pool import Provider, RpcPool
-from polygon_pipeline.data_api.client import DataApiClient
 from polygon_pipeline.clob.client import ClobClient
+from polygon_pipeline.data_api.client import DataApiClient
 from polygon_pipeline.gamma.client import GammaClient
 from polygon_pipeline.governed_http import TRANSIENT_ATTEMPTS, GovernedHttp
 from polygon_pipeline.provider_errors import ProviderError

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine
 
 from polygon_pipeline.chain.exchanges import EXCHANGES, Venue, venues_of
+from polygon_pipeline.chain.leader_logs import split_logs
 from polygon_pipeline.chain.log_queries import active_venues
 from polygon_pipeline.chain.ranges import AdaptiveRange
 from polygon_pipeline.store.coverage_repo import Span, format_spans, holes
 from polygon_pipeline.store.cursors_repo import history_end
-from polygon_pipeline.chain.leader_logs import split_logs
 from polygon_pipeline.store.fills_repo import upsert_fills
 from polygon_pipeline.store.leader_coverage_repo import covered, leader_set_id, record_leader_range
 from polygon_pipeline.store.leaders_repo import list_leaders, wanted_histories

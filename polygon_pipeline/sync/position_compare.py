@@ -26,7 +26,9 @@ class PositionDifference:
     api: str
 
     def line(self) -> str:
-        return f"{self.leader} {self.token_id}: {self.what} (chain {self.chain}, Data API {self.api})"
+        return (
+            f"{self.leader} {self.token_id}: {self.what} (chain {self.chain}, Data API {self.api})"
+        )
 
 
 @dataclass
@@ -67,7 +69,9 @@ def compare_positions(ctx: ApiContext, tolerance: Decimal) -> PositionComparison
         report.requests += requests
         theirs = {(leader, p.token_id): p for p in listed}
         keys = set(theirs) | {
-            k for k, p in ours.items() if k[0] == leader and Decimal(p.size) / SCALE >= SIZE_THRESHOLD
+            k
+            for k, p in ours.items()
+            if k[0] == leader and Decimal(p.size) / SCALE >= SIZE_THRESHOLD
         }
         report.compared += len(keys)
         for key in sorted(keys):

@@ -120,9 +120,10 @@ def fetch_chunk(
     hi: int,
     positions: Sequence[int] = (MAKER_POSITION, TAKER_POSITION),
 ) -> list[LeaderLog]:
-    """Every leader fill (and, where ledgers are among `venues`, position transfer) in [lo, hi]: a query per leader batch and topic position (maker,
-    taker), each over every venue active in the chunk (none active: no call at all). A log
-    where both sides are leaders comes back twice and is kept once."""
+    """Every leader fill (and, where ledgers are among `venues`, position transfer) in
+    [lo, hi]: a query per leader batch and topic position (maker, taker), each over every
+    venue active in the chunk (none active: no call at all). A log where both sides are
+    leaders comes back twice and is kept once."""
     live = active_venues(venues, lo, hi)
     found: dict[tuple, LeaderLog] = {}
     for batch in batches if live else []:

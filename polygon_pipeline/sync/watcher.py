@@ -26,18 +26,18 @@ from polygon_pipeline.chain.answer_checks import mismatch
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.fills import Fill, MalformedLog
 from polygon_pipeline.chain.leader_logs import decode_leader_log
-from polygon_pipeline.chain.transfers import PositionTransfer
 from polygon_pipeline.chain.log_queries import leader_batches, leader_filter
+from polygon_pipeline.chain.transfers import PositionTransfer
 from polygon_pipeline.chain.ws_logs import head_header, raw_log
 from polygon_pipeline.provider_errors import ProviderError
 from polygon_pipeline.redact import provider_labels, scrub
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import retract_fills, stored_block_hash, upsert_fills
-from polygon_pipeline.store.transfers_repo import upsert_transfers
 from polygon_pipeline.store.heartbeats_repo import beat
 from polygon_pipeline.store.leaders_repo import list_leaders
 from polygon_pipeline.store.live_sightings_repo import forget_sightings, record_sighting
 from polygon_pipeline.store.single_flight import LeaseLost, SingleFlight
+from polygon_pipeline.store.transfers_repo import upsert_transfers
 from polygon_pipeline.sync.context import SyncContext
 from polygon_pipeline.sync.reconcile import ReconcileReport, reconcile
 from polygon_pipeline.sync.watcher_status import WATCHER_ROLE, WatcherStatus

@@ -70,7 +70,7 @@ def test_ledger_topics_are_the_erc1155_ones_and_share_the_fill_queries():
     single = "0xc3d58168c5ae7397731d063d5bbf3d657854427343f4c083240f7aacaa2d0f62"
     batch = "0x4a39dc06d4c0dbc64b70af90fd698a233a518aa5d07e595d983b8c0526c8f7fb"
     resolution = "0xb44d84d3289691f71497564b85d4233648d9dbae8cbdbb4329f301c3a0185894"
-    assert CONDITION_RESOLUTION == resolution
+    assert resolution == CONDITION_RESOLUTION
     venues = [VENUES["ctf_v1"], VENUES["ctf_ledger"], VENUES["pm_ledger"]]
     assert event_topics(venues) == sorted([*ORDER_FILLED_TOPICS, single, batch])
     query = leader_filter(venues, [A], 3)

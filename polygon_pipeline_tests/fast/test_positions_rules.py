@@ -55,9 +55,15 @@ def test_cost_basis_follows_the_subgraph_rules():
 def test_a_transfer_batch_decodes_to_each_id_and_amount():
     data = encode(["uint256[]", "uint256[]"], [[7, 2**255], [5, 6]])
     transfer = decode_leader_log(_log(TRANSFER_BATCH, ZERO_ADDRESS, LEADER, data))
-    assert (transfer.ledger, transfer.sender, transfer.receiver) == ("ctf_ledger", ZERO_ADDRESS, LEADER)
+    assert (transfer.ledger, transfer.sender, transfer.receiver) == (
+        "ctf_ledger",
+        ZERO_ADDRESS,
+        LEADER,
+    )
     assert (transfer.token_ids, transfer.amounts) == ((7, 2**255), (5, 6))
-    single = decode_leader_log(_log(TRANSFER_SINGLE, LEADER, OTHER, (9).to_bytes(32, "big") * 2, "pm_ledger"))
+    single = decode_leader_log(
+        _log(TRANSFER_SINGLE, LEADER, OTHER, (9).to_bytes(32, "big") * 2, "pm_ledger")
+    )
     assert (single.ledger, single.token_ids, single.amounts) == ("pm_ledger", (9,), (9,))
 
 

@@ -76,8 +76,7 @@ def no_negative_balances(pipeline: Pipeline) -> AssetCheckResult:
         metadata={
             "negative": len(negative),
             "first": MetadataValue.md(
-                "\n".join(f"- {p.leader} {p.token_id}: {p.size}" for p in negative[:10])
-                or "none"
+                "\n".join(f"- {p.leader} {p.token_id}: {p.size}" for p in negative[:10]) or "none"
             ),
         },
     )

@@ -58,6 +58,6 @@ derived_assets_automation = AutomationConditionSensorDefinition(
     ),
     default_status=DefaultSensorStatus.RUNNING,
     description="Keeps the daily summaries, the source comparison, the markets, the "
-    "readable trades and the leaders' positions and PnL fresh (their automation conditions: every 15 minutes), and exports "
-    "each block window once its fills are stored.",
+    "readable trades and the leaders' positions and PnL fresh (their automation conditions: "
+    "every 15 minutes), and exports each block window once its fills are stored.",
 )
