@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
 from eth_hash.auto import keccak
 
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, Venue
@@ -68,6 +66,18 @@ def _address(topic: object) -> str:
     return "0x" + text[26:]
 
 
+def abi_decode(types: list[str], raw: bytes) -> tuple:
+    """eth_abi's decoding, loaded on first use (the commands that only read the store never
+    import it: test_cli_start); its DecodingError becomes a ValueError."""
+    from eth_abi import decode
+    from eth_abi.exceptions import DecodingError
+
+    try:
+        return decode(types, raw)
+    except DecodingError as exc:
+        raise ValueError(str(exc)) from exc
+
+
 def decode_transfer(log: dict, venue: Venue, chain_id: int = POLYGON_CHAIN_ID) -> PositionTransfer:
     """Decode a raw TransferSingle / TransferBatch log of `venue` (a ledger)."""
     topics = log.get("topics")
@@ -104,7 +114,7 @@ def decode_transfer(log: dict, venue: Venue, chain_id: int = POLYGON_CHAIN_ID) -
         )
     except MalformedTransfer:
         raise
-    except (ValueError, TypeError, KeyError, DecodingError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         raise MalformedTransfer(f"malformed ERC-1155 transfer log: {exc}") from exc
 
 
@@ -145,5 +155,5 @@ def decode_resolution(log: dict) -> Resolution:
             str(log["transactionHash"]).lower(),
             tuple(numerators),
         )
-    except (ValueError, TypeError, KeyError, DecodingError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         raise MalformedTransfer(f"malformed ConditionResolution log: {exc}") from exc
