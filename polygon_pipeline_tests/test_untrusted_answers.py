@@ -16,6 +16,7 @@ from polygon_pipeline.provider_errors import ForeignAnswer
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import fetch_fills
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.store.transfers_repo import transfer_versions
 from polygon_pipeline.sync.history import backfill_history
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline_tests.helpers.sync import leader_fills, mine_sparse, one_store
@@ -114,8 +115,9 @@ def test_a_leader_history_writes_no_lone_fabricated_log(devnet, make_ctx, leader
 @one_store
 @pytest.mark.parametrize("verify", [True, False])
 def test_block_hashes_checked_once_per_block_holding_a_fill(devnet, make_ctx, leaders, verify):
-    """What the check costs: one header per distinct block holding a fetched fill, none
-    when turned off (logs carry their timestamps here)."""
+    """What the check costs: one header per distinct block holding a fetched leader log (a
+    fill, or a position transfer of the ledgers fetched with them), none when turned off
+    (logs carry their timestamps here)."""
     start, end = mine_sparse(devnet, 4)
     ctx = make_ctx(leaders, verify_block_hashes=verify)
     ctx.block_times = BlockTimestamps()
@@ -123,4 +125,6 @@ def test_block_hashes_checked_once_per_block_holding_a_fill(devnet, make_ctx, le
     reconcile(ctx, ALL, start, end)
     blocks = _block_hashes(ctx)
     assert blocks and _keys(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
+    with ctx.engine.connect() as conn:
+        blocks |= {hash_ for _, hash_ in transfer_versions(conn, start, end).values()}
     assert devnet.stats()["calls"].get("eth_getBlockByHash", 0) == (len(blocks) if verify else 0)
