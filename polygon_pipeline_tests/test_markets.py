@@ -23,7 +23,7 @@ from dagster import (
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.chain.trades import trade_of
 from polygon_pipeline.defs import defs
-from polygon_pipeline.defs.fills.partitions import cell_key, window_partitions
+from polygon_pipeline.defs.fills.partitions import EXCHANGE_NAMES, cell_key, window_partitions
 from polygon_pipeline.defs.markets.assets import leader_trades, markets
 from polygon_pipeline.defs.markets.exports import window_exports
 from polygon_pipeline.defs.reports.daily_summaries import leader_daily_summaries
@@ -284,7 +284,7 @@ def test_a_window_is_exported_once_its_fills_are_stored(tmp_path):
     nothing, cursor = requested()
     assert nothing == set()
     instance.report_runless_asset_event(AssetMaterialization("markets"))
-    for exchange in ("ctf", "negrisk", "v3"):  # every exchange's cell of the window
+    for exchange in EXCHANGE_NAMES:  # every cell of the window (the ledgers' column too)
         cell = cell_key(exchange, keys[1])
         instance.report_runless_asset_event(AssetMaterialization("leader_fills", partition=cell))
     due, _ = requested(cursor)
