@@ -115,7 +115,9 @@ def test_one_exchange_and_a_range_of_windows_backfilled_from_the_launch_dialog(
         expect(dialog.get_by_text("Filter partitions")).to_have_count(0)
         expect(pickers).to_have_count(1)  # the exchange's picker now names it: the windows' left
         pickers.first.click()
-        for key in chosen:
+        search = dialog.get_by_placeholder("Filter partitions", exact=True)
+        for key in chosen:  # the list shows a few windows at a time: each is searched for
+            search.fill(key)
             dialog.locator("label", has_text=key).click()
         title.click()
         expect(dialog.get_by_text("Filter partitions")).to_have_count(0)
