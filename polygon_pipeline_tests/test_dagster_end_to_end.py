@@ -224,7 +224,9 @@ def test_one_exchange_then_every_exchange_store_exactly_what_they_selected(
         devnet.reset_stats()
         backfill = launch_backfill(dev, cells(windows, selected))
         assert _backfill_done(dev, backfill) == "COMPLETED_SUCCESS"
-        calls.append(devnet.stats()["calls"]["eth_getLogs"])
+        # answered queries: a query the devnet throttled (429) is sent again, and the busier
+        # the machine the more of them; the bill is what the provider answered
+        calls.append(devnet.stats()["served"]["eth_getLogs"])
         assert _stored_of(engine, lo, hi, EXCHANGES) == truth_of(selected) != set()
     assert calls[0] == calls[1] > 0  # one exchange costs what all of them together cost
     with DagsterInstance.from_config(str(home)) as instance:
