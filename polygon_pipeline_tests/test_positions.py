@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
+from polygon_pipeline.devnet.handle import start_devnet
 from polygon_pipeline.devnet.venue_plan import plan_layouts
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.leaders_repo import add_leaders
@@ -21,6 +24,17 @@ from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline.sync.resolutions import fetch_resolutions
 
 PAST_CUTOVER = plan_layouts()["v2"] + 30  # both generations traded, two markets resolved
+
+
+@pytest.fixture(scope="module")
+def devnet_session(tmp_path_factory):
+    """Overrides the session's devnet for this module: a chain of its own, from genesis, so
+    the history these tests compare to the unit (every leader's positions since block 0) is
+    the same whichever files the worker ran before (under `--dist loadfile` the shared
+    devnet holds their blocks, reorgs and resolutions too)."""
+    handle = start_devnet(tmp_path_factory.mktemp("positions_devnet"))
+    yield handle
+    handle.stop()
 
 
 def _positions(ctx: SyncContext) -> list:

@@ -69,10 +69,10 @@ class LedgerMoves:
         self.book = self.book.until(fork_point)
         self.resolved = {m: b for m, b in self.resolved.items() if b <= fork_point}
 
-    def tradable_market(self) -> int:
-        """A market not resolved on chain (resolved ones stop trading)."""
+    def tradable_market(self, resolving: int | None = None) -> int:
+        """A market not resolved on chain (resolved ones stop trading), nor `resolving`."""
         open_ = [m for m in range(self.config.markets) if m not in self.resolved]
-        return self.rng.choice(open_)
+        return self.rng.choice([m for m in open_ if m != resolving] or open_)
 
     def _generation(self, block: int) -> str:
         started = [(b, name) for name, b in self.config.layout_blocks.items() if b <= block]
@@ -153,18 +153,25 @@ class LedgerMoves:
         """The block's own transactions besides trades: a merge now and then, and every
         `resolve_every` blocks a market's resolution and its holders' redemptions."""
         txs = []
-        if self.rng.random() < self.config.merge_share and (merge := self._merge(block)):
+        resolving = self._next_resolved() if block % self.config.resolve_every == 0 else None
+        # Never a merge of the market resolving in this block: its burn would share the
+        # resolution's block, and a burn at or after the resolution block is a redemption
+        # (docs/positions.md), while the truth would count a merge at 0.50.
+        if self.rng.random() < self.config.merge_share and (merge := self._merge(block, resolving)):
             txs.append(merge)
-        if block % self.config.resolve_every == 0:
-            txs.extend(self._resolve(block))
+        if resolving is not None:
+            txs.extend(self._resolve(block, resolving))
         return txs
 
-    def _merge(self, block: int) -> list[Call]:
-        """A leader merges half of a full set it holds (both outcomes of one market)."""
+    def _merge(self, block: int, resolving: int | None = None) -> list[Call]:
+        """A leader merges half of a full set it holds (both outcomes of one market not
+        resolving in `block`)."""
         venues = [v for v in self.config.venues() if v.events == "fills" and v.first_block <= block]
         for _ in range(4):
             leader, venue = self.rng.choice(self.leaders), self.rng.choice(venues)
-            market = self.tradable_market()
+            market = self.tradable_market(resolving)
+            if market == resolving:
+                continue
             tokens = self._outcomes(venue, market)
             amount = min(self.book.balances.get((leader, t), 0) for t in tokens) // 2
             if amount > 0:
@@ -176,16 +183,17 @@ class LedgerMoves:
                 return [(ledger, burn)]
         return []
 
-    def _resolve(self, block: int) -> list[list[Call]]:
-        """The next of the catalogue's resolved markets resolves (ConditionalTokens'
-        ConditionResolution), then every leader holding its tokens redeems them all."""
+    def _next_resolved(self) -> int | None:
+        """The next of the catalogue's resolved markets not resolved on chain yet."""
         waiting = [
             m for m in range(self.config.markets)
             if DevnetMarket(m).state == "resolved" and m not in self.resolved
         ]  # fmt: skip
-        if not waiting:
-            return []
-        market = waiting[0]
+        return waiting[0] if waiting else None
+
+    def _resolve(self, block: int, market: int) -> list[list[Call]]:
+        """`market` resolves (ConditionalTokens' ConditionResolution), then every leader
+        holding its tokens redeems them all."""
         self.resolved[market] = block
         condition = DevnetMarket(market).condition_id
         question = "0x" + keccak(text=f"market {market} question").hex()
