@@ -203,6 +203,12 @@ def _backfill_done(dev, backfill_id: str) -> str:
     return wait_for(lambda: backfill_status(dev, backfill_id), 300, "the backfill", every=2)
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="issue #20, open: on a devnet that other tests had moved on, every exchange x 6 "
+    "windows cost 3x negrisk's answered eth_getLogs (6 against 2, CI 2026-12-07); on a fresh "
+    "devnet both cost the same",
+)
 def test_one_exchange_then_every_exchange_store_exactly_what_they_selected(
     devnet, dagster_dev, leaders
 ):
