@@ -47,8 +47,21 @@ if TYPE_CHECKING:
     show_default=True,
     help="The live watcher's /healthz and /metrics port (0: any free one).",
 )
+@click.option(
+    "--stop-grace",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds every process gets to stop after SIGTERM before SIGKILL (a Dagster run "
+    "that was starting ends first, slower on a busy machine).",
+)
 def demo(
-    block_time: float, state_dir: Path, port: int, dagster_port: int, health_port: int
+    block_time: float,
+    state_dir: Path,
+    port: int,
+    dagster_port: int,
+    health_port: int,
+    stop_grace: float,
 ) -> None:
     """Start the devnet, load its sample leaders, run the live watcher, Dagster and the Data
     API poller (against the devnet's stand-in); until Ctrl-C, or until one of them ends."""
@@ -72,7 +85,7 @@ def demo(
     except KeyboardInterrupt:
         pass
     finally:
-        _stop_all(running)
+        _stop_all(running, stop_grace)
 
 
 @dataclass(frozen=True)
@@ -206,10 +219,7 @@ def _fresh_dagster_home(state_dir: Path) -> Path:
     return home
 
 
-STOP_GRACE_S = 15.0
-
-
-def _stop_all(running: list[_Service]) -> None:
+def _stop_all(running: list[_Service], grace_s: float) -> None:
     """SIGTERM to every process group at once, one shared grace period, then SIGKILL to
     every group with something left: stopping takes as long as the slowest, not the sum.
     Says how each ended, so a process that needed the SIGKILL is seen. A second Ctrl-C or
@@ -220,20 +230,20 @@ def _stop_all(running: list[_Service]) -> None:
     for service in running:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(service.proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_S
+    deadline = time.monotonic() + grace_s
     ends = []
     for service in running:
         try:
             service.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
             ends.append(f"{service.name} {_status(service.proc.returncode)}")
         except subprocess.TimeoutExpired:
-            ends.append(f"{service.name} SIGKILL after {STOP_GRACE_S:.0f} s")
+            ends.append(f"{service.name} SIGKILL after {grace_s:g} s")
         if not _group_gone(service.proc.pid, deadline):  # what it started, too
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(service.proc.pid, signal.SIGKILL)
             service.proc.wait()
             if service.proc.returncode != -signal.SIGKILL:
-                ends.append(f"{service.name}'s children SIGKILL after {STOP_GRACE_S:.0f} s")
+                ends.append(f"{service.name}'s children SIGKILL after {grace_s:g} s")
     click.echo(f"stopped: {', '.join(ends)}", err=True)
 
 

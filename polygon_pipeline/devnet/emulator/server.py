@@ -308,7 +308,9 @@ class ProviderEmulator:
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
         if self.policy.down:
             return self._server_error(503)
-        client = web.WebSocketResponse(autoping=True, heartbeat=None)
+        # timeout: how long a close waits for the client's close frame (aiohttp: 10 s; a
+        # client that is itself stopping never sends one, and the devnet's stop waited)
+        client = web.WebSocketResponse(autoping=True, heartbeat=None, timeout=1.0)
         if not client.can_prepare(request).ok:
             return web.json_response(
                 errors.rpc_error(None, -32600, "POST JSON-RPC here"), status=405
