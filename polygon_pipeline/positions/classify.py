@@ -50,17 +50,14 @@ def conversions(rows: Iterable[dict], leader: str) -> dict[str, Conversion]:
     for tx, tx_rows in by_tx.items():
         sent = {r["receiver"] for r in tx_rows if r["sender"] == leader}
         got = {r["sender"] for r in tx_rows if r["receiver"] == leader}
-        via = sent & got & NEG_RISK_COLLATERAL_ADAPTERS
-        if NO_TOKEN_BURN_ADDRESS in sent:
-            via |= {NEG_RISK_ADAPTER}
-        elif not via:
+        through = sent & got & NEG_RISK_COLLATERAL_ADAPTERS  # since CLOB V2
+        burnt = NO_TOKEN_BURN_ADDRESS in sent  # directly on the NegRiskAdapter
+        if not (through or burnt):
             continue
-        out = [
-            r
-            for r in tx_rows
-            if r["sender"] == leader and r["receiver"] in via | {NO_TOKEN_BURN_ADDRESS}
-        ]
-        in_ = [r for r in tx_rows if r["receiver"] == leader and r["sender"] in via]
+        takers = through | ({NO_TOKEN_BURN_ADDRESS} if burnt else set())
+        givers = through | ({NEG_RISK_ADAPTER} if burnt else set())
+        out = [r for r in tx_rows if r["sender"] == leader and r["receiver"] in takers]
+        in_ = [r for r in tx_rows if r["receiver"] == leader and r["sender"] in givers]
         found[tx] = Conversion(
             tuple(dict.fromkeys(int(r["token_id"]) for r in out)),
             tuple(dict.fromkeys(int(r["token_id"]) for r in in_)),
