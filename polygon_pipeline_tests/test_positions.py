@@ -1,8 +1,9 @@
 """Leader positions from the chain against the devnet's truth, on both databases: every
 leader's balance of every position is exact at the end of a backfilled range, realized PnL
 and average cost equal the truth's under the documented rules (docs/positions.md), through
-both generations (the CLOB V2 cutover, with splits and merges through the adapters), and a
-leader added later with history gets the same positions as one followed from the start."""
+both generations (the CLOB V2 cutover, with splits, merges and neg-risk conversions through
+the adapters), and a leader added later with history gets the same positions as one
+followed from the start."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from decimal import Decimal
 import pytest
 
 from polygon_pipeline.chain.exchanges import EXCHANGES
+from polygon_pipeline.chain.transfers import NEG_RISK_COLLATERAL_ADAPTERS, NO_TOKEN_BURN_ADDRESS
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import start_devnet
 from polygon_pipeline.devnet.venue_plan import plan_layouts
 from polygon_pipeline.settings import load_settings
 from polygon_pipeline.store.leaders_repo import add_leaders
+from polygon_pipeline.store.transfers_repo import leader_transfers
 from polygon_pipeline.sync.context import GammaContext, SyncContext
 from polygon_pipeline.sync.history import backfill_history
 from polygon_pipeline.sync.markets import sync_markets
@@ -74,7 +77,13 @@ def test_positions_equal_the_truth(devnet, make_ctx, leaders):
     for leader in leaders:
         assert got.get(leader, {}) == truth[leader], leader
     kinds = {k for p in positions for k in p.kinds}
-    assert {"split", "merge", "fill", "redemption"} <= kinds
+    assert {"split", "merge", "fill", "redemption", "conversion"} <= kinds
+    with ctx.engine.connect() as conn:
+        rows = leader_transfers(conn, leaders)
+    txs_to = {r["tx_hash"] for r in rows if r["receiver"] in NEG_RISK_COLLATERAL_ADAPTERS}
+    txs_from = {r["tx_hash"] for r in rows if r["sender"] in NEG_RISK_COLLATERAL_ADAPTERS}
+    assert any(r["receiver"] == NO_TOKEN_BURN_ADDRESS for r in rows)  # on the NegRiskAdapter
+    assert txs_to & txs_from  # and since the cutover through a neg-risk collateral adapter
     assert any(p.cost.realized_pnl for p in positions)
 
 

@@ -118,18 +118,33 @@ def decode_transfer(log: dict, venue: Venue, chain_id: int = POLYGON_CHAIN_ID) -
         raise MalformedTransfer(f"malformed ERC-1155 transfer log: {exc}") from exc
 
 
+NEG_RISK_ADAPTER = "0xd91e80cf2e7be2e162c6513ced06f1dd0da35296"
+# The CLOB V2 neg-risk collateral adapters (py-sdk): they split, merge and redeem, and convert
+# through the NegRiskAdapter, pulling the NO tokens and handing out the YES ones themselves.
+NEG_RISK_COLLATERAL_ADAPTERS = frozenset(
+    {
+        "0xada200001000ef00d07553cee7006808f895c6f1",  # NegRiskCtfCollateralAdapter
+        "0xada2005600dec949baf300f4c6120000bdb6eaab",  # newer NegRisk collateral adapter
+    }
+)
 # Contracts that split, merge and redeem for a wallet: a ConditionalTokens mint reaches the
 # wallet from them, a burn leaves it to them (DESIGN "Beyond the fill"; docs/positions.md):
 # NegRiskAdapter (V1 neg-risk) and the CLOB V2 collateral adapters, both pairs in py-sdk.
 SPLIT_MERGE_ADAPTERS = frozenset(
     {
-        "0xd91e80cf2e7be2e162c6513ced06f1dd0da35296",  # NegRiskAdapter
+        NEG_RISK_ADAPTER,
         "0xada100874d00e3331d00f2007a9c336a65009718",  # CtfCollateralAdapter
-        "0xada200001000ef00d07553cee7006808f895c6f1",  # NegRiskCtfCollateralAdapter
         "0xada100db00ca00073811820692005400218fce1f",  # newer CtfCollateralAdapter
-        "0xada2005600dec949baf300f4c6120000bdb6eaab",  # newer NegRisk collateral adapter
+        *NEG_RISK_COLLATERAL_ADAPTERS,
     }
 )
+# NegRiskAdapter.convertPositions sends the NO tokens it converts here, never to be redeemed:
+# address(bytes20(keccak256("NO_TOKEN_BURN_ADDRESS"))) (Polymarket neg-risk-ctf-adapter,
+# NegRiskAdapter.sol; docs/positions.md, "Neg-risk conversions").
+NO_TOKEN_BURN_ADDRESS = "0xa5ef39c3d3e10d0b270233af41cac69796b12966"
+# Its event (stakeholder, marketId, indexSet indexed; amount in data): the devnet emits it as
+# mainnet does; the pipeline reads a conversion from the transfers alone (docs/positions.md).
+POSITIONS_CONVERTED = _topic("PositionsConverted(address,bytes32,uint256,uint256)")
 
 
 @dataclass(frozen=True, slots=True)

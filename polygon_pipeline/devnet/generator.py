@@ -22,6 +22,7 @@ import aiohttp
 from eth_utils import keccak
 
 from polygon_pipeline.chain.exchanges import POLYGON_CHAIN_ID, Venue
+from polygon_pipeline.chain.transfers import NEG_RISK_ADAPTER
 from polygon_pipeline.devnet.exchange_code import assemble
 from polygon_pipeline.devnet.layouts import FillRecord, devnet_layout, truth_terms
 from polygon_pipeline.devnet.ledger_code import ROUTER, log_emitter, route, router
@@ -47,6 +48,7 @@ class GeneratorConfig:
     fills_per_block: int = 6  # roughly: whole matches are emitted
     leader_share: float = 0.5  # chance that a match involves a leader
     merge_share: float = 0.3  # chance that a block holds a leader's merge
+    convert_share: float = 0.2  # chance that a block holds a leader's neg-risk conversion
     resolve_every: int = 50  # a market resolves every N blocks (the catalogue's resolved ones)
     max_makers: int = 3  # maker orders per match (the taker fill comes on top)
     markets: int = 12
@@ -123,6 +125,7 @@ class TradeGenerator:
         await self.rpc_batch(
             [("anvil_setCode", [v.address, "0x" + code(v).hex()]) for v in self.config.venues()]
             + [("anvil_setCode", [ROUTER, "0x" + router().hex()])]
+            + [("anvil_setCode", [NEG_RISK_ADAPTER, "0x" + log_emitter().hex()])]  # its event
         )
 
     def _venue(self, block: int) -> Venue:

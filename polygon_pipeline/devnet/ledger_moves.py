@@ -3,15 +3,17 @@
 Every trade settles its tokens on the ledger in the trade's own transaction (through the
 devnet router: the exchange's fills, then the ledger's transfers); a seller short of tokens
 splits first; leaders now and then merge a full set; the catalogue's resolved markets
-resolve on chain one by one (ConditionResolution) and the leaders holding them redeem.
-Before the CLOB V2 cutover a wallet splits and merges itself (binary) or through the
-NegRiskAdapter; after it through the collateral adapters, so the wallet appears only in its
-transfer to or from the adapter (DESIGN "Beyond the fill"). PositionManager ids are minted
-and burnt directly (its modules are not simulated)."""
+resolve on chain one by one (ConditionResolution) and the leaders holding them redeem;
+leaders convert neg-risk NO tokens into the other questions' YES tokens now and then.
+Before the CLOB V2 cutover a wallet splits, merges and converts itself (binary) or through
+the NegRiskAdapter; after it through the collateral adapters, so the wallet appears only in
+its transfer to or from the adapter (DESIGN "Beyond the fill"). PositionManager ids are
+minted and burnt directly (its modules are not simulated)."""
 
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from typing import Protocol
 
 from eth_abi import encode as abi_encode
@@ -19,11 +21,23 @@ from eth_utils import keccak
 
 from polygon_pipeline.chain.events import V1
 from polygon_pipeline.chain.exchanges import VENUES, Venue
-from polygon_pipeline.chain.transfers import CONDITION_RESOLUTION, ZERO_ADDRESS
+from polygon_pipeline.chain.transfers import (
+    CONDITION_RESOLUTION,
+    NEG_RISK_ADAPTER,
+    NO_TOKEN_BURN_ADDRESS,
+    POSITIONS_CONVERTED,
+    ZERO_ADDRESS,
+)
 from polygon_pipeline.devnet.exchange_code import encode_fills
 from polygon_pipeline.devnet.layouts import FillRecord
 from polygon_pipeline.devnet.ledger_code import log_record, transfer_record
-from polygon_pipeline.devnet.market_catalogue import DevnetMarket, clob_token, neg_risk, v2_position
+from polygon_pipeline.devnet.market_catalogue import (
+    DevnetMarket,
+    clob_token,
+    neg_risk,
+    neg_risk_group,
+    v2_position,
+)
 from polygon_pipeline.devnet.position_book import BookEvent, PositionBook
 from polygon_pipeline.gamma.position_ids import V2_VENUES
 from polygon_pipeline.positions.cost import SCALE
@@ -34,7 +48,7 @@ ORACLE = "0x6a9d222616c90fca5754cd1333cfd9b7fb6a4f74"  # UMA CTF Adapter V2: res
 # Who splits and merges for a wallet on ConditionalTokens, per (neg-risk, generation)
 ADAPTERS = {
     (False, "v1"): None,
-    (True, "v1"): "0xd91e80cf2e7be2e162c6513ced06f1dd0da35296",  # NegRiskAdapter
+    (True, "v1"): NEG_RISK_ADAPTER,
     (False, "v2"): "0xada100874d00e3331d00f2007a9c336a65009718",  # CtfCollateralAdapter
     (True, "v2"): "0xada200001000ef00d07553cee7006808f895c6f1",  # NegRiskCtfCollateralAdapter
 }
@@ -43,6 +57,7 @@ ADAPTERS = {
 class Plan(Protocol):
     markets: int
     merge_share: float
+    convert_share: float
     resolve_every: int
     layout_blocks: dict[str, int]
 
@@ -150,8 +165,9 @@ class LedgerMoves:
         return [*([(ledger, splits)] if splits else []), (venue.address, fills), (ledger, moved)]
 
     def block_calls(self, block: int) -> list[list[Call]]:
-        """The block's own transactions besides trades: a merge now and then, and every
-        `resolve_every` blocks a market's resolution and its holders' redemptions."""
+        """The block's own transactions besides trades: a merge and a conversion now and
+        then, and every `resolve_every` blocks a market's resolution and its holders'
+        redemptions."""
         txs = []
         resolving = self._next_resolved() if block % self.config.resolve_every == 0 else None
         # Never a merge of the market resolving in this block: its burn would share the
@@ -159,6 +175,9 @@ class LedgerMoves:
         # (docs/positions.md), while the truth would count a merge at 0.50.
         if self.rng.random() < self.config.merge_share and (merge := self._merge(block, resolving)):
             txs.append(merge)
+        chance = self.rng.random()
+        if chance < self.config.convert_share and (convert := self._convert(block, resolving)):
+            txs.append(convert)
         if resolving is not None:
             txs.extend(self._resolve(block, resolving))
         return txs
@@ -182,6 +201,69 @@ class LedgerMoves:
                 )
                 return [(ledger, burn)]
         return []
+
+    def _convert(self, block: int, resolving: int | None) -> list[Call]:
+        """A leader converts half of the NO tokens it holds in some questions of a neg-risk
+        event (never all: its other questions' YES tokens come back) whose markets are not
+        resolved nor resolving. The NegRiskAdapter emits PositionsConverted either way."""
+        events: dict[int, list[int]] = defaultdict(list)
+        for m in filter(neg_risk, range(self.config.markets)):
+            events[neg_risk_group(m)].append(m)
+        live = [
+            g for g, ms in sorted(events.items())
+            if len(ms) > 1 and not any(m in self.resolved or m == resolving for m in ms)
+        ]  # fmt: skip
+        if not live:
+            return []
+        group = self.rng.choice(live)
+        no = [clob_token(m, 1) for m in events[group]]
+        for leader in self.rng.sample(self.leaders, len(self.leaders)):
+            held = [t for t in no if self.book.balances.get((leader, t), 0) > 0][: len(no) - 1]
+            amount = min((self.book.balances[(leader, t)] for t in held), default=0) // 2
+            if amount > 0:
+                questions = zip(events[group], no, strict=True)
+                yes = [clob_token(m, 0) for m, t in questions if t not in held]
+                self.book.apply(
+                    BookEvent(block, "convert", leader, tuple(held), amount, yes=tuple(yes))
+                )
+                index_set = sum(1 << i for i, t in enumerate(no) if t in held)
+                return self._conversion_calls(block, leader, group, index_set, held, yes, amount)
+        return []
+
+    def _conversion_calls(
+        self,
+        block: int,
+        leader: str,
+        group: int,
+        index_set: int,
+        no: list[int],
+        yes: list[int],
+        amount: int,
+    ) -> list[Call]:
+        """The conversion's transfers as mainnet shows them (neg-risk-ctf-adapter
+        NegRiskAdapter.convertPositions; ctf-exchange-v2 NegRiskCtfCollateralAdapter): the NO
+        tokens to the burn address, the YES tokens out of the NegRiskAdapter; after the
+        cutover through the collateral adapter, which is then the event's stakeholder."""
+        holder, adapter = ADAPTERS[(True, self._generation(block))], NEG_RISK_ADAPTER
+        if holder == adapter:
+            hops = [(adapter, leader, NO_TOKEN_BURN_ADDRESS, no), (adapter, adapter, leader, yes)]
+        else:  # the collateral adapter pulls the NO tokens and hands the YES tokens on
+            hops = [
+                (holder, leader, holder, no),
+                (adapter, holder, NO_TOKEN_BURN_ADDRESS, no),
+                (adapter, adapter, holder, yes),
+                (holder, holder, leader, yes),
+            ]
+        moved = b"".join(
+            transfer_record(op, a, b, ids, [amount] * len(ids)) for op, a, b, ids in hops
+        )
+        stakeholder = leader if holder == NEG_RISK_ADAPTER else holder
+        market_id = "0x" + keccak(text=f"devnet neg-risk event {group}").hex()
+        event = log_record(
+            [POSITIONS_CONVERTED, stakeholder, market_id, index_set],
+            abi_encode(["uint256"], [amount]),
+        )
+        return [(CTF, moved), (NEG_RISK_ADAPTER, event)]
 
     def _next_resolved(self) -> int | None:
         """The next of the catalogue's resolved markets not resolved on chain yet."""

@@ -27,6 +27,11 @@ def neg_risk(market: int) -> bool:
     return market % 3 == 0
 
 
+def neg_risk_group(market: int) -> int:
+    """The neg-risk event (the NegRiskAdapter's market) a neg-risk market is a question of."""
+    return market // (3 * NEG_RISK_EVENT_SIZE)
+
+
 def v2_position(market: int, outcome: int) -> int:
     body = int.from_bytes(keccak(text=f"market {market} condition"), "big")
     return position_id(2 if neg_risk(market) else 1, body, outcome)
@@ -50,7 +55,7 @@ class DevnetMarket:
 
     def event(self) -> dict:
         if neg_risk(self.index):
-            group = self.index // (3 * NEG_RISK_EVENT_SIZE)
+            group = neg_risk_group(self.index)
             return {"id": str(10_000 + group), "slug": f"devnet-group-{group}",
                     "title": f"Devnet group {group}: which event happens first?"}  # fmt: skip
         return {"id": str(20_000 + self.index), "slug": f"devnet-event-{self.index}",

@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from polygon_pipeline.positions.cost import HALF, CostBasis, fill_price
+from polygon_pipeline.positions.cost import HALF, CostBasis, fill_price, neg_risk_yes_price
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,8 @@ class BookEvent:
     `wallet` gave or got `collateral` for `amount` of `token`), "move" (tokens moved from
     `wallet` to `other`), "split" or "merge" (`wallet` minted or burnt `amount` of each
     of `tokens`), "redeem" (`wallet` burnt `amount` of a resolved token paying
-    `collateral` x1e6 per token)."""
+    `collateral` x1e6 per token), "convert" (`wallet` converted `amount` of each NO token
+    in `tokens` into `amount` of each YES token in `yes`, on the NegRiskAdapter)."""
 
     block: int
     kind: str
@@ -28,6 +29,7 @@ class BookEvent:
     side: str = ""
     collateral: int = 0
     other: str = ""
+    yes: tuple[int, ...] = ()
 
 
 class PositionBook:
@@ -49,6 +51,8 @@ class PositionBook:
         elif e.kind == "redeem":
             self.balances[(e.wallet, e.tokens[0])] -= e.amount
             self.costs[(e.wallet, e.tokens[0])].sell(e.collateral, e.amount)
+        elif e.kind == "convert":
+            self._convert(e)
         elif e.kind == "move":
             self.balances[(e.wallet, e.tokens[0])] -= e.amount
             self.balances[(e.other, e.tokens[0])] += e.amount
@@ -58,6 +62,21 @@ class PositionBook:
                 self.balances[(e.wallet, token)] += sign * e.amount
                 cost = self.costs[(e.wallet, token)]
                 (cost.buy if e.kind == "split" else cost.sell)(HALF, e.amount)
+
+    def _convert(self, e: BookEvent) -> None:
+        """The pnl-subgraph's conversion, as it reads the event: each NO token sold at its
+        own average price, each YES token bought at the price those averages give."""
+        no_avgs = []
+        for token in e.tokens:
+            cost = self.costs[(e.wallet, token)]
+            no_avgs.append(cost.avg_price)
+            cost.sell(cost.avg_price, e.amount)
+            self.balances[(e.wallet, token)] -= e.amount
+        if e.yes:
+            price = neg_risk_yes_price(no_avgs, len(e.tokens) + len(e.yes))
+        for token in e.yes:
+            self.costs[(e.wallet, token)].buy(price, e.amount)
+            self.balances[(e.wallet, token)] += e.amount
 
     def until(self, block: int) -> PositionBook:
         """The book as it was at the end of `block` (a reorg keeps blocks up to its fork)."""

@@ -4,6 +4,7 @@ their source and where this project differs.
 
 buy:  avg = (avg * amount + price * q) / (amount + q); amount += q
 sell: q' = min(q, amount); realized += q' * (price - avg) / 1e6; amount -= q'; avg unchanged
+neg-risk conversion: each NO sold at its own avg, each YES bought at `neg_risk_yes_price`
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ def fill_price(collateral: int, tokens: int) -> int:
     return collateral * SCALE // tokens if tokens else 0
 
 
+def neg_risk_yes_price(no_avg_prices: list[int], question_count: int) -> int:
+    """The price a conversion buys each YES token at, x1e6 (the pnl-subgraph's
+    NegRiskAdapterMapping handlePositionsConverted and computeNegRiskYesPrice): the NO
+    tokens' average prices averaged, then `(no_price * n - 1e6 * (n - 1)) / (questions - n)`
+    for n NO tokens; negative when the NO tokens cost less than the collateral returned."""
+    n = len(no_avg_prices)
+    no_price = truncdiv(sum(no_avg_prices), n)
+    return truncdiv(no_price * n - SCALE * (n - 1), question_count - n)
+
+
 @dataclass
 class CostBasis:
     """One wallet's cost-tracked amount, average price and realized PnL in one position."""
@@ -37,7 +48,7 @@ class CostBasis:
         if quantity <= 0:
             return
         total = self.amount + quantity
-        self.avg_price = (self.avg_price * self.amount + price * quantity) // total
+        self.avg_price = truncdiv(self.avg_price * self.amount + price * quantity, total)
         self.amount = total
 
     def sell(self, price: int, quantity: int) -> None:

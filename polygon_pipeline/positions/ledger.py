@@ -5,17 +5,28 @@ the same events in chain order (docs/positions.md)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from polygon_pipeline.positions.classify import (
+    CONVERSION,
     FILL,
     MERGE,
     REDEMPTION,
     SPLIT,
+    Conversion,
     classify,
+    conversions,
     own_fill_keys,
 )
-from polygon_pipeline.positions.cost import HALF, SCALE, CostBasis, fill_price, truncdiv
+from polygon_pipeline.positions.cost import (
+    HALF,
+    SCALE,
+    CostBasis,
+    fill_price,
+    neg_risk_yes_price,
+    truncdiv,
+)
 
 
 @dataclass
@@ -49,7 +60,7 @@ def leader_positions(
     redemption at the payout, and the payout is the position's price."""
     resolved = resolved or {}
     own = [f for f in fills if f["maker"] == leader and f["side"] in ("BUY", "SELL")]
-    filled = own_fill_keys(own)
+    filled, converted = own_fill_keys(own), conversions(transfers, leader)
     events = [(t["block_number"], t["log_index"], 1, t) for t in transfers]
     events += [(f["block_number"], f["log_index"], 0, f) for f in own]
     positions: dict[int, Position] = {}
@@ -61,7 +72,11 @@ def leader_positions(
         pos = position(int(row["token_id"]))
         before = pos.cost.realized_pnl
         if is_transfer:
-            _transfer(pos, row, classify(row, leader, filled), resolved.get(pos.token_id))
+            kind = classify(row, leader, filled, converted)
+            yes_price = None
+            if kind == CONVERSION and row["receiver"] == leader:
+                yes_price = _yes_price(converted[row["tx_hash"]], position)
+            _transfer(pos, row, kind, resolved.get(pos.token_id), yes_price)
         else:
             _fill(pos, row)
         if pos.cost.realized_pnl != before:
@@ -82,8 +97,23 @@ def _fill(pos: Position, row: dict) -> None:
         pos.cost.sell(price, int(row["token_amount"]))
 
 
-def _transfer(pos: Position, row: dict, kind: str, paid: tuple[int, int] | None) -> None:
-    """A transfer changes the size exactly; its cost effect depends on what it was."""
+def _yes_price(conversion: Conversion, position: Callable[[int], Position]) -> int:
+    """What a conversion's YES tokens cost: from the average prices of its NO tokens (the
+    pnl-subgraph reads them before selling them at that same price, which leaves them)."""
+    no_avgs = [position(token).cost.avg_price for token in conversion.no_tokens]
+    questions = len(conversion.no_tokens) + len(conversion.yes_tokens)
+    return neg_risk_yes_price(no_avgs, questions)
+
+
+def _transfer(
+    pos: Position,
+    row: dict,
+    kind: str,
+    paid: tuple[int, int] | None,
+    yes_price: int | None = None,
+) -> None:
+    """A transfer changes the size exactly; its cost effect depends on what it was
+    (`yes_price`: what a conversion's YES leg buys at)."""
     amount, incoming = int(row["amount"]), row["receiver"] == pos.leader
     if row["sender"] == row["receiver"]:
         return  # to itself: nothing moves
@@ -97,5 +127,9 @@ def _transfer(pos: Position, row: dict, kind: str, paid: tuple[int, int] | None)
         pos.cost.sell(HALF, amount)
     elif kind == REDEMPTION:
         pos.cost.sell(paid[1], amount)
+    elif kind == CONVERSION and yes_price is not None:
+        pos.cost.buy(yes_price, amount)
+    elif kind == CONVERSION:
+        pos.cost.sell(pos.cost.avg_price, amount)  # a NO token given up at its own cost
     elif kind != FILL and not incoming:
         pos.cost.drop(amount)  # a plain transfer out; one in has no known cost

@@ -1,5 +1,5 @@
-"""The pnl-subgraph's cost rules worked by hand, the transfer decoder and the classification
-of a transfer from its transaction's context."""
+"""The pnl-subgraph's cost rules worked by hand (a neg-risk conversion too), the transfer
+decoder and the classification of a transfer from its transaction's context."""
 
 from __future__ import annotations
 
@@ -7,15 +7,24 @@ from datetime import UTC, datetime
 
 import pytest
 from eth_abi import encode
+from eth_utils import keccak
 
 from polygon_pipeline.chain.answer_checks import mismatch
 from polygon_pipeline.chain.exchanges import VENUES
 from polygon_pipeline.chain.fills import MalformedLog
 from polygon_pipeline.chain.leader_logs import decode_leader_log
 from polygon_pipeline.chain.log_queries import leader_filter
-from polygon_pipeline.chain.transfers import TRANSFER_BATCH, TRANSFER_SINGLE, ZERO_ADDRESS
-from polygon_pipeline.positions.classify import classify
-from polygon_pipeline.positions.cost import CostBasis
+from polygon_pipeline.chain.transfers import (
+    NEG_RISK_ADAPTER,
+    NEG_RISK_COLLATERAL_ADAPTERS,
+    NO_TOKEN_BURN_ADDRESS,
+    POSITIONS_CONVERTED,
+    TRANSFER_BATCH,
+    TRANSFER_SINGLE,
+    ZERO_ADDRESS,
+)
+from polygon_pipeline.positions.classify import classify, conversions
+from polygon_pipeline.positions.cost import CostBasis, neg_risk_yes_price
 from polygon_pipeline.positions.ledger import leader_positions
 
 LEADER, OTHER = "0x" + "aa" * 20, "0x" + "bb" * 20
@@ -106,3 +115,65 @@ def test_a_transfer_in_has_no_cost_and_a_redemption_pays_out():
     assert pos.cost.realized_pnl == 5_000_000  # only the 10 with a known cost realize
     assert dict(pos.kinds) == {"split": 1, "transfer": 1, "redemption": 1}
     assert dict(pos.realized_by_day) == {"2026-05-09": 5_000_000}
+
+
+def test_the_conversion_constants_are_the_sources():
+    """The NO-token burn address as NegRiskAdapter.sol derives it, and the topic0 DESIGN
+    "Beyond the fill" quotes for PositionsConverted."""
+    assert "0x" + keccak(text="NO_TOKEN_BURN_ADDRESS")[:20].hex() == NO_TOKEN_BURN_ADDRESS
+    assert POSITIONS_CONVERTED == (
+        "0xb03d19dddbc72a87e735ff0ea3b57bef133ebe44e1894284916a84044deb367e"
+    )
+
+
+NO_A, NO_B, YES_C = 11, 12, 13  # a three-question neg-risk event: NO of A and B, YES of C
+
+
+def _conversion_rows(via: str | None) -> list[dict]:
+    """The leader's NO tokens of A and B bought by fills at 0.40 and 0.30, then 50 of each
+    converted into 50 YES of C: directly on the NegRiskAdapter (`via` None) or through a
+    neg-risk collateral adapter (`via`), as mainnet's transfers show it."""
+
+    def t(log, batch, sender, receiver, token, amount):
+        return {"block_number": 2, "log_index": log, "batch_index": batch, "tx_hash": "0xc",
+                "sender": sender, "receiver": receiver, "token_id": token, "amount": amount,
+                "block_timestamp": None}  # fmt: skip
+
+    bought = [{**t(1, 0, OTHER, LEADER, tok, 100), "block_number": 1, "tx_hash": f"0x{tok}"}
+              for tok in (NO_A, NO_B)]  # fmt: skip
+    if via is None:
+        legs = [t(5, 0, LEADER, NO_TOKEN_BURN_ADDRESS, NO_A, 50),
+                t(5, 1, LEADER, NO_TOKEN_BURN_ADDRESS, NO_B, 50),
+                t(6, 0, NEG_RISK_ADAPTER, LEADER, YES_C, 50)]  # fmt: skip
+    else:
+        legs = [t(5, 0, LEADER, via, NO_A, 50), t(5, 1, LEADER, via, NO_B, 50),
+                t(9, 0, via, LEADER, YES_C, 50)]  # fmt: skip
+    return bought + legs
+
+
+def _fills() -> list[dict]:
+    return [{"block_number": 1, "log_index": 0, "tx_hash": f"0x{tok}", "token_id": tok,
+             "maker": LEADER, "side": "BUY", "token_amount": 100, "collateral_amount": coll,
+             "block_timestamp": None} for tok, coll in ((NO_A, 40), (NO_B, 30))]  # fmt: skip
+
+
+@pytest.mark.parametrize("via", [None, sorted(NEG_RISK_COLLATERAL_ADAPTERS)[0]])
+def test_a_conversion_buys_the_yes_tokens_at_the_subgraphs_price(via):
+    """pnl-subgraph handlePositionsConverted: each NO sold at its own average (no PnL), the
+    YES bought at (no_price * n - 1 * (n - 1)) / (questions - n) = (0.35 * 2 - 1) / 1."""
+    positions = {p.token_id: p for p in leader_positions(LEADER, _conversion_rows(via), _fills())}
+    a, b, c = positions[NO_A], positions[NO_B], positions[YES_C]
+    assert (a.size, a.cost.amount, a.cost.avg_price) == (50, 50, 400_000)
+    assert (b.size, b.cost.amount, b.cost.avg_price) == (50, 50, 300_000)
+    assert (c.size, c.cost.amount, c.cost.avg_price) == (50, 50, -300_000)
+    assert sum(p.cost.realized_pnl for p in positions.values()) == 0
+    assert {dict(p.kinds).get("conversion") for p in positions.values()} == {1}
+    assert neg_risk_yes_price([400_000, 300_000], 3) == -300_000
+
+
+def test_a_merge_or_split_through_a_neg_risk_adapter_is_no_conversion():
+    rows = _conversion_rows(sorted(NEG_RISK_COLLATERAL_ADAPTERS)[0])
+    assert conversions(rows[:-1], LEADER) == {}  # only sent to the adapter: a merge
+    assert conversions([{**rows[-1], "sender": NEG_RISK_ADAPTER}], LEADER) == {}  # a split
+    (found,) = conversions(rows, LEADER).values()
+    assert (found.no_tokens, found.yes_tokens) == ((NO_A, NO_B), (YES_C,))
