@@ -35,11 +35,6 @@ def leaders_stored(engine) -> list[str]:
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-@pytest.mark.xfail(
-    strict=False,
-    reason="open (closing note 2026-12-07): once in a loaded parallel run on PostgreSQL the "
-    "lease was not reported lost after its connection was terminated; passes alone",
-)
 def test_a_terminated_lock_connection_is_a_lost_lease(engine):
     holder, standby = SingleFlight(engine, "role"), SingleFlight(engine, "role")
     assert holder.try_acquire() and not standby.try_acquire()

@@ -77,9 +77,13 @@ def _write_state(
     }
     text = "# Written by `polygon-pipeline devnet`. Load it with: set -a; . .devnet/env; set +a\n"
     text += "".join(f"{k}={v}\n" for k, v in values.items())
-    env_file(state_dir).write_text(text)
     (state_dir / "leaders.txt").write_text("".join(f"{a}\n" for a in generator.leaders))
     pid_file(state_dir).write_text(str(os.getpid()))
+    # Last, and whole at once: readers wait for this file to exist, then read it (one read
+    # half-written, on a loaded machine, found no POLYGON_DEVNET_CONTROL_URL in it).
+    partial = env_file(state_dir).with_suffix(".partial")
+    partial.write_text(text)
+    os.replace(partial, env_file(state_dir))
     return values
 
 
