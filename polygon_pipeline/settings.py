@@ -7,6 +7,7 @@ secrets so they never appear in a repr, a log line or an exception.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -327,7 +328,8 @@ class Settings(BaseSettings):
         }
 
 
-_SECRET_FIELDS = {
+# The settings that carry a secret (a provider's key, the database password), by field name.
+SECRET_FIELDS = (
     "rpc_url",
     "ws_url",
     "rpc_urls",
@@ -336,8 +338,20 @@ _SECRET_FIELDS = {
     "data_api_url",
     "gamma_api_url",
     "clob_api_url",
-    DB_URL_VARIABLE,
-}
+)
+_SECRET_FIELDS = {*SECRET_FIELDS, DB_URL_VARIABLE}
+
+
+def variable_of(field: str) -> str:
+    """The environment variable a setting is read from."""
+    return Settings.model_fields[field].validation_alias or f"POLYGON_{field.upper()}"
+
+
+def settings_of(values: Mapping[str, object]) -> Settings:
+    """Settings from `values` (by field name) alone, every other setting at its default: the
+    environment is not read again, so settings read once can be handed down as values."""
+    given = {name: field.default for name, field in Settings.model_fields.items()} | dict(values)
+    return Settings(**{Settings.model_fields[n].validation_alias or n: v for n, v in given.items()})
 
 
 def _env_name(loc: tuple) -> str:

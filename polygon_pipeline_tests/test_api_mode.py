@@ -250,7 +250,7 @@ def test_comparison_asset_calls_no_provider(devnet, api_env, db_url, leaders, tm
     result = materialize(
         [source_comparison],
         instance=DagsterInstance.ephemeral(tempdir=str(tmp_path)),
-        resources={"pipeline": PipelineResource(load_settings())},
+        resources={"pipeline": PipelineResource.from_settings(load_settings())},
     )
     assert result.success
     metadata = result.asset_materializations_for_node("source_comparison")[0].metadata

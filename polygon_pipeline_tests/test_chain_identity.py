@@ -108,7 +108,7 @@ def test_a_dagster_run_refuses_another_chain(
         [leader_fills],
         partition_key=cell_key("ctf", key),
         instance=instance,
-        resources={"pipeline": PipelineResource(load_settings())},
+        resources={"pipeline": PipelineResource.from_settings(load_settings())},
         raise_on_error=False,
     )
     assert not result.success

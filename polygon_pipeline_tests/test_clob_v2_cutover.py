@@ -155,7 +155,7 @@ def test_a_dagster_partition_across_the_cutover(devnet, db_url, leaders, monkeyp
             "dagster/asset_partition_range_start": cell_key("ctf", key),
             "dagster/asset_partition_range_end": cell_key("v3", key),
         },
-        resources={"pipeline": PipelineResource(load_settings())},
+        resources={"pipeline": PipelineResource.from_settings(load_settings())},
     )
     assert result.success
     # Two 10-block chunks, a maker and a taker query each, every venue in each query.

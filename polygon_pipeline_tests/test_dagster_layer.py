@@ -81,7 +81,7 @@ def dagster_env(devnet, db_url, leaders, monkeypatch, tmp_path):
 def _resources() -> dict:
     """The resource on the settings of the moment (a test may change one after the fixture),
     as the definitions hand it the settings they load with."""
-    return {"pipeline": PipelineResource(load_settings())}
+    return {"pipeline": PipelineResource.from_settings(load_settings())}
 
 
 def _closed_windows(devnet, count: int = 1) -> tuple[int, int]:
@@ -484,7 +484,8 @@ def test_an_upgrade_keeps_registered_windows_and_fills(devnet, dagster_env, lead
     old = _windows(lo, 2)
     _register(instance, old)  # as the old sensor left them
     monkeypatch.setenv("POLYGON_PARTITIONS_START_BLOCK", str(lo))
-    with PipelineResource(load_settings()).sync_context() as ctx:  # the old window runs' work
+    pipeline = PipelineResource.from_settings(load_settings()).process_config_and_initialize()
+    with pipeline.sync_context() as ctx:  # the old window runs' work
         run_windows(ctx, dict(zip(old, [(lo, lo + WINDOW - 1), (lo + WINDOW, hi)], strict=True)))
     for key in old:  # and their materializations, under the old keys
         instance.report_runless_asset_event(AssetMaterialization(leader_fills.key, partition=key))

@@ -184,7 +184,7 @@ def test_dagster_registers_a_leader_and_its_history_run_fills_it(
     monkeypatch.setenv("POLYGON_LEADER_HISTORY_BLOCKS", "20")
     _ok(run_cli("leaders", "add", leaders[1], env={**env, "POLYGON_LEADER_HISTORY_BLOCKS": "20"}))
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
-    resources = {"pipeline": PipelineResource(load_settings())}
+    resources = {"pipeline": PipelineResource.from_settings(load_settings())}
     tick = leaders_sensor(build_sensor_context(instance=instance, resources=resources))
     (added,) = tick.dynamic_partitions_requests
     assert set(added.partition_keys) == {leaders[0], leaders[1]}
@@ -250,7 +250,7 @@ def test_holes_left_by_a_reconciliation_already_running_get_a_history_run(
     engine.dispose()
 
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
-    resources = {"pipeline": PipelineResource(load_settings())}
+    resources = {"pipeline": PipelineResource.from_settings(load_settings())}
     instance.add_dynamic_partitions("leaders", [leaders[0], newcomer])
     tick = leaders_sensor(build_sensor_context(instance=instance, resources=resources))
     (request,) = tick.run_requests

@@ -227,7 +227,7 @@ def test_dagster_assets_look_up_markets_list_trades_and_export_a_window(
     instance = DagsterInstance.ephemeral()
     key = window_key(0, backfilled + 1)
     instance.add_dynamic_partitions(window_partitions.name, [key])
-    resources = {"pipeline": PipelineResource(load_settings())}
+    resources = {"pipeline": PipelineResource.from_settings(load_settings())}
     result = materialize(
         [markets, leader_trades, leader_daily_summaries], instance=instance, resources=resources
     )

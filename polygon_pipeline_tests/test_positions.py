@@ -140,7 +140,7 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
     reconcile(ctx, list(EXCHANGES), 0, end)
     truth = devnet.positions(to_block=end)
     realized = sum(p["realized_pnl"] for per in truth.values() for p in per.values())
-    resources = {"pipeline": PipelineResource(load_settings())}
+    resources = {"pipeline": PipelineResource.from_settings(load_settings())}
     result = materialize(
         [markets, leader_positions, leader_pnl, no_negative_balances],
         instance=DagsterInstance.ephemeral(),
@@ -205,7 +205,7 @@ def test_the_data_api_comparison_is_clean_and_names_a_misreported_position(
             result = materialize(
                 [position_comparison],
                 instance=DagsterInstance.ephemeral(),
-                resources={"pipeline": PipelineResource(load_settings())},
+                resources={"pipeline": PipelineResource.from_settings(load_settings())},
             )
         finally:
             devnet.data_api(misreport="")
@@ -234,7 +234,7 @@ def test_a_history_that_starts_too_late_is_flagged(devnet, make_ctx, leaders):
     result = materialize(
         [leader_positions, no_negative_balances],
         instance=DagsterInstance.ephemeral(),
-        resources={"pipeline": PipelineResource(load_settings())},
+        resources={"pipeline": PipelineResource.from_settings(load_settings())},
     )
     (check,) = result.get_asset_check_evaluations()
     assert not check.passed and check.metadata["negative"].value == len(negative)

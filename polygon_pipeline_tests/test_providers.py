@@ -255,7 +255,7 @@ def test_the_dagster_check_audits_each_window_of_a_run(providers, db_url, monkey
             "dagster/asset_partition_range_start": cell_key("ctf", keys[0]),
             "dagster/asset_partition_range_end": cell_key("v3", keys[-1]),
         },
-        resources={"pipeline": PipelineResource(load_settings())},
+        resources={"pipeline": PipelineResource.from_settings(load_settings())},
     )
     (check,) = result.get_asset_check_evaluations()
     truth = leader_fills_of(duo, 0, 39)

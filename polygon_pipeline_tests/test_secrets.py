@@ -181,7 +181,7 @@ def test_a_dagster_run_stores_no_echoed_key(echoing, db_url, tmp_path, monkeypat
     with DagsterInstance.local_temp(tempdir=str(home)) as instance:
         result = reconcile_recent_job.execute_in_process(
             instance=instance,
-            resources={"pipeline": PipelineResource(load_settings())},
+            resources={"pipeline": PipelineResource.from_settings(load_settings())},
             raise_on_error=False,
         )
         assert not result.success

@@ -407,7 +407,8 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
     for key, value in environment(devnet, db_url).items():
         if key.startswith("POLYGON_"):
             monkeypatch.setenv(key, value)
-    pipeline = PipelineResource(load_settings())
+    # resolved as Dagster resolves it for a step: its secrets are EnvVars until then
+    pipeline = PipelineResource.from_settings(load_settings()).process_config_and_initialize()
     ctx = pipeline.sync_context()
     reconcile(ctx, ALL, live_start, gap_end)
     ctx.close()
@@ -431,7 +432,7 @@ def test_heartbeat_check_follows_the_watcher(
     for key, value in environment(devnet, db_url).items():
         if key.startswith("POLYGON_"):
             monkeypatch.setenv(key, value)
-    resources = {"pipeline": PipelineResource(load_settings())}
+    resources = {"pipeline": PipelineResource.from_settings(load_settings())}
     instance = DagsterInstance.ephemeral(tempdir=str(tmp_path))
 
     def evaluation():

@@ -50,7 +50,7 @@ defs = Definitions.merge(
         # Steps wait on the provider, not the CPU: a process per step would only add
         # start-up time (UI backfills use this executor too).
         executor=in_process_executor,
-        # Not run config: the settings (secrets included) never reach run storage or the UI.
-        resources={"pipeline": PipelineResource(DEFINITION_SETTINGS)},
+        # Secrets as EnvVars: run storage and the UI show their variables' names only.
+        resources={"pipeline": PipelineResource.from_settings(DEFINITION_SETTINGS)},
     ),
 )
