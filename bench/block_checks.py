@@ -10,9 +10,7 @@ that send it (without it the headers are fetched either way).
 
 from __future__ import annotations
 
-import tempfile
-
-from bench.common import markdown_table, mine_buried, running_devnet, sync_context
+from bench.common import markdown_table, mine_buried, running_devnet, scratch_sync
 from polygon_pipeline.chain.block_times import BlockTimestamps
 from polygon_pipeline.chain.exchanges import EXCHANGES
 from polygon_pipeline.store.fills_repo import fetch_fills
@@ -30,20 +28,13 @@ def main() -> None:
             for cap in (BLOCKS, 10):
                 for verify in (False, True):
                     devnet.reset_stats()
-                    with tempfile.TemporaryDirectory() as tmp:
-                        ctx = sync_context(
-                            devnet,
-                            f"sqlite:///{tmp}/e.db",
-                            leaders,
-                            rpc_max_rps=1000,
-                            backfill_max_range=cap,
-                            verify_block_hashes=verify,
-                        )
+                    with scratch_sync(
+                        devnet, leaders, backfill_max_range=cap, verify_block_hashes=verify
+                    ) as ctx:
                         ctx.block_times = BlockTimestamps()
                         report = reconcile(ctx, list(EXCHANGES), start, end)
                         with ctx.engine.connect() as conn:
                             blocks = len({r["block_hash"] for r in fetch_fills(conn)})
-                        ctx.close()
                     calls = devnet.stats()["calls"]
                     logs, headers = calls["eth_getLogs"], calls.get("eth_getBlockByHash", 0)
                     rows.append(

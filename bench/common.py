@@ -12,12 +12,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.devnet.handle import DevnetHandle, start_devnet
 from polygon_pipeline_tests.helpers.scratch_db import scratch_postgres
+
+if TYPE_CHECKING:
+    from polygon_pipeline.sync.context import SyncContext
 
 
 @contextlib.contextmanager
@@ -64,6 +68,20 @@ def sync_context(devnet: DevnetHandle, db_url: str, leaders: list[str], **settin
     os.environ.update(devnet.pipeline_env(db_url, **settings))
     store_with_leaders(db_url, leaders).dispose()
     return SyncContext.from_settings(load_settings())
+
+
+@contextlib.contextmanager
+def scratch_sync(
+    devnet: DevnetHandle, leaders: list[str], **settings: object
+) -> Iterator[SyncContext]:
+    """sync_context on an empty SQLite store of its own (gone afterwards), unthrottled by
+    the pipeline's own rate limit: a fresh start for each configuration compared."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = sync_context(devnet, f"sqlite:///{tmp}/e.db", leaders, rpc_max_rps=1000, **settings)
+        try:
+            yield ctx
+        finally:
+            ctx.close()
 
 
 MINE_PER_REQUEST = 1000  # blocks per control request, well within its timeout
@@ -132,6 +150,29 @@ def pipeline_process(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def run_backfills(
+    spans: list[tuple[int, int]], env: dict[str, str], code: Path | str | None
+) -> None:
+    """One `polygon-pipeline backfill` process per block span, all at once, with the code
+    in `code` (None: this checkout); raises with a failed process's stderr."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "polygon_pipeline", "backfill"]
+            + ["--from-block", str(lo), "--to-block", str(hi)],
+            env=env,
+            cwd=code,  # `python -m` imports the package from its working folder first
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for lo, hi in spans
+    ]
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        if proc.returncode != 0:
+            raise RuntimeError(err)
 
 
 def wait_healthy(port: int, devnet: DevnetHandle, timeout: float = 60) -> dict:

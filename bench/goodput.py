@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import multiprocessing
-import subprocess
-import sys
 from collections.abc import Iterator
 
 from bench.common import (
     markdown_table,
     mine_buried,
+    run_backfills,
     running_devnet,
     scratch_databases,
     store_with_leaders,
@@ -57,22 +56,7 @@ def run_round(devnet, db_url: str, cap: int, spans: list[tuple[int, int]], code)
     devnet.configure(max_rps=cap, getlogs_max_range=RANGE_CAP)
     devnet.reset_stats()
     env = devnet.pipeline_env(db_url, rpc_max_rps=cap, backfill_max_range=RANGE_CAP)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "polygon_pipeline", "backfill"]
-            + ["--from-block", str(lo), "--to-block", str(hi)],
-            env=env,
-            cwd=code,  # `python -m` imports the package from its working folder first
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for lo, hi in spans
-    ]
-    for proc in procs:
-        _, err = proc.communicate(timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(err)
+    run_backfills(spans, env, code)
     stats = devnet.stats()
     busy = stats["last_served_at"] - stats["first_served_at"]
     return {

@@ -15,13 +15,17 @@ in DIR (e.g. `git archive <commit> polygon_pipeline | tar -x -C DIR`): the figur
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import time
 
 from sqlalchemy import select
 
-from bench.common import markdown_table, mine_buried, running_devnet, scratch_databases
+from bench.common import (
+    markdown_table,
+    mine_buried,
+    run_backfills,
+    running_devnet,
+    scratch_databases,
+)
 from bench.common import store_with_leaders as prepared_store
 from polygon_pipeline.settings import in_flight_for
 from polygon_pipeline.store.schema import fills
@@ -48,22 +52,7 @@ def run(devnet, db_url, leaders, rng, latency, procs, concurrency, first, last, 
         (first + (procs - 1) * each, last)
     ]
     began = time.monotonic()
-    running = [
-        subprocess.Popen(
-            [sys.executable, "-m", "polygon_pipeline", "backfill"]
-            + ["--from-block", str(lo), "--to-block", str(hi)],
-            env=env,
-            cwd=code,  # `python -m` imports the package from its working folder first
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for lo, hi in spans
-    ]
-    for proc in running:
-        _, err = proc.communicate(timeout=600)
-        if proc.returncode != 0:
-            raise RuntimeError(err)
+    run_backfills(spans, env, code)
     wall = time.monotonic() - began
     stats = devnet.stats()
     with engine.connect() as conn:

@@ -8,13 +8,12 @@ only here, as the baseline. Calls are read from the devnet emulator's counters.
 
 from __future__ import annotations
 
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from eth_utils import keccak
 
-from bench.common import markdown_table, mine_buried, running_devnet, sync_context
+from bench.common import markdown_table, mine_buried, running_devnet, scratch_sync
 from polygon_pipeline.chain.exchanges import EXCHANGES, venues_of
 from polygon_pipeline.chain.log_queries import leader_filter
 from polygon_pipeline.sync.reconcile import reconcile
@@ -64,16 +63,8 @@ def main() -> None:
             for cap in (None, 10):
                 devnet.configure(getlogs_max_range=cap)
                 devnet.reset_stats()
-                with tempfile.TemporaryDirectory() as tmp:
-                    ctx = sync_context(
-                        devnet,
-                        f"sqlite:///{tmp}/e.db",
-                        leaders,
-                        rpc_max_rps=1000,
-                        backfill_max_range=BLOCKS,
-                    )
+                with scratch_sync(devnet, leaders, backfill_max_range=BLOCKS) as ctx:
                     report = reconcile(ctx, list(EXCHANGES), start, end)
-                    ctx.close()
                 engine_calls[cap] = devnet.stats()["calls"]["eth_getLogs"]
             devnet.configure(getlogs_max_range=None)
             devnet.reset_stats()

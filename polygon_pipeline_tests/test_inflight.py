@@ -10,8 +10,7 @@ from polygon_pipeline.chain.exchanges import EXCHANGES as ALL_EXCHANGES
 from polygon_pipeline.store.coverage_repo import gaps
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.sync.reconcile import reconcile
-from polygon_pipeline_tests.helpers.sync import leader_fills, one_store
-from polygon_pipeline_tests.test_reconcile import _mine_range, _stored
+from polygon_pipeline_tests.helpers.sync import leader_fills, mine_final, one_store, stored_fills
 
 EXCHANGES = list(ALL_EXCHANGES)
 
@@ -28,7 +27,7 @@ def _holes(ctx, lo: int, hi: int) -> list[tuple[int, int]]:
 
 @one_store
 def test_as_many_in_flight_as_the_concurrency_allows(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 120, per_block=4)
+    start, end = mine_final(devnet, 120, per_block=4)
     devnet.configure(latency_ms=150)
     devnet.reset_stats()
     ctx = make_ctx(leaders, backfill_max_range=10, rpc_max_concurrency=3)
@@ -36,12 +35,12 @@ def test_as_many_in_flight_as_the_concurrency_allows(devnet, make_ctx, leaders):
     stats = devnet.stats()
     assert stats["peak_in_flight"] == 3
     assert stats["calls"]["eth_getLogs"] == math.ceil((end - start + 1) / 10) * 2
-    assert _stored(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
+    assert stored_fills(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
     assert report.blocks_done == end - start + 1 and _cursors(ctx) == {end}
 
 
 def test_a_range_refusal_in_flight_replans_and_skips_nothing(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 200, per_block=3)
+    start, end = mine_final(devnet, 200, per_block=3)
     devnet.configure(latency_ms=40, getlogs_max_range=20)
     ctx = make_ctx(leaders, backfill_max_range=20, rpc_max_concurrency=4)
     narrowed = []
@@ -56,11 +55,11 @@ def test_a_range_refusal_in_flight_replans_and_skips_nothing(devnet, make_ctx, l
     assert 20 in report.range_sizes and max(report.range_sizes[-5:]) <= 5
     assert report.blocks_done == end - start + 1
     assert _holes(ctx, start, end) == [] and _cursors(ctx) == {end}
-    assert _stored(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
+    assert stored_fills(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
 
 
 def test_a_throttle_in_flight_pauses_everyone_without_a_storm(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 100, per_block=3)
+    start, end = mine_final(devnet, 100, per_block=3)
     devnet.configure(latency_ms=40, max_rps=8)  # the client believes it may send 200/s
     ctx = make_ctx(leaders, backfill_max_range=10, rpc_max_concurrency=4)
     reconcile(ctx, EXCHANGES, start, end)
@@ -69,12 +68,12 @@ def test_a_throttle_in_flight_pauses_everyone_without_a_storm(devnet, make_ctx, 
     # Each 429 pauses every thread until its Retry-After: per pause, at most the requests
     # already in flight are refused, so refusals stay below what is served.
     assert stats["throttled_total"] <= stats["served_total"] // 2 + 4
-    assert _stored(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
+    assert stored_fills(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
     assert _cursors(ctx) == {end}
 
 
 def test_the_cursor_never_passes_a_hole_and_catches_up_when_it_closes(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 60, per_block=3)
+    start, end = mine_final(devnet, 60, per_block=3)
     ctx = make_ctx(leaders, backfill_max_range=10)
     reconcile(ctx, EXCHANGES, start, start + 9)
     assert _cursors(ctx) == {start + 9}
@@ -84,18 +83,18 @@ def test_the_cursor_never_passes_a_hole_and_catches_up_when_it_closes(devnet, ma
     assert _cursors(ctx) == {start + 9}
     reconcile(ctx, EXCHANGES, start + 10, start + 19)  # the hole closes
     assert _cursors(ctx) == {end}
-    assert _stored(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
+    assert stored_fills(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
 
 
 @one_store
 def test_following_makers_only_halves_the_calls_and_finds_every_leader_order(
     devnet, make_ctx, leaders
 ):
-    start, end = _mine_range(devnet, 40, per_block=6)
+    start, end = mine_final(devnet, 40, per_block=6)
     ctx = make_ctx(leaders, backfill_max_range=10, follow_roles="maker")
     reconcile(ctx, EXCHANGES, start, end)
     chunks = math.ceil((end - start + 1) / 10)
     assert devnet.stats()["calls"]["eth_getLogs"] == chunks
     truth = devnet.truth(start, end)
     orders = {(r["tx_hash"], r["log_index"]) for r in truth if r["maker"] in set(leaders)}
-    assert orders and _stored(ctx) == orders
+    assert orders and stored_fills(ctx) == orders

@@ -6,39 +6,23 @@ from __future__ import annotations
 import math
 
 import pytest
-from sqlalchemy import func, select
 
 from polygon_pipeline.chain.block_times import BlockTimestamps
 from polygon_pipeline.chain.exchanges import EXCHANGES, VENUES
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
 from polygon_pipeline.store.cursors_repo import get_cursor
 from polygon_pipeline.store.fills_repo import fetch_fills
-from polygon_pipeline.store.schema import fills
 from polygon_pipeline.sync.reconcile import NothingToFollow, reconcile
-from polygon_pipeline_tests.helpers.sync import leader_fills, one_store
+from polygon_pipeline_tests.helpers.sync import leader_fills, mine_final, one_store, stored_fills
 
 ALL = list(EXCHANGES)  # every exchange family, as the CLI's `--exchange all`
-
-
-def _stored(ctx) -> set[tuple[str, int]]:
-    with ctx.engine.connect() as conn:
-        rows = fetch_fills(conn)
-        assert conn.execute(select(func.count()).select_from(fills)).scalar_one() == len(rows)
-    return {(r["tx_hash"], r["log_index"]) for r in rows}
-
-
-def _mine_range(devnet, blocks: int, per_block: int = 10) -> tuple[int, int]:
-    start = devnet.head() + 1
-    end = devnet.mine(blocks=blocks, fills_per_block=per_block)["head"]
-    devnet.mine(blocks=FINALITY)  # bury it below the finalized head
-    return start, end
 
 
 @pytest.mark.parametrize(("range_cap", "provider_rps"), [(10, 5), (2000, 2)])
 def test_exact_ground_truth_through_a_hostile_provider(
     devnet, make_ctx, leaders, range_cap, provider_rps
 ):
-    start, end = _mine_range(devnet, 60)
+    start, end = mine_final(devnet, 60)
     devnet.configure(
         getlogs_max_range=range_cap,
         max_rps=provider_rps,
@@ -50,18 +34,18 @@ def test_exact_ground_truth_through_a_hostile_provider(
     ctx = make_ctx(leaders, rpc_max_rps=20, backfill_max_range=500)
     report = reconcile(ctx, ALL, start, end)
     truth = leader_fills(devnet.truth(start, end), set(leaders))
-    assert _stored(ctx) == truth
+    assert stored_fills(ctx) == truth
     assert report.fills_found == len(truth) > 0
     stats = devnet.stats()
     assert stats["throttled_total"] > 0 and sum(stats["faults"].values()) > 0  # it was hostile
     with ctx.engine.connect() as conn:
         assert get_cursor(conn, "ctf") == get_cursor(conn, "negrisk") == end
     again = reconcile(ctx, ALL, start, end)  # idempotent rerun
-    assert again.fills_written == 0 and _stored(ctx) == truth
+    assert again.fills_written == 0 and stored_fills(ctx) == truth
 
 
 def test_calls_grow_with_leader_batches_not_leaders(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 40, per_block=4)
+    start, end = mine_final(devnet, 40, per_block=4)
     ctx = make_ctx(leaders, backfill_max_range=10, leader_batch_size=3)
     reconcile(ctx, ALL, start, end)
     chunks = math.ceil((end - start + 1) / 10)
@@ -76,18 +60,18 @@ def test_calls_grow_with_leader_batches_not_leaders(devnet, make_ctx, leaders):
 
 @one_store
 def test_single_exchange_and_single_leader(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 30)
+    start, end = mine_final(devnet, 30)
     ctx = make_ctx(leaders[:1])
     reconcile(ctx, ["negrisk"], start, end)
     truth = [r for r in devnet.truth(start, end) if r["exchange"] == "negrisk"]
-    assert _stored(ctx) == leader_fills(truth, {leaders[0]})
+    assert stored_fills(ctx) == leader_fills(truth, {leaders[0]})
     with ctx.engine.connect() as conn:
         assert get_cursor(conn, "ctf") is None
 
 
 @one_store
 def test_range_shrinks_to_the_suggestion_and_rarely_reprobes(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 200, per_block=2)
+    start, end = mine_final(devnet, 200, per_block=2)
     devnet.configure(getlogs_max_range=10)
     ctx = make_ctx(leaders, backfill_max_range=500)
     report = reconcile(ctx, ALL, start, end)
@@ -97,13 +81,13 @@ def test_range_shrinks_to_the_suggestion_and_rarely_reprobes(devnet, make_ctx, l
     devnet.reset_stats()
     wide = make_ctx(leaders, backfill_max_range=500)
     reconcile(wide, ALL, start, end)
-    assert _stored(wide) == leader_fills(devnet.truth(start, end), set(leaders))
+    assert stored_fills(wide) == leader_fills(devnet.truth(start, end), set(leaders))
     assert devnet.stats()["result_cap_errors"] > 0
 
 
 @one_store
 def test_block_timestamps_fetched_once_per_block_when_logs_lack_them(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 12, per_block=12)
+    start, end = mine_final(devnet, 12, per_block=12)
     devnet.configure(strip_block_timestamp=True)
     ctx = make_ctx(leaders)
     ctx.block_times = BlockTimestamps()
@@ -130,19 +114,19 @@ def test_stops_at_the_finalized_head_and_follows_the_cursor(devnet, make_ctx, le
     assert second.from_block == first.to_block - 3
     assert second.to_block == first.to_block + 10
     covered = devnet.truth(first.from_block, second.to_block)
-    assert _stored(ctx) == leader_fills(covered, set(leaders))
+    assert stored_fills(ctx) == leader_fills(covered, set(leaders))
 
 
 def test_reorged_fills_are_retracted(devnet, make_ctx, leaders):
-    start, end = _mine_range(devnet, 10, per_block=10)
+    start, end = mine_final(devnet, 10, per_block=10)
     ctx = make_ctx(leaders)
     reconcile(ctx, ALL, start, end)
-    before = _stored(ctx)
+    before = stored_fills(ctx)
     devnet.reorg(FINALITY + 4)  # deeper than finality: the safety net must still hold
     devnet.mine(blocks=FINALITY)
     report = reconcile(ctx, ALL, start, end)
     after = leader_fills(devnet.truth(start, end), set(leaders))
-    assert _stored(ctx) == after
+    assert stored_fills(ctx) == after
     assert report.retracted == len(before - after) > 0
 
 
@@ -158,7 +142,7 @@ def test_blocks_where_no_venue_trades_cost_no_call(devnet, make_ctx, leaders):
     """A range before every venue's first block (as history before Polymarket deployed) is
     recorded as covered without asking the provider anything; a range that reaches a venue's
     first block is queried as usual."""
-    start, end = _mine_range(devnet, 20, per_block=6)
+    start, end = mine_final(devnet, 20, per_block=6)
     first = end - 4  # pretend every venue was deployed here
     blocks = ",".join(f"{venue}={first}.." for venue in VENUES)
     ctx = make_ctx(leaders, venue_blocks=blocks, backfill_max_range=5)
@@ -171,14 +155,14 @@ def test_blocks_where_no_venue_trades_cost_no_call(devnet, make_ctx, leaders):
         assert get_cursor(conn, "ctf") == first - 1  # covered: nothing can be there
     reconcile(ctx, ALL, first, end)
     assert devnet.stats()["calls"]["eth_getLogs"] == 2  # one 5-block chunk: maker + taker
-    assert _stored(ctx) == leader_fills(devnet.truth(first, end), set(leaders))
+    assert stored_fills(ctx) == leader_fills(devnet.truth(first, end), set(leaders))
 
 
 def test_an_older_range_leaves_no_hole_behind_the_cursor(devnet, make_ctx, leaders):
     """On an empty store, blocks 200..384 of a range and then 0..100: the cursor stops at
     the hole (101..199) instead of staying past it, and the next catch-up reads the hole
     (and the safety overlap), not the blocks already reconciled above it."""
-    start, end = _mine_range(devnet, 400, per_block=2)
+    start, end = mine_final(devnet, 400, per_block=2)
     devnet.configure(getlogs_max_range=10)
     ctx = make_ctx(leaders, backfill_max_range=10, backfill_safety_overlap=20)
     reconcile(ctx, ALL, start + 200, start + 384)
@@ -189,7 +173,7 @@ def test_an_older_range_leaves_no_hole_behind_the_cursor(devnet, make_ctx, leade
     report = reconcile(ctx, ALL)  # `backfill --since-cursor`
     scanned = (start + 80, start + 199), (start + 385, end)  # overlap + hole, then the rest
     assert (report.from_block, report.blocks_total) == (start + 80, 120 + end - start - 384)
-    assert _stored(ctx) >= leader_fills(devnet.truth(start, end), set(leaders))
+    assert stored_fills(ctx) >= leader_fills(devnet.truth(start, end), set(leaders))
     chunks = sum(math.ceil((hi - lo + 1) / 10) for lo, hi in scanned)
     assert devnet.stats()["calls"]["eth_getLogs"] == chunks * 2
     with ctx.engine.connect() as conn:

@@ -4,10 +4,19 @@ definitions take these from here, never from each other."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
-from dagster import AutomationCondition, Backoff, Failure, Jitter, RetryPolicy
+from dagster import (
+    AssetKey,
+    AssetsDefinition,
+    AutomationCondition,
+    Backoff,
+    Failure,
+    Jitter,
+    RetryPolicy,
+    asset,
+)
 
 from polygon_pipeline.provider_errors import Permanent
 from polygon_pipeline.settings import ConfigError
@@ -40,6 +49,20 @@ RECONCILE_RETRY = RetryPolicy(
 # Derived assets are refreshed on a clock rather than after every window: a backfill of a
 # thousand windows would otherwise recompute them a thousand times.
 REFRESH = AutomationCondition.cron_tick_passed("*/15 * * * *") & ~AutomationCondition.in_progress()
+
+
+def derived_asset(
+    deps: Sequence[AssetKey | AssetsDefinition], kinds: set[str], description: str
+) -> Callable[[Callable[..., object]], AssetsDefinition]:
+    """The decorator of an asset computed from what is stored (a report, a lookup, a view):
+    in the pipeline's group, refreshed on REFRESH once any of `deps` has changed."""
+    return asset(
+        deps=deps,
+        automation_condition=REFRESH,
+        group_name=GROUP,
+        kinds=kinds,
+        description=description,
+    )
 
 
 @contextmanager

@@ -3,11 +3,11 @@ store's integers are x1e6), token ids as decimal text, as a table, CSV or JSON."
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 
 from polygon_pipeline.positions.cost import SCALE
 from polygon_pipeline.positions.ledger import Position
+from polygon_pipeline.sync.row_output import render_rows
 
 COLUMNS = [
     "leader", "token_id", "size", "avg_price", "realized_pnl", "unrealized_pnl", "cur_price",
@@ -41,17 +41,7 @@ def position_row(p: Position) -> dict:
 
 
 def render_positions(positions: list[Position], fmt: str) -> str:
-    import pandas as pd
-
-    rows = [position_row(p) for p in positions]
-    if fmt == "json":
-        return json.dumps(rows, indent=1) + "\n"
-    frame = pd.DataFrame(rows, columns=COLUMNS, dtype=object)
-    if fmt == "csv":
-        return frame.to_csv(index=False)
-    if not rows:
-        return "no positions\n"
-    return frame.fillna("").to_string(index=False) + "\n"
+    return render_rows([position_row(p) for p in positions], COLUMNS, fmt, "no positions\n")
 
 
 def positions_preview(positions: list[Position], rows: int = 20) -> str:

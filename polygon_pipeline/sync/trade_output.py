@@ -4,10 +4,14 @@ pandas is imported here: only the `trades` command loads this module."""
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
+from polygon_pipeline.sync.row_output import render_rows
 from polygon_pipeline.sync.trades import COLUMNS
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
 
 TABLE_COLUMNS = [
     "time", "leader", "label", "question", "outcome", "side", "price", "size", "notional_usd",
@@ -42,17 +46,10 @@ def preview(records: list[dict]) -> str:
     return frame[TABLE_COLUMNS].fillna("").to_markdown(index=False)
 
 
-def render(records: list[dict], fmt: str) -> str:
-    import pandas as pd
+def _table(frame: DataFrame) -> DataFrame:
+    """What a terminal shows of a trade: the readable columns, the question shortened."""
+    return frame[TABLE_COLUMNS].assign(question=frame["question"].str.slice(0, _QUESTION_CHARS))
 
-    rows = [plain(r) for r in records]
-    if fmt == "json":
-        return json.dumps(rows, indent=1) + "\n"
-    frame = pd.DataFrame(rows, columns=COLUMNS, dtype=object)
-    if fmt == "csv":
-        return frame.to_csv(index=False)
-    if not rows:
-        return "no trades\n"
-    shown = frame[TABLE_COLUMNS].fillna("")
-    shown["question"] = shown["question"].str.slice(0, _QUESTION_CHARS)
-    return shown.to_string(index=False) + "\n"
+
+def render(records: list[dict], fmt: str) -> str:
+    return render_rows([plain(r) for r in records], COLUMNS, fmt, "no trades\n", _table)

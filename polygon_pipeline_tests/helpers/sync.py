@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import func, select
 
 from polygon_pipeline.chain.exchanges import Venue, parse_venue_blocks, with_blocks
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH
+from polygon_pipeline.store.fills_repo import fetch_fills
+from polygon_pipeline.store.schema import fills
 
 
 def leader_fills(truth: list[dict], leaders: set[str]) -> set[tuple[str, int]]:
@@ -46,3 +49,20 @@ def mine_sparse(devnet, pairs: int) -> tuple[int, int]:
     end = devnet.head()
     devnet.mine(blocks=FINALITY_DEPTH + 1, fills_per_block=0)
     return start, end
+
+
+def mine_final(devnet, blocks: int, per_block: int = 10) -> tuple[int, int]:
+    """`blocks` blocks of `per_block` fills each, buried below the finalized head; their
+    first and last block."""
+    start = devnet.head() + 1
+    end = devnet.mine(blocks=blocks, fills_per_block=per_block)["head"]
+    devnet.mine(blocks=FINALITY_DEPTH)
+    return start, end
+
+
+def stored_fills(ctx) -> set[tuple[str, int]]:
+    """Every fill in the context's store by (tx_hash, log_index), none stored twice."""
+    with ctx.engine.connect() as conn:
+        rows = fetch_fills(conn)
+        assert conn.execute(select(func.count()).select_from(fills)).scalar_one() == len(rows)
+    return {(r["tx_hash"], r["log_index"]) for r in rows}

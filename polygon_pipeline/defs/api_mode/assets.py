@@ -3,7 +3,7 @@ both sources (it reads only what they stored)."""
 
 from dagster import AssetKey, MaterializeResult, MetadataValue, asset
 
-from polygon_pipeline.defs.policies import GROUP, REFRESH, refusals_not_retried
+from polygon_pipeline.defs.policies import GROUP, derived_asset, refusals_not_retried
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.api_poller import poll_once
 from polygon_pipeline.sync.context import ApiContext
@@ -30,10 +30,8 @@ def api_trades(pipeline: Pipeline) -> MaterializeResult:
     )
 
 
-@asset(
+@derived_asset(
     deps=[LIVE_FILLS, AssetKey("leader_fills"), api_trades],
-    automation_condition=REFRESH,
-    group_name=GROUP,
     kinds={"pandas", "matplotlib"},
     description="Per leader trade: which source saw it first and whether either missed "
     "it. Reads what the sources stored; makes no RPC and no API calls.",

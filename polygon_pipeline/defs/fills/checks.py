@@ -34,6 +34,7 @@ from polygon_pipeline.defs.fills.partitions import (
 )
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.checks import (
+    CellVerdict,
     cell_checks,
     coverage_holes,
     live_feed_against_reconciliation,
@@ -135,12 +136,18 @@ def live_feed_matches_reconciliation(
     )
 
 
-def _cells(context: AssetCheckExecutionContext) -> tuple[list[str], list[tuple[str, Span]]]:
-    """The grid keys of the run this check runs in (well-formed ones), with each one's
-    exchange and blocks."""
+def _cell_verdicts(
+    context: AssetCheckExecutionContext, pipeline: Pipeline
+) -> list[tuple[str, CellVerdict]]:
+    """Each grid key of the run this check runs in (well-formed ones) with its cell's
+    verdict, the cells read from the store together."""
     found = split_cells(context.op_execution_context.partition_keys)
     cells = [(x, w) for w, names in found.exchanges.items() for x in names]
-    return [cell_key(x, w) for x, w in cells], [(x, found.windows[w]) for x, w in cells]
+    with pipeline.store() as engine:
+        verdicts = cell_checks(
+            engine, pipeline.settings().venues, [(x, found.windows[w]) for x, w in cells]
+        )
+    return list(zip([cell_key(x, w) for x, w in cells], verdicts, strict=True))
 
 
 @asset_check(
@@ -153,10 +160,7 @@ def _cells(context: AssetCheckExecutionContext) -> tuple[list[str], list[tuple[s
 def window_coverage_complete(
     context: AssetCheckExecutionContext, pipeline: Pipeline
 ) -> Iterator[AssetCheckEvaluation | Output]:
-    keys, cells = _cells(context)
-    with pipeline.store() as engine:
-        verdicts = cell_checks(engine, pipeline.settings().venues, cells)
-    for key, verdict in zip(keys, verdicts, strict=True):
+    for key, verdict in _cell_verdicts(context, pipeline):
         yield _evaluation(
             context,
             key,
@@ -176,10 +180,7 @@ def window_coverage_complete(
 def window_live_feed_matches(
     context: AssetCheckExecutionContext, pipeline: Pipeline
 ) -> Iterator[AssetCheckEvaluation | Output]:
-    keys, cells = _cells(context)
-    with pipeline.store() as engine:
-        verdicts = cell_checks(engine, pipeline.settings().venues, cells)
-    for key, verdict in zip(keys, verdicts, strict=True):
+    for key, verdict in _cell_verdicts(context, pipeline):
         compared = format_spans([verdict.compared] if verdict.compared else [], empty="none yet")
         metadata = {"compared_blocks": compared, "misses": verdict.misses, "extras": verdict.extras}
         yield _evaluation(context, key, verdict.misses == verdict.extras == 0, metadata)

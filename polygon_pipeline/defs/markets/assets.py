@@ -4,9 +4,9 @@ leader_trades (the store's view of them, with questions and outcomes, as metadat
 Both depend on leader_fills by its key whatever its partitioning: they read every stored
 fill, so a materialization of any part of it may bring them new tokens and trades."""
 
-from dagster import AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetKey, MaterializeResult, MetadataValue
 
-from polygon_pipeline.defs.policies import GROUP, REFRESH, refusals_not_retried
+from polygon_pipeline.defs.policies import derived_asset, refusals_not_retried
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.context import GammaContext
 from polygon_pipeline.sync.markets import sync_markets
@@ -15,10 +15,8 @@ from polygon_pipeline.sync.trades import leader_trades as readable_trades
 PREVIEW_ROWS = 20
 
 
-@asset(
+@derived_asset(
     deps=[AssetKey("leader_fills"), AssetKey("leader_history")],
-    automation_condition=REFRESH,
-    group_name=GROUP,
     kinds={"api", "sql"},
     description="What each traded token is: condition, question, outcome, event, neg-risk, "
     "end date and state, from Polymarket's Gamma API in batches under its own shared budget "
@@ -42,10 +40,8 @@ def markets(pipeline: Pipeline) -> MaterializeResult:
     )
 
 
-@asset(
+@derived_asset(
     deps=[markets],
-    automation_condition=REFRESH,
-    group_name=GROUP,
     kinds={"sql", "pandas"},
     description="One row per leader order fill (the leader is the maker): time, leader and "
     "label, question, outcome, side, price, size, notional, fee, venue, transaction and log "

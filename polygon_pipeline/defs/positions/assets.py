@@ -17,7 +17,7 @@ from dagster import (
     asset_check,
 )
 
-from polygon_pipeline.defs.policies import GROUP, REFRESH, refusals_not_retried
+from polygon_pipeline.defs.policies import GROUP, derived_asset, refusals_not_retried
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.context import ApiContext, ClobContext
 from polygon_pipeline.sync.position_compare import compare_positions
@@ -28,10 +28,8 @@ from polygon_pipeline.sync.resolutions import fetch_resolutions
 USD = 1_000_000  # the store's x1e6 amounts
 
 
-@asset(
+@derived_asset(
     deps=[AssetKey("leader_fills"), AssetKey("leader_history"), AssetKey("markets")],
-    automation_condition=REFRESH,
-    group_name=GROUP,
     kinds={"sql", "pandas"},
     description="Every leader's positions: exact size from the ConditionalTokens and "
     "PositionManager transfers, average cost and realized PnL by the pnl-subgraph's rules "
@@ -82,10 +80,8 @@ def no_negative_balances(pipeline: Pipeline) -> AssetCheckResult:
     )
 
 
-@asset(
+@derived_asset(
     deps=[leader_positions],
-    automation_condition=REFRESH,
-    group_name=GROUP,
     kinds={"sql", "pandas"},
     description="Realized PnL per leader and UTC day (the day of the block that realized "
     "it), from the same computation as leader_positions.",

@@ -8,19 +8,16 @@ from dagster import (
     DefaultSensorStatus,
     MaterializeResult,
     MetadataValue,
-    asset,
 )
 
-from polygon_pipeline.defs.policies import GROUP, REFRESH
+from polygon_pipeline.defs.policies import derived_asset
 from polygon_pipeline.defs.resources import Pipeline
 from polygon_pipeline.sync.daily_summaries import leader_daily_summaries as summarise
 from polygon_pipeline.sync.daily_summaries import leader_market_notional
 
 
-@asset(
+@derived_asset(
     deps=[AssetKey("leader_fills"), AssetKey("leader_history"), AssetKey("markets")],
-    automation_condition=REFRESH,
-    group_name=GROUP,
     kinds={"pandas", "sql"},
     description="Per leader and UTC day: trades (fills where the leader is maker, each "
     "order once, V1 and V2 alike), buys, sells, tokens, collateral traded and the average "
