@@ -10,7 +10,7 @@ Where code goes, so that a newcomer knows where a new asset belongs:
   with its checks, jobs and automation beside it; a new feature gets a folder whose
   `__init__.py` holds its `Definitions`, merged below.
 - Shared by every feature, and taken from nowhere else: `policies.py` (pools, run tags,
-  retry policies, refresh conditions, which failures are not retried), `loaded_settings.py`
+  retry policies, refresh conditions and `derived_asset`, which failures are not retried), `loaded_settings.py`
   (the settings, read once when the definitions load) and `resources.py` (the
   PipelineResource, built below from those settings: a step's, check's or sensor's
   settings, store and RPC client). A feature depends on another feature's asset by its
