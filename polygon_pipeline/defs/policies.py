@@ -54,8 +54,8 @@ REFRESH = AutomationCondition.cron_tick_passed("*/15 * * * *") & ~AutomationCond
 def derived_asset(
     deps: Sequence[AssetKey | AssetsDefinition], kinds: set[str], description: str
 ) -> Callable[[Callable[..., object]], AssetsDefinition]:
-    """The decorator of an asset computed from what is stored (a report, a lookup, a view):
-    in the pipeline's group, refreshed on REFRESH once any of `deps` has changed."""
+    """The decorator of an asset computed from what is stored (a report, a lookup, a view),
+    downstream of `deps`: in the pipeline's group, refreshed on REFRESH's clock."""
     return asset(
         deps=deps,
         automation_condition=REFRESH,
