@@ -32,6 +32,11 @@ from bench.common import markdown_table, running_devnet, store_with_leaders
 TARGET_S = 0.5
 DAGSTER_YAML = Path(__file__).resolve().parents[1] / "dagster.yaml"
 LEADER = "0x" + "ab" * 20
+OPEN_INSTANCE = """
+from dagster import DagsterInstance
+with DagsterInstance.get() as instance:
+    instance.get_dynamic_partitions("block_windows")
+"""
 
 
 @dataclass
@@ -78,11 +83,15 @@ def _measure(
 ) -> dict[str, dict[str, Timing]]:
     """Per source (this checkout: None), per command: the timings of `runs` interleaved rounds
     after an untimed one (it compiles the bytecode and creates the Dagster instance); the bare
-    interpreter under the name `python -c pass`, and its import of Dagster alone."""
+    interpreter under the name `python -c pass`, its import of Dagster alone and with Dagster's
+    instance opened."""
     argvs = {
         "python -c pass": [sys.executable, "-c", "pass"],
         # the floor of any command that uses Dagster's Python API (windows register)
         "python -c 'import dagster'": [sys.executable, "-c", "import dagster"],
+        # ... and its instance opened and asked for the windows: all of windows register's
+        # work but this project's own
+        "python: Dagster's instance opened": [sys.executable, "-c", OPEN_INSTANCE],
         **commands,
     }
     found = {src: {name: Timing() for name in argvs} for src in sources}
