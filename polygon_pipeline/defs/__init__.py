@@ -10,11 +10,11 @@ Where code goes, so that a newcomer knows where a new asset belongs:
   with its checks, jobs and automation beside it; a new feature gets a folder whose
   `__init__.py` holds its `Definitions`, merged below.
 - Shared by every feature, and taken from nowhere else: `policies.py` (pools, run tags,
-  retry policies, refresh conditions and `derived_asset`, which failures are not retried), `loaded_settings.py`
-  (the settings, read once when the definitions load) and `resources.py` (the
-  PipelineResource, built below from those settings: a step's, check's or sensor's
-  settings, store and RPC client). A feature depends on another feature's asset by its
-  key, never by importing it.
+  retry policies, refresh conditions and `derived_asset`, which failures are not
+  retried), `loaded_settings.py` (the settings, read once when the definitions load) and
+  `resources.py` (the PipelineResource, built below from those settings: a step's,
+  check's or sensor's settings, store and RPC client). A feature depends on another
+  feature's asset by its key, never by importing it.
 - Thin: defs/ imports sync/, the settings and Dagster. The work (reconciling, figures,
   queries, pandas) is in sync/; no table is queried here. polygon_pipeline_tests/fast/
   test_defs_layer.py enforces it.
