@@ -407,9 +407,9 @@ def test_live_versus_reconciled_check_counts_what_the_feed_missed(
     for key, value in environment(devnet, db_url).items():
         if key.startswith("POLYGON_"):
             monkeypatch.setenv(key, value)
-    # resolved as Dagster resolves it for a step: its secrets are EnvVars until then
-    pipeline = PipelineResource.from_settings(load_settings()).process_config_and_initialize()
-    ctx = pipeline.sync_context()
+    pipeline = PipelineResource.from_settings(load_settings())
+    # used outside Dagster: resolved as Dagster resolves it for a step (EnvVars until then)
+    ctx = pipeline.process_config_and_initialize().sync_context()
     reconcile(ctx, ALL, live_start, gap_end)
     ctx.close()
     result = live_feed_matches_reconciliation(build_asset_check_context(), pipeline=pipeline)
