@@ -46,6 +46,7 @@ from polygon_pipeline_tests.helpers.dagster_dev import (
     launch_backfill,
     launch_range_run,
     run_status,
+    stop_sensor,
 )
 from polygon_pipeline_tests.helpers.sync import leader_fills
 from polygon_pipeline_tests.helpers.watcher_process import wait_for
@@ -108,6 +109,8 @@ class Session:
         assert out.returncode == 0, out.stderr
         self.dev = DagsterDev(self.env, tmp / f"dagster-{rng}.log")
         wait_for(self.dev.ready, 180, "dagster dev up", every=1)
+        # its quarter-hour runs call eth_getLogs too (leader_positions' resolution search)
+        stop_sensor(self.dev, "derived_assets_automation")
 
     def close(self) -> None:
         self.dev.stop()
@@ -131,7 +134,7 @@ class Session:
         ended_at = time.time()
         stats = self.devnet.stats()
         with DagsterInstance.from_config(str(self.home)) as instance:
-            runs = [  # the automation sensor may add a derived-asset run: not ours
+            runs = [  # the checks' schedule may add a run: not ours
                 r
                 for r in instance.get_run_records()
                 if r.create_timestamp.timestamp() >= launched_at

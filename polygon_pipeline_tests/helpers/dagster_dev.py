@@ -130,6 +130,29 @@ def backfill_status(dev: Webserver, backfill_id: str) -> str | None:
     return status if status in ("COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED") else None
 
 
+SENSOR_ID = """
+query($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) { ... on Sensor { id } }
+}"""
+
+STOP_SENSOR = """
+mutation($id: String!) {
+  stopSensor(id: $id) {
+    __typename
+    ... on StopSensorMutationResult { instigationState { status } }
+    ... on PythonError { message }
+  }
+}"""
+
+
+def stop_sensor(dev: Webserver, name: str) -> None:
+    """Turn a sensor off, as its toggle on the UI's Automation page does."""
+    selector = {**REPO, "sensorName": name}
+    sensor_id = dev.query(SENSOR_ID, selector=selector)["sensorOrError"]["id"]
+    stopped = dev.query(STOP_SENSOR, id=sensor_id)["stopSensor"]
+    assert stopped.get("instigationState", {}).get("status") == "STOPPED", stopped
+
+
 LAUNCH_RANGE_RUN = """
 mutation($repo: String!, $start: String!, $end: String!) {
   launchPipelineExecution(executionParams: {
