@@ -1,7 +1,8 @@
 """What `polygon-pipeline demo` does for a new user, timed from its start: the banner, the
 watcher healthy, the first live fill, `api_trades` in Dagster, the first block window
-materialized and its checks evaluated; then a SIGTERM, and when each process it started is
-gone. The README's demo paragraph states these figures (BENCHMARKS.md, section 14).
+materialized and its checks evaluated, and whether every cell materialized has its per-cell
+checks' verdicts from the run that materialized it; then a SIGTERM, and when each process it
+started is gone. The README's demo paragraph states these figures (BENCHMARKS.md, section 14).
 
     .venv/bin/python -m bench.demo_promises --runs 3
 """
@@ -54,20 +55,60 @@ def _first_materialization(instance, asset: str) -> float | None:
     return records[0].timestamp if records else None
 
 
-def _first_passed_check(instance, asset: str) -> float | None:
-    """The wall time of the first check evaluation on `asset` that passed."""
+def _check_evaluations(instance, asset: str, limit: int = 10_000) -> list:
+    """Every check evaluation on `asset`, oldest first. (Filtered here: Dagster 1.13 stores
+    check evaluation events without the asset key an EventRecordsFilter matches on, so a
+    filter naming it finds none.)"""
     import warnings
 
     from dagster import AssetKey, DagsterEventType, EventRecordsFilter
 
-    evaluated = EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION, AssetKey(asset))
+    evaluated = EventRecordsFilter(DagsterEventType.ASSET_CHECK_EVALUATION)
     with warnings.catch_warnings():  # no fetch_* for check evaluations in Dagster 1.13
         warnings.simplefilter("ignore")
-        records = instance.get_event_records(evaluated, limit=500, ascending=True)
-    for record in records:
+        records = instance.get_event_records(evaluated, limit=limit, ascending=True)
+    key = AssetKey(asset)
+    return [
+        r for r in records if r.event_log_entry.dagster_event.event_specific_data.asset_key == key
+    ]
+
+
+def _first_passed_check(instance, asset: str) -> float | None:
+    """The wall time of the first check evaluation on `asset` that passed."""
+    for record in _check_evaluations(instance, asset):
         if record.event_log_entry.dagster_event.event_specific_data.passed:
             return record.timestamp
     return None
+
+
+def _cells_checked(instance) -> dict[str, float | None]:
+    """Of the `leader_fills` cells that finished runs materialized: how many, how many have
+    both per-cell checks evaluated in the run that materialized them, how many passed both,
+    and the longest wait from a cell's materialization to its last check evaluation (s)."""
+    from dagster import AssetKey
+
+    from polygon_pipeline.defs.fills.checks import CELL_CHECKS
+
+    names = {check_key.name for check in CELL_CHECKS for check_key in check.check_keys}
+    cells = {
+        (r.partition_key, r.run_id): r.timestamp
+        for r in instance.fetch_materializations(AssetKey("leader_fills"), limit=10_000).records
+        if (run := instance.get_run_by_id(r.run_id)) and run.is_finished
+    }
+    verdicts: dict[tuple[str, str], dict[str, tuple[bool, float]]] = {}
+    for record in _check_evaluations(instance, "leader_fills"):
+        data = record.event_log_entry.dagster_event.event_specific_data
+        if data.check_name in names and data.partition:
+            cell = (data.partition, record.event_log_entry.run_id)
+            verdicts.setdefault(cell, {})[data.check_name] = (data.passed, record.timestamp)
+    checked = {cell for cell in cells if verdicts.get(cell, {}).keys() == names}
+    waits = [max(t for _, t in verdicts[c].values()) - cells[c] for c in checked]
+    return {
+        "cells materialized (finished runs)": len(cells),
+        "cells with both checks in their run": len(checked),
+        "cells passing both": sum(all(p for p, _ in verdicts[c].values()) for c in checked),
+        "longest materialization to checks (s)": max(waits, default=None),
+    }
 
 
 def _dagster_milestones(instance, seen: dict[str, float | None]) -> None:
@@ -97,8 +138,9 @@ def _first_fill(db: Path) -> float | None:
     return datetime.fromisoformat(str(first)).timestamp()
 
 
-def one_run(limit_s: float) -> dict[str, float | None]:
-    """Start the demo on free ports, wait for every milestone (at most `limit_s`), stop it."""
+def one_run(limit_s: float, hold_s: float = 0.0) -> dict[str, float | None]:
+    """Start the demo on free ports, wait for every milestone (at most `limit_s`) and then
+    `hold_s` more (more windows), stop it."""
     from dagster import DagsterInstance
 
     with tempfile.TemporaryDirectory(prefix="pp-demo-") as tmp:
@@ -142,6 +184,8 @@ def one_run(limit_s: float) -> dict[str, float | None]:
                 if instance is not None:
                     _dagster_milestones(instance, seen)
                 time.sleep(0.5)
+            time.sleep(hold_s)
+            cells = _cells_checked(instance) if instance is not None else {}
             stops = _stop(demo)
             print("".join(output[-12:]), file=sys.stderr)  # the demo's last words, to check
         finally:
@@ -150,7 +194,7 @@ def one_run(limit_s: float) -> dict[str, float | None]:
                     os.kill(pid, signal.SIGKILL)
             if instance is not None:
                 instance.dispose()
-        return {k: None if v is None else v - started for k, v in seen.items()} | stops
+        return {k: None if v is None else v - started for k, v in seen.items()} | cells | stops
 
 
 def _stop(demo: subprocess.Popen) -> dict[str, float | None]:
@@ -176,6 +220,8 @@ def _stop(demo: subprocess.Popen) -> dict[str, float | None]:
 
 
 def _fmt(value: float | None) -> str:
+    if isinstance(value, int):  # a count
+        return str(value)
     return "never" if value is None else ("not gone" if value == float("inf") else f"{value:.1f}")
 
 
@@ -183,9 +229,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--limit-s", type=float, default=600.0, help="Per milestone wait bound.")
+    parser.add_argument(
+        "--hold-s", type=float, default=0.0, help="Keep the demo up this long after them."
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    runs = [one_run(args.limit_s) for _ in range(args.runs)]
+    runs = [one_run(args.limit_s, args.hold_s) for _ in range(args.runs)]
     print(f"load average (1 min) {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
     keys = list(dict.fromkeys(k for run in runs for k in run))
     rows = [[k, *(_fmt(run.get(k)) for run in runs)] for k in keys]
