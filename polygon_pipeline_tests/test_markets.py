@@ -29,14 +29,10 @@ from polygon_pipeline.defs.markets.exports import window_exports
 from polygon_pipeline.defs.reports.daily_summaries import leader_daily_summaries
 from polygon_pipeline.defs.resources import PipelineResource
 from polygon_pipeline.devnet.anvil import FINALITY_DEPTH as FINALITY
-from polygon_pipeline.devnet.generator import GeneratorConfig
 from polygon_pipeline.devnet.handle import start_devnet
 from polygon_pipeline.devnet.market_catalogue import (
-    OUTCOMES,
     DevnetMarket,
-    clob_token,
     market_of_token,
-    v2_position,
 )
 from polygon_pipeline.gamma.position_ids import V2_VENUES
 from polygon_pipeline.settings import load_settings
@@ -48,13 +44,13 @@ from polygon_pipeline.sync.markets import sync_markets
 from polygon_pipeline.sync.reconcile import reconcile
 from polygon_pipeline.sync.window_keys import window_key
 from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.markets import MARKETS, expected_market, is_position_id
 from polygon_pipeline_tests.helpers.sync import environment, one_store
 
 CUTOVER = 30  # V2 and ExchangeV3 trade from here
 MINED = 70
 ALL = list(EXCHANGES)
 BATCH = 50
-MARKETS = GeneratorConfig().markets
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +84,6 @@ def _leader_orders(devnet, leaders, to_block: int) -> dict[tuple[str, int], dict
     }
 
 
-def _expected_market(token: int) -> tuple[str, str]:
-    """The question and outcome the stand-in holds for a token of the devnet's markets."""
-    market = market_of_token(token, MARKETS)
-    assert market is not None, f"token {token} is none of the devnet's"
-    names = [n for o, n in enumerate(OUTCOMES) if token in _ids(market, o)]
-    return DevnetMarket(market).question, names[0]
-
-
-def _ids(market: int, outcome: int) -> tuple[int, int]:
-    return clob_token(market, outcome), v2_position(market, outcome)
-
-
 def _trades_csv(env) -> list[dict]:
     result = run_cli("trades", "--format", "csv", env=env)
     assert result.returncode == 0, result.stderr
@@ -123,13 +107,15 @@ def test_trades_list_every_leader_order_fill_once_with_its_market(
     for row in rows:
         fill = truth[(row["tx_hash"], int(row["log_index"]))]
         view = trade_of(fill)
-        question, outcome = _expected_market(fill["token_id"])
+        question, outcome = expected_market(fill["token_id"])
         assert (row["question"], row["outcome"]) == (question, outcome)
         assert (row["leader"], row["side"]) == (fill["maker"], view.side)
         assert (row["price"], row["size"]) == (_plain(view.price), _plain(view.size))
         assert row["notional_usd"] == _plain(view.collateral)
 
     tokens = {r["token_id"]: r["venue"] in V2_VENUES for r in truth.values()}
+    held = devnet.positions(to_block=backfilled)  # the leaders' position tokens are looked up too
+    tokens |= {int(t): is_position_id(int(t)) for per in held.values() for t in per}
     v2 = sum(tokens.values())
     batches = math.ceil((len(tokens) - v2) / BATCH) + math.ceil(v2 / BATCH)
     stats = devnet.gamma()
@@ -248,7 +234,7 @@ def test_dagster_assets_look_up_markets_list_trades_and_export_a_window(
     assert exported.success
     frame = pd.read_parquet(tmp_path / "exports" / "trades")  # the directory, as a user would
     assert len(frame) == len(truth) and set(frame["window"]) == {key}
-    assert set(frame["question"]) == {_expected_market(r["token_id"])[0] for r in truth.values()}
+    assert set(frame["question"]) == {expected_market(r["token_id"])[0] for r in truth.values()}
 
 
 @one_store

@@ -133,6 +133,7 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
     from polygon_pipeline.defs.resources import PipelineResource
     from polygon_pipeline.devnet.clob_api import midpoint
     from polygon_pipeline_tests.helpers.cli import run_cli
+    from polygon_pipeline_tests.helpers.markets import expected_market
     from polygon_pipeline_tests.helpers.sync import environment
 
     end = _mine_past_cutover(devnet)
@@ -167,6 +168,9 @@ def test_dagster_assets_and_the_command_show_the_truth(devnet, make_ctx, leaders
     assert {r["token_id"]: round(float(r["size"]) * 1e6) for r in rows} == {
         token: p["size"] for token, p in truth[leader].items()
     }
+    # every position named by its market (the markets asset above looked its token up)
+    for r in rows:
+        assert (r["question"], r["outcome"]) == expected_market(int(r["token_id"])), r
 
     asked = run_cli("positions", "--prices", "--format", "json", env=environment(devnet, db_url))
     assert asked.returncode == 0, asked.stderr

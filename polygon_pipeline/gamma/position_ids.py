@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 MODULES = {1: "binary", 2: "negrisk", 3: "combinatorial"}
 V2_VENUES = frozenset({"v3"})  # venues whose fills carry PositionManager ids (ExchangeV3)
+V2_LEDGERS = frozenset({"pm_ledger"})  # ledgers whose transfers carry them (PositionManager)
 
 
 @dataclass(frozen=True, slots=True)

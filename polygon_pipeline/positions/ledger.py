@@ -38,6 +38,8 @@ class Position:
     kinds: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # transfers by kind
     price: int | None = None  # x1e6: the payout once resolved, else the CLOB midpoint
     realized_by_day: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # UTC
+    question: str | None = None  # the market's, once `markets sync` knows the token
+    outcome: str | None = None
 
     @property
     def unrealized_pnl(self) -> int | None:

@@ -6,11 +6,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, case, delete, func, select
+from sqlalchemy import Connection, case, delete, func, select, union_all
 
 from polygon_pipeline.gamma.markets import OPEN, MarketOutcome
-from polygon_pipeline.gamma.position_ids import V2_VENUES
-from polygon_pipeline.store.schema import fills, market_misses, markets
+from polygon_pipeline.gamma.position_ids import V2_LEDGERS, V2_VENUES
+from polygon_pipeline.store.schema import fills, market_misses, markets, position_transfers
 from polygon_pipeline.store.upsert import ROWS_PER_STATEMENT, insert_on_conflict
 
 MISS_FIRST_WAIT_S = 60.0  # an unknown id is tried again after this, doubling each time
@@ -18,19 +18,28 @@ MISS_WAIT_CAP_S = 86_400.0
 
 
 def tokens_to_look_up(conn: Connection, now: datetime, refresh_before: datetime) -> dict[int, bool]:
-    """Token id -> whether it is a Protocol V2 position id (traded on ExchangeV3), for every
-    token of a stored trade that is not known yet, or whose market is open and was looked up
-    before `refresh_before`; less the misses not due again until after `now`."""
+    """Token id -> whether it is a Protocol V2 position id (traded on ExchangeV3, or moved
+    on the PositionManager), for every token of a stored trade or a leader's position
+    transfer that is not known yet, or whose market is open and was looked up before
+    `refresh_before`; less the misses not due again until after `now`."""
     settled = select(markets.c.token_id).where(
         (markets.c.state != OPEN) | (markets.c.looked_up_at >= refresh_before)
     )
     waiting = select(market_misses.c.token_id).where(market_misses.c.next_try_at > now)
+    traded = select(
+        fills.c.token_id.label("token_id"),
+        case((fills.c.venue.in_(sorted(V2_VENUES)), 1), else_=0).label("v2"),
+    ).where(fills.c.side.is_not(None))
+    held = select(
+        position_transfers.c.token_id.label("token_id"),
+        case((position_transfers.c.ledger.in_(sorted(V2_LEDGERS)), 1), else_=0).label("v2"),
+    )
+    tokens = union_all(traded, held).subquery()
     query = (
-        select(fills.c.token_id, func.max(case((fills.c.venue.in_(sorted(V2_VENUES)), 1), else_=0)))
-        .where(fills.c.side.is_not(None))
-        .where(fills.c.token_id.not_in(settled))
-        .where(fills.c.token_id.not_in(waiting))
-        .group_by(fills.c.token_id)
+        select(tokens.c.token_id, func.max(tokens.c.v2))
+        .where(tokens.c.token_id.not_in(settled))
+        .where(tokens.c.token_id.not_in(waiting))
+        .group_by(tokens.c.token_id)
     )
     return {int(token): bool(v2) for token, v2 in conn.execute(query)}
 
@@ -96,3 +105,15 @@ def market_counts(conn: Connection) -> dict[str, int]:
 
 def fetch_markets(conn: Connection) -> list[dict]:
     return [dict(r._mapping) for r in conn.execute(select(markets).order_by(markets.c.token_id))]
+
+
+def market_labels(conn: Connection, token_ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    """Token id -> (question, outcome) for the ids whose market is known."""
+    wanted = sorted(set(token_ids))
+    found: dict[int, tuple[str, str]] = {}
+    for at in range(0, len(wanted), ROWS_PER_STATEMENT):
+        query = select(markets.c.token_id, markets.c.question, markets.c.outcome).where(
+            markets.c.token_id.in_(wanted[at : at + ROWS_PER_STATEMENT])
+        )
+        found |= {int(t): (q, o) for t, q, o in conn.execute(query)}
+    return found

@@ -1,18 +1,26 @@
-"""Positions as rows a person reads: sizes, prices and PnL as exact decimal text (the
-store's integers are x1e6), token ids as decimal text, as a table, CSV or JSON."""
+"""Positions as rows a person reads: the market's question and outcome (once `markets sync`
+knows the token), sizes, prices and PnL as exact decimal text (the store's integers are
+x1e6), token ids as decimal text, as a table, CSV or JSON."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from polygon_pipeline.positions.cost import SCALE
 from polygon_pipeline.positions.ledger import Position
-from polygon_pipeline.sync.row_output import render_rows
+from polygon_pipeline.sync.row_output import render_rows, short_questions
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
 
 COLUMNS = [
-    "leader", "token_id", "size", "avg_price", "realized_pnl", "unrealized_pnl", "cur_price",
-    "cost_known", "splits", "merges", "redemptions", "fills", "transfers",
+    "leader", "token_id", "question", "outcome", "size", "avg_price", "realized_pnl",
+    "unrealized_pnl", "cur_price", "cost_known", "splits", "merges", "conversions",
+    "redemptions", "fills", "transfers",
 ]  # fmt: skip
+# A terminal shows the market first and the long token id last.
+TABLE_COLUMNS = [c for c in COLUMNS if c != "token_id"] + ["token_id"]
 
 
 def _units(value: int | None) -> str | None:
@@ -26,6 +34,8 @@ def position_row(p: Position) -> dict:
     return {
         "leader": p.leader,
         "token_id": str(p.token_id),
+        "question": p.question,
+        "outcome": p.outcome,
         "size": _units(p.size),
         "avg_price": _units(p.cost.avg_price),
         "realized_pnl": _units(p.cost.realized_pnl),
@@ -34,6 +44,7 @@ def position_row(p: Position) -> dict:
         "cost_known": p.cost.amount == p.size,
         "splits": p.kinds.get("split", 0),
         "merges": p.kinds.get("merge", 0),
+        "conversions": p.kinds.get("conversion", 0),
         "redemptions": p.kinds.get("redemption", 0),
         "fills": p.kinds.get("fill", 0),
         "transfers": p.kinds.get("transfer", 0),
@@ -41,7 +52,12 @@ def position_row(p: Position) -> dict:
 
 
 def render_positions(positions: list[Position], fmt: str) -> str:
-    return render_rows([position_row(p) for p in positions], COLUMNS, fmt, "no positions\n")
+    rows = [position_row(p) for p in positions]
+    return render_rows(rows, COLUMNS, fmt, "no positions\n", _table)
+
+
+def _table(frame: DataFrame) -> DataFrame:
+    return short_questions(frame[TABLE_COLUMNS])
 
 
 def positions_preview(positions: list[Position], rows: int = 20) -> str:
@@ -51,7 +67,7 @@ def positions_preview(positions: list[Position], rows: int = 20) -> str:
     shown = sorted(positions, key=lambda p: -p.size)[:rows]
     if not shown:
         return "no positions yet"
-    frame = pd.DataFrame([position_row(p) for p in shown], columns=COLUMNS, dtype=object)
+    frame = pd.DataFrame([position_row(p) for p in shown], columns=TABLE_COLUMNS, dtype=object)
     return frame.fillna("").to_markdown(index=False)
 
 

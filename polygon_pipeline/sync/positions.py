@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from polygon_pipeline.positions.ledger import Position, leader_positions
 from polygon_pipeline.store.fills_repo import leader_maker_fills
 from polygon_pipeline.store.leaders_repo import list_leaders
+from polygon_pipeline.store.markets_repo import market_labels
 from polygon_pipeline.store.resolutions_repo import token_resolutions
 from polygon_pipeline.store.transfers_repo import leader_transfers
 from polygon_pipeline.sync.context import ClobContext
@@ -20,14 +21,16 @@ from polygon_pipeline.sync.context import ClobContext
 def all_positions(
     engine: Engine, only: Sequence[str] | None = None, prices: ClobContext | None = None
 ) -> list[Position]:
-    """Positions of the followed leaders (`only`: these of them), by leader then token; with
-    `prices`, each open position not resolved gets its CLOB midpoint as its price (one
-    request per token, under the CLOB budget)."""
+    """Positions of the followed leaders (`only`: these of them), by leader then token, with
+    their market's question and outcome where `markets sync` knows the token; with `prices`,
+    each open position not resolved gets its CLOB midpoint as its price (one request per
+    token, under the CLOB budget)."""
     with engine.connect() as conn:
         leaders = [a for a in list_leaders(conn) if only is None or a in set(only)]
         transfers = leader_transfers(conn, leaders)
         fills = leader_maker_fills(conn)
         resolved = token_resolutions(conn)
+        labels = market_labels(conn, {int(r["token_id"]) for r in transfers})
     by_leader: dict[str, list[dict]] = defaultdict(list)
     for row in transfers:
         for wallet in {row["sender"], row["receiver"]} & set(leaders):
@@ -40,6 +43,8 @@ def all_positions(
         for leader in sorted(leaders)
         for p in leader_positions(leader, by_leader[leader], fills_of[leader], resolved)
     ]
+    for p in found:
+        p.question, p.outcome = labels.get(p.token_id, (None, None))
     if prices is not None:
         unpriced = sorted({p.token_id for p in found if p.size > 0 and p.price is None})
         mids = {token: prices.client.midpoint(token) for token in unpriced}

@@ -31,3 +31,11 @@ def render_rows(
         return empty
     shown = frame.fillna("")
     return (table(shown) if table else shown).to_string(index=False) + "\n"
+
+
+QUESTION_CHARS = 60  # what a terminal table shows of a market's question
+
+
+def short_questions(frame: DataFrame) -> DataFrame:
+    """The frame with its `question` column cut to what a terminal line holds."""
+    return frame.assign(question=frame["question"].str.slice(0, QUESTION_CHARS))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from polygon_pipeline.sync.row_output import render_rows
+from polygon_pipeline.sync.row_output import render_rows, short_questions
 from polygon_pipeline.sync.trades import COLUMNS
 
 if TYPE_CHECKING:
@@ -17,7 +17,6 @@ TABLE_COLUMNS = [
     "time", "leader", "label", "question", "outcome", "side", "price", "size", "notional_usd",
     "venue",
 ]  # fmt: skip
-_QUESTION_CHARS = 60
 
 
 def _text(value: object) -> object:
@@ -48,7 +47,7 @@ def preview(records: list[dict]) -> str:
 
 def _table(frame: DataFrame) -> DataFrame:
     """What a terminal shows of a trade: the readable columns, the question shortened."""
-    return frame[TABLE_COLUMNS].assign(question=frame["question"].str.slice(0, _QUESTION_CHARS))
+    return short_questions(frame[TABLE_COLUMNS])
 
 
 def render(records: list[dict], fmt: str) -> str:
