@@ -5,14 +5,10 @@ x1e6), token ids as decimal text, as a table, CSV or JSON."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
 from polygon_pipeline.positions.cost import SCALE
 from polygon_pipeline.positions.ledger import Position
-from polygon_pipeline.sync.row_output import render_rows, short_questions
-
-if TYPE_CHECKING:
-    from pandas import DataFrame
+from polygon_pipeline.sync.row_output import render_rows
 
 COLUMNS = [
     "leader", "token_id", "question", "outcome", "size", "avg_price", "realized_pnl",
@@ -53,11 +49,7 @@ def position_row(p: Position) -> dict:
 
 def render_positions(positions: list[Position], fmt: str) -> str:
     rows = [position_row(p) for p in positions]
-    return render_rows(rows, COLUMNS, fmt, "no positions\n", _table)
-
-
-def _table(frame: DataFrame) -> DataFrame:
-    return short_questions(frame[TABLE_COLUMNS])
+    return render_rows(rows, COLUMNS, fmt, "no positions\n", TABLE_COLUMNS)
 
 
 def positions_preview(positions: list[Position], rows: int = 20) -> str:

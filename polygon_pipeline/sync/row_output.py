@@ -4,11 +4,8 @@ table, one way for every command that prints records. pandas is imported only wh
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pandas import DataFrame
+QUESTION_CHARS = 60  # what a terminal table shows of a market's question
 
 
 def render_rows(
@@ -16,10 +13,11 @@ def render_rows(
     columns: list[str],
     fmt: str,
     empty: str,
-    table: Callable[[DataFrame], DataFrame] | None = None,
+    table_columns: list[str] | None = None,
 ) -> str:
-    """`rows` as `fmt` (json, csv, else a table); `empty` for a table of no rows. `table`
-    picks what the terminal shows of every column (blanks where a value is missing)."""
+    """`rows` as `fmt` (json, csv, else a table); `empty` for a table of no rows. A table
+    shows `table_columns` (default: every column), blanks where a value is missing and a
+    market's question cut to what a terminal line holds."""
     import pandas as pd
 
     if fmt == "json":
@@ -29,13 +27,7 @@ def render_rows(
         return frame.to_csv(index=False)
     if not rows:
         return empty
-    shown = frame.fillna("")
-    return (table(shown) if table else shown).to_string(index=False) + "\n"
-
-
-QUESTION_CHARS = 60  # what a terminal table shows of a market's question
-
-
-def short_questions(frame: DataFrame) -> DataFrame:
-    """The frame with its `question` column cut to what a terminal line holds."""
-    return frame.assign(question=frame["question"].str.slice(0, QUESTION_CHARS))
+    shown = frame[table_columns or columns].fillna("")
+    if "question" in shown:
+        shown = shown.assign(question=shown["question"].str.slice(0, QUESTION_CHARS))
+    return shown.to_string(index=False) + "\n"

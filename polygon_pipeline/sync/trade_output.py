@@ -5,13 +5,9 @@ pandas is imported here: only the `trades` command loads this module."""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
 
-from polygon_pipeline.sync.row_output import render_rows, short_questions
+from polygon_pipeline.sync.row_output import render_rows
 from polygon_pipeline.sync.trades import COLUMNS
-
-if TYPE_CHECKING:
-    from pandas import DataFrame
 
 TABLE_COLUMNS = [
     "time", "leader", "label", "question", "outcome", "side", "price", "size", "notional_usd",
@@ -45,10 +41,5 @@ def preview(records: list[dict]) -> str:
     return frame[TABLE_COLUMNS].fillna("").to_markdown(index=False)
 
 
-def _table(frame: DataFrame) -> DataFrame:
-    """What a terminal shows of a trade: the readable columns, the question shortened."""
-    return short_questions(frame[TABLE_COLUMNS])
-
-
 def render(records: list[dict], fmt: str) -> str:
-    return render_rows([plain(r) for r in records], COLUMNS, fmt, "no trades\n", _table)
+    return render_rows([plain(r) for r in records], COLUMNS, fmt, "no trades\n", TABLE_COLUMNS)
