@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from polygon_pipeline_tests.helpers.cli import run_cli
+from polygon_pipeline_tests.helpers.cli import cli_env, run_cli
 from polygon_pipeline_tests.helpers.sync import one_store
 
 
@@ -34,6 +34,24 @@ def test_leaders_round_trip(db_env, tmp_path):
     assert refused.returncode == 1 and "line 2" in refused.stderr
     assert run_cli("leaders", "remove", a, env=db_env).returncode == 0
     assert run_cli("leaders", "list", env=db_env).stdout.split() == sorted(["0x" + "12" * 20, b])
+
+
+@one_store
+def test_a_reader_that_goes_away_stops_the_command_quietly(db_env):
+    """`polygon-pipeline leaders list | head -1` with many leaders: SIGPIPE's exit status and
+    nothing on stderr, as other Unix tools (it said `Error: [Errno 32] Broken pipe`)."""
+    leaders = [f"0x{n:040x}" for n in range(1, 3001)]
+    assert run_cli("leaders", "add", *leaders, env=db_env).returncode == 0
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "polygon_pipeline", "leaders", "list"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(db_env),
+    )
+    assert listing.stdout.readline().strip() == leaders[0].encode()  # `head -1`
+    listing.stdout.close()
+    _, err = listing.communicate(timeout=120)
+    assert (listing.returncode, err.decode()) == (141, "")
 
 
 @one_store

@@ -6,6 +6,10 @@ imports what it needs (the store, the governed clients, web3, pandas, Dagster) w
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+
 import click
 
 from polygon_pipeline.cli.api_mode import api_poll, compare
@@ -36,6 +40,11 @@ class PipelineCli(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly with SIGPIPE's status, as Unix
+            # tools do; stdout to /dev/null so the interpreter's last flush says nothing.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise SystemExit(128 + signal.SIGPIPE) from None
         except Exception as exc:
             if database_too_new(exc):
                 raise fail(exc) from None
