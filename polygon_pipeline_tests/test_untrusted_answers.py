@@ -88,11 +88,15 @@ def test_a_lone_fabricated_log_with_its_own_timestamp_is_never_written(devnet, m
     with pytest.raises(ForeignAnswer, match="which the node does not know at that number"):
         reconcile(ctx, ALL, start, end)
     assert devnet.stats()["untrusted"]["fabricate_lone_logs"] > 0
-    assert _keys(ctx) == set()
+    # Only genuine fills, each in its own block, may be stored: a chunk whose answer had no
+    # block free for the fault (every block with a leader log, as when the devnet's clock
+    # mined between the sparse blocks, once in CI) was clean and may have been written.
+    truth = {(r["tx_hash"], r["log_index"]): r["block_number"] for r in devnet.truth(start, end)}
     with ctx.engine.connect() as conn:
-        assert all(get_cursor(conn, e) is None for e in ALL)
+        stored = {(r["tx_hash"], r["log_index"]): r["block_number"] for r in fetch_fills(conn)}
+    assert stored.items() <= truth.items()
     devnet.configure(fabricate_lone_logs=0)
-    reconcile(ctx, ALL, start, end)
+    reconcile(ctx, ALL, start, end)  # what is recorded as covered was stored: nothing missed
     assert _keys(ctx) == leader_fills(devnet.truth(start, end), set(leaders))
 
 
